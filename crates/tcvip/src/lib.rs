@@ -1,1 +1,10 @@
-//! tcvip
+//! tcvip: keepalived VIP failover for Tencent Cloud VPC.
+//!
+//! The library behind the four binaries (`notify-action`, `vip-migrate`, `vip-query`,
+//! `check-self`), which stay thin: configuration, identity discovery, the NIC probe, logging and
+//! the exit-code table live here.
+pub mod config;
+pub mod discovery;
+pub mod exit;
+pub mod log;
+pub mod nic;
