@@ -21,6 +21,7 @@ mod endpoint;
 pub mod error;
 pub mod metadata;
 pub mod sign;
+pub mod vpc;
 
 pub use client::{Client, ClientConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
