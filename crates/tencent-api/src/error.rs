@@ -193,6 +193,27 @@ impl Error {
         }
     }
 
+    /// A short stable name of the variant, for logs: `api`, `http-status`, `decode`,
+    /// `encode`, `invalid-request`, `body-too-large`, `timeout`, `connect`, `transport`,
+    /// `credentials`, `invalid-endpoint`, `invalid-config`, `too-many-results`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Api(_) => "api",
+            Error::Http { .. } => "http-status",
+            Error::Decode { .. } => "decode",
+            Error::Encode { .. } => "encode",
+            Error::InvalidRequest { .. } => "invalid-request",
+            Error::BodyTooLarge { .. } => "body-too-large",
+            Error::Timeout { .. } => "timeout",
+            Error::Connect { .. } => "connect",
+            Error::Transport { .. } => "transport",
+            Error::Credentials(_) => "credentials",
+            Error::InvalidEndpoint { .. } => "invalid-endpoint",
+            Error::InvalidConfig(_) => "invalid-config",
+            Error::TooManyResults { .. } => "too-many-results",
+        }
+    }
+
     /// The API error, when the service answered with one.
     pub fn api(&self) -> Option<&ApiError> {
         match self {

@@ -20,6 +20,7 @@ pub mod credentials;
 mod endpoint;
 pub mod error;
 pub mod metadata;
+pub mod raw_call;
 pub mod retry;
 pub mod sign;
 pub mod vpc;
