@@ -444,6 +444,7 @@ pub fn parse_interface(s: &str) -> Result<String, String> {
         && s.len() < 16
         && s != "."
         && s != ".."
+        && !s.starts_with('-')
         && !s
             .bytes()
             .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b.is_ascii_control());
@@ -451,7 +452,7 @@ pub fn parse_interface(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err(format!(
-            "expected a network interface name like \"eth0\" (1 to 15 characters, no '/', ':' or spaces), {}",
+            "expected a network interface name like \"eth0\" (1 to 15 characters, no '/', ':' or spaces, not starting with '-'), {}",
             found(s)
         ))
     }
