@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::clock::{Clock, SystemClock};
-use crate::credentials::CredentialProvider;
+use crate::credentials::{CredentialProvider, check_header_safe};
 use crate::endpoint::{Endpoint, parse_endpoint};
 use crate::error::{ApiError, Error, RetryClass, chain};
 use crate::sign::{DEFAULT_CONTENT_TYPE, SignInput, sign};
@@ -217,6 +217,11 @@ impl Client {
             });
         }
         let creds = self.credentials.credentials()?;
+        let source = self.credentials.describe();
+        check_header_safe(&source, "SecretId", &creds.secret_id)?;
+        if let Some(token) = &creds.token {
+            check_header_safe(&source, "token", token)?;
+        }
         let timestamp = self.clock.now_unix();
         let signed = sign(
             &SignInput {

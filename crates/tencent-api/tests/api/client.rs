@@ -327,6 +327,12 @@ fn credential_errors_and_invalid_requests_send_nothing() {
     assert!(matches!(e, Error::InvalidRequest { .. }), "{e:?}");
     let e = c.call_json("Bad Action", &json!({})).unwrap_err();
     assert!(matches!(e, Error::InvalidRequest { .. }), "{e:?}");
+    let bad_token = Credentials::new("AKID", KEY).with_token("line1\nX-Injected: 1");
+    let e = client_with(&stub.url(), bad_token)
+        .call_json("DescribeVpcTaskResult", &json!({}))
+        .unwrap_err();
+    assert!(matches!(e, Error::Credentials(_)), "{e:?}");
+    assert!(!e.to_string().contains("Injected"), "{e}");
     assert_eq!(stub.count(), 0);
 }
 

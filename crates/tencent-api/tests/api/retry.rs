@@ -149,7 +149,7 @@ fn never_sleeps_past_the_deadline() {
 fn real_time_retry_returns_by_the_deadline() {
     let started = Instant::now();
     let e = retry::<(), _>(
-        started + Duration::from_millis(300),
+        started + Duration::from_millis(1000),
         Backoff::new(Duration::from_millis(20), Duration::from_millis(100)),
         |_| Err(api("RequestLimitExceeded")),
         |e, _| e.retry_class(),
@@ -157,7 +157,11 @@ fn real_time_retry_returns_by_the_deadline() {
     .unwrap_err();
     assert!(matches!(e, RetryError::DeadlineExceeded { .. }));
     assert!(e.attempts() >= 2);
-    assert!(started.elapsed() < Duration::from_millis(300) + Duration::from_secs(2));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
