@@ -108,8 +108,8 @@ fn errors_are_http_200_envelopes_with_request_id() {
 }
 
 fn role_credentials(h: &fake_vpc::FakeVpcHandle) -> Value {
-    let path = format!("/ins-node0001/latest/meta-data/cam/security-credentials/tcvip-demo-role");
-    let raw = get(h.addr(), &path).unwrap();
+    let path = "/ins-node0001/latest/meta-data/cam/security-credentials/tcvip-demo-role";
+    let raw = get(h.addr(), path).unwrap();
     assert_eq!(raw.status, 200, "{}", raw.text());
     raw.json()
 }
