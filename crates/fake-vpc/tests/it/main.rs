@@ -11,4 +11,5 @@ mod eni;
 mod faults;
 mod metadata;
 mod records;
+mod roundtrip;
 mod topology;
