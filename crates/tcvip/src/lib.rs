@@ -4,7 +4,11 @@
 //! `check-self`), which stay thin: configuration, identity discovery, the NIC probe, logging and
 //! the exit-code table live here.
 pub mod config;
+pub mod cooldown;
 pub mod discovery;
 pub mod exit;
+pub mod ifaddrs;
 pub mod log;
 pub mod nic;
+pub mod notify_args;
+pub mod proc;
