@@ -1,1 +1,262 @@
-//! exit (under construction)
+//! The exit codes of every tcvip binary — one table, used everywhere.
+//!
+//! | code | [`Exit`]      | meaning                                                         |
+//! |-----:|---------------|-----------------------------------------------------------------|
+//! |    0 | `Success`     | success; for `vip-query`: the VIP is on this node               |
+//! |    1 | `Failure`     | failure; for `vip-query`: the VIP is elsewhere or unassigned    |
+//! |    2 | `Usage`       | bad command line                                                |
+//! |    3 | `Unknown`     | the answer is unknown (cloud API or metadata unreachable)       |
+//! |    4 | `NotMaster`   | aborted because this node is no longer MASTER                   |
+//! |   77 | `Auth`        | permission or authentication refused (`EX_NOPERM`)              |
+//! |   78 | `Config`      | configuration error (`EX_CONFIG`)                               |
+//!
+//! `check-self` is a keepalived track script: it maps everything onto 0 or non-zero itself.
+//!
+//! A binary's `run()` returns `anyhow::Result<Exit>`; an error picks its code by being wrapped
+//! with [`exit`] (or [`ExitResultExt::or_exit`]), anywhere below any number of `.context()`
+//! layers, and [`exit_of`] finds it (an unmarked error is [`Exit::Failure`]):
+//!
+//! ```
+//! use tcvip::exit::{Exit, ExitResultExt as _, exit, exit_of};
+//! use anyhow::Context as _;
+//!
+//! fn load() -> anyhow::Result<u32> {
+//!     "x".parse::<u32>().or_exit(Exit::Config)
+//! }
+//! fn run() -> anyhow::Result<Exit> {
+//!     let n = load().context("reading /etc/keepalived/tcvip.toml")?;
+//!     if n == 0 {
+//!         return Err(exit(Exit::Usage, anyhow::anyhow!("n must not be 0")));
+//!     }
+//!     Ok(Exit::Success)
+//! }
+//! let code = match run() {
+//!     Ok(code) => code,
+//!     Err(err) => exit_of(&err),
+//! };
+//! assert_eq!(code, Exit::Config);
+//! let _status: std::process::ExitCode = code.into();
+//! ```
+
+use std::fmt;
+
+/// A tcvip exit code. See the module documentation for the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Exit {
+    /// 0: success; for `vip-query`, the VIP is on this node.
+    Success = 0,
+    /// 1: failure; for `vip-query`, the VIP is elsewhere or unassigned.
+    Failure = 1,
+    /// 2: bad command line.
+    Usage = 2,
+    /// 3: the answer is unknown (cloud API or metadata unreachable).
+    Unknown = 3,
+    /// 4: aborted because this node is no longer MASTER.
+    NotMaster = 4,
+    /// 77: permission or authentication refused.
+    Auth = 77,
+    /// 78: configuration error.
+    Config = 78,
+}
+
+impl Exit {
+    /// Every code, in table order.
+    pub const ALL: [Exit; 7] = [
+        Exit::Success,
+        Exit::Failure,
+        Exit::Usage,
+        Exit::Unknown,
+        Exit::NotMaster,
+        Exit::Auth,
+        Exit::Config,
+    ];
+
+    /// The numeric process exit status.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The code for a numeric exit status, if it is one of ours.
+    pub fn from_code(code: i32) -> Option<Exit> {
+        Exit::ALL.into_iter().find(|e| i32::from(e.code()) == code)
+    }
+
+    /// A short snake_case name, e.g. `not_master` (for logs: `exit=not_master`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Success => "success",
+            Exit::Failure => "failure",
+            Exit::Usage => "usage",
+            Exit::Unknown => "unknown",
+            Exit::NotMaster => "not_master",
+            Exit::Auth => "auth",
+            Exit::Config => "config",
+        }
+    }
+
+    /// One line for `--help` and the README.
+    pub fn description(self) -> &'static str {
+        match self {
+            Exit::Success => "success (vip-query: the VIP is on this node)",
+            Exit::Failure => "failure (vip-query: the VIP is elsewhere or unassigned)",
+            Exit::Usage => "bad command line",
+            Exit::Unknown => "unknown: the cloud API or metadata service is unreachable",
+            Exit::NotMaster => "aborted because this node is no longer MASTER",
+            Exit::Auth => "permission or authentication refused",
+            Exit::Config => "configuration error",
+        }
+    }
+
+    /// The table as text for a `--help` footer (clap's `after_help`).
+    pub fn help_table() -> String {
+        let mut out = String::from("Exit codes:\n");
+        for e in Exit::ALL {
+            out.push_str(&format!("  {:>3}  {}\n", e.code(), e.description()));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.code(), self.name())
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}
+
+/// An error that says which exit code it should end the process with.
+///
+/// Its `Display` is the wrapped error's message and its `source()` the wrapped error's cause,
+/// so `{:#}` prints the same chain as without the wrapper.
+#[derive(Debug)]
+pub struct ExitError {
+    exit: Exit,
+    source: anyhow::Error,
+}
+
+impl ExitError {
+    /// Marks `err` to end the process with `exit`.
+    pub fn new(exit: Exit, err: impl Into<anyhow::Error>) -> ExitError {
+        ExitError {
+            exit,
+            source: err.into(),
+        }
+    }
+
+    /// The exit code.
+    pub fn exit(&self) -> Exit {
+        self.exit
+    }
+
+    /// The wrapped error.
+    pub fn error(&self) -> &anyhow::Error {
+        &self.source
+    }
+}
+
+impl fmt::Display for ExitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.source, f)
+    }
+}
+
+impl std::error::Error for ExitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
+    }
+}
+
+/// `err`, marked to end the process with `code`: `return Err(exit(Exit::Config, err))`.
+pub fn exit(code: Exit, err: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(ExitError::new(code, err))
+}
+
+/// The exit code an error asks for: the outermost [`ExitError`] in its chain (looking through
+/// `.context()` layers), else [`Exit::Failure`].
+pub fn exit_of(err: &anyhow::Error) -> Exit {
+    if let Some(e) = err.downcast_ref::<ExitError>() {
+        return e.exit;
+    }
+    err.chain()
+        .find_map(|e| e.downcast_ref::<ExitError>())
+        .map_or(Exit::Failure, ExitError::exit)
+}
+
+/// `.or_exit(code)` on any result whose error converts into `anyhow::Error`.
+pub trait ExitResultExt<T> {
+    /// Marks the error, if any, to end the process with `code`.
+    fn or_exit(self, code: Exit) -> anyhow::Result<T>;
+}
+
+impl<T, E: Into<anyhow::Error>> ExitResultExt<T> for Result<T, E> {
+    fn or_exit(self, code: Exit) -> anyhow::Result<T> {
+        self.map_err(|e| exit(code, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use anyhow::{Context as _, anyhow};
+
+    use super::*;
+
+    #[test]
+    fn codes_match_the_documented_table() {
+        let table: Vec<(u8, &str)> = Exit::ALL.iter().map(|e| (e.code(), e.name())).collect();
+        assert_eq!(
+            table,
+            [
+                (0, "success"),
+                (1, "failure"),
+                (2, "usage"),
+                (3, "unknown"),
+                (4, "not_master"),
+                (77, "auth"),
+                (78, "config")
+            ]
+        );
+        for e in Exit::ALL {
+            assert_eq!(Exit::from_code(i32::from(e.code())), Some(e));
+            assert!(Exit::help_table().contains(e.description()));
+        }
+        assert_eq!(Exit::from_code(5), None);
+        assert_eq!(Exit::from_code(-1), None);
+    }
+
+    #[test]
+    fn the_code_survives_context_layers() {
+        let err = Err::<(), _>(std::io::Error::other("denied"))
+            .or_exit(Exit::Auth)
+            .context("calling DescribeNetworkInterfaces")
+            .context("finding the holder of 10.0.1.100")
+            .unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Auth);
+        assert_eq!(
+            format!("{err:#}"),
+            "finding the holder of 10.0.1.100: calling DescribeNetworkInterfaces: denied"
+        );
+    }
+
+    #[test]
+    fn the_outermost_mark_wins_and_unmarked_is_failure() {
+        let inner = exit(Exit::Unknown, anyhow!("timeout"));
+        let outer = exit(Exit::Config, inner.context("reading config"));
+        assert_eq!(exit_of(&outer), Exit::Config);
+        assert_eq!(exit_of(&anyhow!("plain")), Exit::Failure);
+    }
+
+    #[test]
+    fn the_wrapper_does_not_change_the_message_chain() {
+        let plain = anyhow!("root cause").context("outer");
+        let marked = exit(Exit::Unknown, anyhow!("root cause").context("outer"));
+        assert_eq!(format!("{marked:#}"), format!("{plain:#}"));
+        assert_eq!(format!("{marked}"), "outer");
+    }
+}

@@ -1,4 +1,31 @@
 //! Signed access to the Tencent Cloud VPC API (2017-03-12).
 //!
-//! It knows nothing of keepalived.
+//! What it does:
+//! - signs requests with TC3-HMAC-SHA256 exactly as the official SDKs do ([`sign`], pure);
+//! - finds credentials: static, environment, profile file, CVM instance role, and the default
+//!   chain over the last three ([`credentials`]);
+//! - reads the CVM metadata service, never through a proxy ([`metadata`]);
+//! - sends blocking, time-limited POST JSON calls and turns every failure into a typed
+//!   [`Error`] with a [`RetryClass`] ([`client`], [`error`]);
+//! - offers typed VPC actions ([`vpc`]) and a deadline-bounded backoff helper ([`retry`]).
+//!
+//! What it refuses to do: it knows nothing of keepalived or of which node should hold a VIP; it
+//! never retries on its own (callers decide, using [`Error::retry_class`]); it never logs, and
+//! no `Debug` or `Display` it produces contains a secret key, a token or an Authorization
+//! header.
+
+pub mod client;
+pub mod clock;
+pub mod credentials;
+mod endpoint;
+pub mod error;
+pub mod metadata;
+pub mod raw_call;
+pub mod retry;
 pub mod sign;
+pub mod vpc;
+
+pub use client::{Client, ClientConfig};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use credentials::{CredentialError, CredentialProvider, Credentials};
+pub use error::{ApiError, Error, RetryClass};

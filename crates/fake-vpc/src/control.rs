@@ -1,0 +1,145 @@
+//! The control endpoint, on the same listener under `/_control/` (unauthenticated: the
+//! simulator is a test tool; bind it to a private address).
+//!
+//! | Request | Effect / answer |
+//! |---|---|
+//! | `GET /_control/state` | JSON: `ips` (ip → `{eni, state, primary}`), `enis`, `eips`, `havips`, `instances`, `tasks`, `lag_ms`, `metadata_available`, `faults`, `calls` (count) |
+//! | `GET /_control/holder/<ip>` | text: the holder ENI id and the IP state (`eni-node0001 AVAILABLE`), or `none` |
+//! | `GET /_control/calls` | JSON array of call records (as in the calls log) |
+//! | `POST /_control/clear-calls` | forget recorded calls |
+//! | `POST /_control/fault` | body `{"action": "MigratePrivateIpAddress" \| null, "count": 1, "fault": F}`; F is `{"kind":"api_error","code":"...","message":"..."}`, `{"kind":"http500"}`, `{"kind":"garbage"}`, `{"kind":"delay","ms":N}` or `{"kind":"drop"}`; `"action":"metadata"` targets metadata requests |
+//! | `POST /_control/clear-faults` | drop queued faults |
+//! | `POST /_control/lag` | body `{"ms": N}` |
+//! | `POST /_control/fail-next-task` | the next task ends FAILED |
+//! | `POST /_control/metadata` | body `{"available": true\|false}` |
+//! | `POST /_control/expire-credentials` | every temporary credential issued so far expires now |
+//!
+//! Answers are `{"ok":true}` (or the JSON asked for); a bad request gets HTTP 400 with
+//! `{"error": "..."}`.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::faults::{FaultJson, FaultSpec};
+use crate::http::{Reply, Request};
+use crate::server::Shared;
+
+fn bad(msg: impl Into<String>) -> Reply {
+    Reply::Http {
+        status: 400,
+        content_type: "application/json",
+        body: json!({ "error": msg.into() }).to_string().into_bytes(),
+    }
+}
+
+fn ok() -> Reply {
+    Reply::json(&json!({ "ok": true }))
+}
+
+fn body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Reply> {
+    serde_json::from_slice(&req.body).map_err(|e| bad(format!("bad JSON body: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultBody {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default = "one")]
+    count: u32,
+    fault: FaultJson,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LagBody {
+    ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetadataBody {
+    available: bool,
+}
+
+pub(crate) fn handle(shared: &Shared, req: &Request) -> Reply {
+    let path = req.path().trim_start_matches("/_control");
+    match (req.method.as_str(), path) {
+        ("GET", "/state") => {
+            let mut state = shared.world_advanced(Instant::now()).to_json();
+            if let Some(map) = state.as_object_mut() {
+                let faults: Vec<String> = shared
+                    .pending_faults()
+                    .iter()
+                    .map(|f| format!("{f:?}"))
+                    .collect();
+                map.insert("faults".into(), json!(faults));
+                map.insert("calls".into(), json!(shared.calls().len()));
+            }
+            Reply::json(&state)
+        }
+        ("GET", "/calls") => {
+            let calls: Vec<Value> = shared.calls().iter().map(|c| c.to_json()).collect();
+            Reply::json(&Value::Array(calls))
+        }
+        ("GET", p) if p.starts_with("/holder/") => {
+            let Ok(ip) = p.trim_start_matches("/holder/").parse::<Ipv4Addr>() else {
+                return bad("not an IPv4 address");
+            };
+            let w = shared.world_advanced(Instant::now());
+            match (w.holder_of(ip), w.ip_state(ip)) {
+                (Some(eni), Some(state)) => Reply::text(200, format!("{eni} {}\n", state.as_str())),
+                _ => Reply::text(200, "none\n"),
+            }
+        }
+        ("POST", "/clear-calls") => {
+            shared.clear_calls();
+            ok()
+        }
+        ("POST", "/fault") => match body::<FaultBody>(req) {
+            Ok(b) => {
+                shared.inject(FaultSpec {
+                    action: b.action,
+                    count: b.count,
+                    fault: b.fault.into(),
+                });
+                ok()
+            }
+            Err(r) => r,
+        },
+        ("POST", "/clear-faults") => {
+            shared.clear_faults();
+            ok()
+        }
+        ("POST", "/lag") => match body::<LagBody>(req) {
+            Ok(b) => {
+                shared.world().set_lag(Duration::from_millis(b.ms));
+                ok()
+            }
+            Err(r) => r,
+        },
+        ("POST", "/fail-next-task") => {
+            shared.world().fail_next_task();
+            ok()
+        }
+        ("POST", "/metadata") => match body::<MetadataBody>(req) {
+            Ok(b) => {
+                shared.world().set_metadata_available(b.available);
+                ok()
+            }
+            Err(r) => r,
+        },
+        ("POST", "/expire-credentials") => {
+            shared.world().expire_temp_credentials();
+            ok()
+        }
+        _ => Reply::text(404, "unknown control request\n"),
+    }
+}

@@ -1,0 +1,410 @@
+//! Starting the simulator, the shared state behind it, and the handle tests program against.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::calls::{CallRecord, MetadataRecord};
+use crate::faults::{Fault, FaultSpec, Faults};
+use crate::hook::Hook;
+use crate::http::{Handler, Reply, Request, Server};
+use crate::ratelimit::RateLimiter;
+use crate::topology::{Topology, TopologyError};
+use crate::world::{IpState, World};
+use crate::{api, control, metadata};
+
+/// How the simulator runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen; default `127.0.0.1:0` (an ephemeral port).
+    pub listen: SocketAddr,
+    /// How long an asynchronous operation takes to land; default zero (it still lands after
+    /// the call returns, never inside it).
+    pub lag: Duration,
+    /// Append every API call as a JSON line to this file.
+    pub calls_log: Option<PathBuf>,
+    /// The data-plane hook argv (see the crate docs); also run at start for every secondary IP.
+    pub on_change: Option<Vec<String>>,
+    /// How long temporary credentials from the metadata service live; default one hour.
+    pub credential_lifetime: Duration,
+    /// A hook run is killed after this long; default 10 s.
+    pub hook_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            lag: Duration::ZERO,
+            calls_log: None,
+            on_change: None,
+            credential_lifetime: Duration::from_secs(3600),
+            hook_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the simulator did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("opening calls log {path}: {source}")]
+    CallsLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("on-change: {0}")]
+    Hook(String),
+    #[error("starting a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// State shared by the connection threads, the ticker and the handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    world: Mutex<World>,
+    faults: Mutex<Faults>,
+    calls: Mutex<Vec<CallRecord>>,
+    metadata_calls: Mutex<Vec<MetadataRecord>>,
+    calls_log: Mutex<Option<File>>,
+    limiter: Mutex<RateLimiter>,
+    hook: Option<Hook>,
+    stopping: AtomicBool,
+    wake_lock: Mutex<()>,
+    wake: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock would be a bug; the state is still usable, keep serving.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        lock(&self.world)
+    }
+
+    /// The world with every operation due at `now` landed (and hooked).
+    pub fn world_advanced(&self, now: Instant) -> MutexGuard<'_, World> {
+        let mut w = self.world();
+        let landings = w.advance(now);
+        if let Some(hook) = &self.hook {
+            for l in &landings {
+                hook.fire(l);
+            }
+        }
+        w
+    }
+
+    pub fn advance_now(&self) {
+        drop(self.world_advanced(Instant::now()));
+    }
+
+    pub fn take_fault(&self, action: &str) -> Option<Fault> {
+        lock(&self.faults).take(action, false)
+    }
+
+    pub fn take_metadata_fault(&self) -> Option<Fault> {
+        lock(&self.faults).take("metadata", true)
+    }
+
+    pub fn inject(&self, spec: FaultSpec) {
+        lock(&self.faults).push(spec);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.faults).clear();
+    }
+
+    pub fn pending_faults(&self) -> Vec<FaultSpec> {
+        lock(&self.faults).pending()
+    }
+
+    pub fn rate_ok(&self, secret_id: &str, action: &str, limit: u32, now: Instant) -> bool {
+        lock(&self.limiter).allow(secret_id, action, limit, now)
+    }
+
+    pub fn record(&self, rec: CallRecord) {
+        if let Some(f) = lock(&self.calls_log).as_mut() {
+            let mut line = rec.to_json().to_string();
+            line.push('\n');
+            if let Err(e) = f.write_all(line.as_bytes()).and_then(|()| f.flush()) {
+                eprintln!("fake-vpc: writing the calls log: {e}");
+            }
+        }
+        lock(&self.calls).push(rec);
+    }
+
+    pub fn record_metadata(&self, rec: MetadataRecord) {
+        lock(&self.metadata_calls).push(rec);
+    }
+
+    pub fn calls(&self) -> Vec<CallRecord> {
+        lock(&self.calls).clone()
+    }
+
+    pub fn clear_calls(&self) {
+        lock(&self.calls).clear();
+        lock(&self.metadata_calls).clear();
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps for `d`, or less when the simulator stops.
+    pub fn sleep(&self, d: Duration) {
+        let deadline = Instant::now() + d;
+        let mut guard = lock(&self.wake_lock);
+        while !self.stopping() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            guard = match self.wake.wait_timeout(guard, left) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _guard = lock(&self.wake_lock);
+        self.wake.notify_all();
+        if let Some(h) = &self.hook {
+            h.close();
+        }
+    }
+}
+
+struct Router(Arc<Shared>);
+
+impl Handler for Router {
+    fn handle(&self, req: &Request) -> Reply {
+        let path = req.path();
+        if path == "/_control" || path.starts_with("/_control/") {
+            control::handle(&self.0, req)
+        } else if path == "/" {
+            api::handle(&self.0, req)
+        } else if metadata::split(path).is_some() {
+            metadata::handle(&self.0, req)
+        } else {
+            Reply::text(404, "404 - Not Found\n")
+        }
+    }
+}
+
+/// The simulator.
+#[derive(Debug)]
+pub struct FakeVpc;
+
+impl FakeVpc {
+    /// Validates `topology`, binds `options.listen` and serves until the handle is dropped.
+    pub fn start(topology: Topology, options: Options) -> Result<FakeVpcHandle, StartError> {
+        topology.validate()?;
+        let mut world = World::from_topology(&topology);
+        world.set_lag(options.lag);
+        world.set_credential_lifetime(options.credential_lifetime);
+        let calls_log = match &options.calls_log {
+            None => None,
+            Some(path) => Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| StartError::CallsLog {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+        };
+        let hook = match &options.on_change {
+            None => None,
+            Some(argv) if argv.is_empty() => {
+                return Err(StartError::Hook("the command is empty".into()));
+            }
+            Some(argv) => {
+                let hook =
+                    Hook::start(argv.clone(), options.hook_timeout).map_err(StartError::Thread)?;
+                // Bring the data plane in line with the starting state.
+                for (ip, eni, _) in world.secondary_ips() {
+                    hook.fire(&world.landing_for(ip, Some(&eni)));
+                }
+                Some(hook)
+            }
+        };
+        let shared = Arc::new(Shared {
+            world: Mutex::new(world),
+            faults: Mutex::default(),
+            calls: Mutex::default(),
+            metadata_calls: Mutex::default(),
+            calls_log: Mutex::new(calls_log),
+            limiter: Mutex::default(),
+            hook,
+            stopping: AtomicBool::new(false),
+            wake_lock: Mutex::new(()),
+            wake: Condvar::new(),
+        });
+        let server = Server::start(options.listen, Arc::new(Router(Arc::clone(&shared)))).map_err(
+            |source| StartError::Bind {
+                addr: options.listen,
+                source,
+            },
+        )?;
+        let ticker = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("fake-vpc-ticker".into())
+                .spawn(move || {
+                    // Lands due operations even when no request arrives, so the hook fires on
+                    // time.
+                    while !shared.stopping() {
+                        shared.advance_now();
+                        shared.sleep(Duration::from_millis(5));
+                    }
+                })
+                .map_err(StartError::Thread)?
+        };
+        Ok(FakeVpcHandle {
+            shared,
+            server,
+            ticker: Some(ticker),
+        })
+    }
+}
+
+/// A running simulator. Dropping it stops the server and closes every connection.
+#[derive(Debug)]
+pub struct FakeVpcHandle {
+    shared: Arc<Shared>,
+    server: Server,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl FakeVpcHandle {
+    /// `http://ADDR` — the API endpoint (`POST /`) and the metadata root.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// `http://ADDR/<instance-id>/latest/meta-data/`: the metadata service as that instance
+    /// sees it, whatever the caller's address.
+    pub fn metadata_url(&self, instance_id: &str) -> String {
+        format!("{}/{instance_id}/latest/meta-data/", self.url())
+    }
+
+    /// Every API call so far, oldest first.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.calls()
+    }
+
+    /// The calls of one action.
+    pub fn calls_of(&self, action: &str) -> Vec<CallRecord> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.action == action)
+            .collect()
+    }
+
+    /// Every metadata request so far.
+    pub fn metadata_requests(&self) -> Vec<MetadataRecord> {
+        lock(&self.shared.metadata_calls).clone()
+    }
+
+    /// Forgets the recorded API calls and metadata requests.
+    pub fn clear_calls(&self) {
+        self.shared.clear_calls();
+    }
+
+    /// The ENI whose PrivateIpAddressSet lists `ip` now (in any state).
+    pub fn holder_of(&self, ip: Ipv4Addr) -> Option<String> {
+        self.shared.world_advanced(Instant::now()).holder_of(ip)
+    }
+
+    /// The `PrivateIpAddressSpecification.State` of `ip` now.
+    pub fn ip_state(&self, ip: Ipv4Addr) -> Option<IpState> {
+        self.shared.world_advanced(Instant::now()).ip_state(ip)
+    }
+
+    /// A snapshot of the whole state.
+    pub fn world(&self) -> World {
+        self.shared.world_advanced(Instant::now()).clone()
+    }
+
+    /// Runs `f` on the live state (e.g. to put an IP on an ENI directly). Direct changes do
+    /// not run the on-change hook.
+    pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let mut w = self.shared.world_advanced(Instant::now());
+        f(&mut w)
+    }
+
+    /// Polls (every 5 ms) until `cond` holds or `timeout` passes; returns whether it held.
+    pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&World) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if cond(&self.shared.world_advanced(Instant::now())) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Queues a fault for the next `spec.count` matching calls.
+    pub fn inject(&self, spec: FaultSpec) {
+        self.shared.inject(spec);
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        self.shared.clear_faults();
+    }
+
+    /// Sets how long later asynchronous operations take to land.
+    pub fn set_lag(&self, lag: Duration) {
+        self.shared.world().set_lag(lag);
+    }
+
+    /// The next task created ends `FAILED`, and its IPs stay where they were.
+    pub fn fail_next_task(&self) {
+        self.shared.world().fail_next_task();
+    }
+
+    /// When false, metadata requests get their connection closed without an answer.
+    pub fn set_metadata_available(&self, available: bool) {
+        self.shared.world().set_metadata_available(available);
+    }
+
+    /// Sets the lifetime of temporary credentials issued from now on.
+    pub fn set_credential_lifetime(&self, lifetime: Duration) {
+        self.shared.world().set_credential_lifetime(lifetime);
+    }
+}
+
+impl Drop for FakeVpcHandle {
+    fn drop(&mut self) {
+        self.shared.stop();
+        self.server.stop();
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the simulator over loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+mod util;
+
+mod auth;
+mod eni;

@@ -1,0 +1,578 @@
+//! Typed values of the configuration file: each parses once, at the edge, and its error says what
+//! was expected.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// `found "x"` with the value quoted the way TOML would write it.
+fn found(s: &str) -> String {
+    format!("found {s:?}")
+}
+
+/// Defines a fieldless enum read from one of a fixed set of strings, with an error of the form
+/// `expected "a", "b" or "c", found "x"`.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every accepted spelling, in documentation order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            /// The spelling used in the configuration file.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("expected {}, {}", one_of(Self::NAMES), found(other))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// `"a" or "b"`, `"a", "b" or "c"`.
+pub(crate) fn one_of(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+string_enum! {
+    /// Where the API credentials come from (`credentials.source`).
+    CredentialSource {
+        /// Environment, then the profile file, then the CVM role.
+        Auto = "auto",
+        /// `TENCENTCLOUD_SECRET_ID` / `TENCENTCLOUD_SECRET_KEY` (and a token variable).
+        Env = "env",
+        /// The INI profile file (`credentials.profile_file`).
+        Profile = "profile",
+        /// The CVM instance role from the metadata service.
+        CvmRole = "cvm-role",
+        /// `credentials.secret_id` / `secret_key` in this configuration file.
+        File = "file",
+    }
+}
+
+string_enum! {
+    /// What check-self reports when the cloud cannot be asked (`check.on_cloud_error`).
+    OnCloudError {
+        /// Keep the node healthy: an unreachable API is not a local fault.
+        Pass = "pass",
+        /// Report the node unhealthy.
+        Fail = "fail",
+    }
+}
+
+string_enum! {
+    /// Log verbosity (`log.level`).
+    LogLevel {
+        Error = "error",
+        Warn = "warn",
+        Info = "info",
+        Debug = "debug",
+        Trace = "trace",
+    }
+}
+
+string_enum! {
+    /// The API's response language (`cloud.language`).
+    Language {
+        EnUs = "en-US",
+        ZhCn = "zh-CN",
+    }
+}
+
+/// Defines a validated Tencent Cloud resource id (`ins-…`, `eni-…`, …).
+macro_rules! resource_id {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal, $example:literal, $what:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The id as the API spells it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let ok = s
+                    .strip_prefix($prefix)
+                    .is_some_and(|rest| {
+                        !rest.is_empty()
+                            && rest.len() <= 64
+                            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    });
+                if ok {
+                    Ok($name(s.to_owned()))
+                } else {
+                    Err(format!(concat!("expected ", $what, " like \"", $example, "\", {}"), found(s)))
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+resource_id!(
+    /// A CVM instance id, `ins-…`.
+    InstanceId, "ins-", "ins-3g445roi", "an instance id"
+);
+resource_id!(
+    /// An elastic network interface id, `eni-…`.
+    EniId, "eni-", "eni-5k7dxqp1", "an ENI id"
+);
+resource_id!(
+    /// A VPC id, `vpc-…`.
+    VpcId, "vpc-", "vpc-2x9ab4cd", "a VPC id"
+);
+resource_id!(
+    /// A subnet id, `subnet-…`.
+    SubnetId, "subnet-", "subnet-8f3kq0zz", "a subnet id"
+);
+
+/// A region name such as `ap-guangzhou`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Region(String);
+
+impl Region {
+    /// The region as the API spells it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Region {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if ok {
+            Ok(Region(s.to_owned()))
+        } else {
+            Err(format!(
+                "expected a region like \"ap-guangzhou\", {}",
+                found(s)
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Region {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Region {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where the VPC API is reached (`cloud.endpoint`): a host (`vpc.tencentcloudapi.com`, meaning
+/// HTTPS) or a URL without a path.
+///
+/// `http://` is accepted only for loopback (127.0.0.0/8, `::1`, `localhost`) and for
+/// 198.18.0.0/15, the benchmarking range (RFC 2544) that the local rehearsal uses for its
+/// simulated VPC; the real API is HTTPS only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    https: bool,
+    /// `host` or `host:port`, as sent in the `Host` header.
+    authority: String,
+    /// The host alone (no port, IPv6 without brackets).
+    host: String,
+}
+
+impl Endpoint {
+    /// The base URL requests are posted to, e.g. `https://vpc.tencentcloudapi.com/`.
+    pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}/", self.authority)
+    }
+
+    /// `host[:port]`, the value of the `Host` header.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// The host name or address alone.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether requests use TLS.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+}
+
+impl Default for Endpoint {
+    fn default() -> Self {
+        Endpoint {
+            https: true,
+            authority: crate::config::DEFAULT_ENDPOINT.to_owned(),
+            host: crate::config::DEFAULT_ENDPOINT.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
+/// Whether plain HTTP may be used towards `host`: loopback, or the rehearsal range 198.18.0.0/15.
+fn http_allowed(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.is_loopback() || is_rehearsal_range(v4),
+        Ok(IpAddr::V6(v6)) => v6 == Ipv6Addr::LOCALHOST,
+        Err(_) => false,
+    }
+}
+
+/// 198.18.0.0/15.
+fn is_rehearsal_range(ip: Ipv4Addr) -> bool {
+    let [a, b, _, _] = ip.octets();
+    a == 198 && (b & 0xfe) == 18
+}
+
+fn valid_hostname(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let expected = "expected a host like \"vpc.tencentcloudapi.com\" or a URL like \
+                        \"https://vpc.ap-guangzhou.tencentcloudapi.com\"";
+        let (https, rest) = match s.split_once("://") {
+            None => (true, s),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "{expected}; scheme {scheme:?} is not http or https, {}",
+                    found(s)
+                ));
+            }
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains(['/', '?', '#', '@']) || authority.chars().any(char::is_whitespace) {
+            return Err(format!("{expected} (no path, query or user), {}", found(s)));
+        }
+        let (host, port) = if let Some(after) = authority.strip_prefix('[') {
+            let Some((v6, tail)) = after.split_once(']') else {
+                return Err(format!("{expected}, {}", found(s)));
+            };
+            if v6.parse::<Ipv6Addr>().is_err() {
+                return Err(format!("{expected}, {}", found(s)));
+            }
+            let port = match tail {
+                "" => None,
+                t => Some(
+                    t.strip_prefix(':')
+                        .ok_or_else(|| format!("{expected}, {}", found(s)))?,
+                ),
+            };
+            (v6, port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if let Some(p) = port
+            && !matches!(p.parse::<u16>(), Ok(n) if n > 0)
+        {
+            return Err(format!(
+                "{expected}; port {p:?} is not a number from 1 to 65535, {}",
+                found(s)
+            ));
+        }
+        if !(valid_hostname(host) || host.parse::<IpAddr>().is_ok()) {
+            return Err(format!("{expected}, {}", found(s)));
+        }
+        if !https && !http_allowed(host) {
+            return Err(format!(
+                "the Tencent Cloud API is served over HTTPS only: use \"https://{authority}\" or the \
+                 bare host; http:// is accepted only for loopback (127.0.0.0/8, ::1, localhost) and \
+                 the 198.18.0.0/15 rehearsal range, {}",
+                found(s)
+            ));
+        }
+        Ok(Endpoint {
+            https,
+            authority: authority.to_owned(),
+            host: host.to_owned(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Validates `log.target`: `syslog`, `stderr` or `file:/absolute/path`.
+///
+/// Kept as a checked string here; the logging module turns it into its own target type.
+pub fn parse_log_target(s: &str) -> Result<String, String> {
+    match s {
+        "syslog" | "stderr" => Ok(s.to_owned()),
+        _ => match s.strip_prefix("file:") {
+            Some(path) if path.starts_with('/') && path.len() > 1 => Ok(s.to_owned()),
+            _ => Err(format!(
+                "expected \"syslog\", \"stderr\" or \"file:/absolute/path\", {}",
+                found(s)
+            )),
+        },
+    }
+}
+
+/// Validates `metadata.url`: an `http://` or `https://` base URL; a missing trailing `/` is added.
+pub fn parse_metadata_url(s: &str) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !s.chars().any(char::is_whitespace) => {
+            if s.ends_with('/') {
+                Ok(s.to_owned())
+            } else {
+                Ok(format!("{s}/"))
+            }
+        }
+        _ => Err(format!(
+            "expected a URL like \"http://metadata.tencentyun.com/latest/meta-data/\", {}",
+            found(s)
+        )),
+    }
+}
+
+/// Validates a local network interface name (what `ip link` accepts).
+pub fn parse_interface(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() < 16
+        && s != "."
+        && s != ".."
+        && !s.starts_with('-')
+        && !s
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b.is_ascii_control());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "expected a network interface name like \"eth0\" (1 to 15 characters, no '/', ':' or spaces, not starting with '-'), {}",
+            found(s)
+        ))
+    }
+}
+
+/// Parses an IPv4 address with an error that says what was expected.
+pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    s.parse()
+        .map_err(|_| format!("expected an IPv4 address like \"10.0.1.100\", {}", found(s)))
+}
+
+pub(crate) fn de_ipv4<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Addr, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_ipv4(&s).map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn de_opt_interface<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_interface(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn de_log_target<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_log_target(&s).map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn de_metadata_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_metadata_url(&s).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn endpoint_accepts_host_and_https_url() {
+        let e: Endpoint = "vpc.tencentcloudapi.com".parse().unwrap();
+        assert_eq!(e.url(), "https://vpc.tencentcloudapi.com/");
+        let e: Endpoint = "https://vpc.ap-guangzhou.tencentcloudapi.com/"
+            .parse()
+            .unwrap();
+        assert_eq!(e.authority(), "vpc.ap-guangzhou.tencentcloudapi.com");
+        assert!(e.is_https());
+    }
+
+    #[test]
+    fn endpoint_http_only_for_loopback_and_rehearsal_range() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://localhost:1/",
+            "http://[::1]:9000",
+            "http://198.18.0.1:8080",
+            "http://198.19.255.254",
+        ] {
+            let e: Endpoint = ok.parse().unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(!e.is_https());
+        }
+        for bad in [
+            "http://vpc.tencentcloudapi.com",
+            "http://10.0.0.1",
+            "http://198.20.0.1",
+            "http://[::2]",
+        ] {
+            let err = bad.parse::<Endpoint>().unwrap_err();
+            assert!(err.contains("HTTPS only"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn endpoint_rejects_paths_ports_and_schemes() {
+        for bad in [
+            "https://h/x",
+            "ftp://h",
+            "h:0",
+            "h:99999",
+            "a b",
+            "https://user@h",
+            "",
+            "[::1",
+        ] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "h.example:8443".parse::<Endpoint>().unwrap().authority(),
+            "h.example:8443"
+        );
+    }
+
+    #[test]
+    fn enums_name_the_choices() {
+        assert_eq!(
+            "maybe".parse::<OnCloudError>().unwrap_err(),
+            r#"expected "pass" or "fail", found "maybe""#
+        );
+        assert_eq!(
+            "cvm-role".parse::<CredentialSource>().unwrap(),
+            CredentialSource::CvmRole
+        );
+    }
+
+    #[test]
+    fn ids_need_their_prefix() {
+        assert!("ins-node0001".parse::<InstanceId>().is_ok());
+        assert!("eni-node0001".parse::<InstanceId>().is_err());
+        assert!("ins-".parse::<InstanceId>().is_err());
+        assert!("eni-a b".parse::<EniId>().is_err());
+    }
+
+    #[test]
+    fn log_targets() {
+        assert!(parse_log_target("syslog").is_ok());
+        assert!(parse_log_target("file:/var/log/tcvip.log").is_ok());
+        assert!(parse_log_target("file:relative.log").is_err());
+        assert!(parse_log_target("journal").is_err());
+    }
+}

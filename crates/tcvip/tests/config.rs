@@ -1,0 +1,550 @@
+//! The configuration file as a user meets it: defaults, the documented example, error messages
+//! that name file, key and expectation, secret-file permissions, flag overrides and the
+//! VIP → keepalived instance mapping.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::OsString;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use tcvip::config::{
+    Config, ConfigError, CredentialSource, Language, LoadOptions, LogLevel, OnCloudError, Overrides,
+};
+
+const FILE: &str = "/etc/keepalived/tcvip.toml";
+const MINIMAL: &str = "[[vip]]\naddress = \"10.0.1.100\"\n";
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml_str(text, Path::new(FILE))
+}
+
+fn error(text: &str) -> ConfigError {
+    parse(text).expect_err("the file should be refused")
+}
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keepalived-examples/tcvip.toml")
+}
+
+#[test]
+fn minimal_file_gets_the_documented_defaults() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.path, Path::new(FILE));
+    assert_eq!(c.vips.len(), 1);
+    let v = &c.vips[0];
+    assert_eq!(v.address, Ipv4Addr::new(10, 0, 1, 100));
+    assert_eq!(
+        (v.instance.as_deref(), v.interface.as_deref(), v.prefix_len),
+        (None, None, 32)
+    );
+    assert_eq!(c.cloud.region, None);
+    assert_eq!(c.cloud.endpoint.url(), "https://vpc.tencentcloudapi.com/");
+    assert_eq!(c.cloud.language, Language::EnUs);
+    assert_eq!(c.cloud.timeout_ms, 3000);
+    assert_eq!(c.credentials.source, CredentialSource::Auto);
+    assert!(c.credentials.secret_key.is_none() && c.credentials.profile_file.is_none());
+    assert_eq!(
+        c.metadata.url,
+        "http://metadata.tencentyun.com/latest/meta-data/"
+    );
+    assert!(c.node.instance_id.is_none() && c.node.eni_id.is_none() && c.node.vpc_id.is_none());
+    assert_eq!(
+        (c.failover.deadline_s, c.failover.assign_if_unassigned),
+        (60, false)
+    );
+    assert_eq!(c.check.deadline_ms, 2000);
+    assert_eq!(c.check.cloud_ttl_s, 30);
+    assert_eq!(c.check.reconcile_cooldown_s, 10);
+    assert_eq!(c.check.on_cloud_error, OnCloudError::Pass);
+    assert!(c.check.remove_stray_vip);
+    assert!(c.check.service_checks.is_empty());
+    assert_eq!(c.state.dir, Path::new("/run/tcvip"));
+    assert_eq!(c.log.target, "syslog");
+    assert_eq!(c.log.level, LogLevel::Info);
+}
+
+#[test]
+fn every_key_in_design_spelling_is_accepted() {
+    let text = r#"
+[cloud]
+region     = "ap-guangzhou"
+endpoint   = "vpc.internal.tencentcloudapi.com"
+language   = "zh-CN"
+timeout_ms = 1500
+
+[credentials]
+source = "profile"
+profile_file = "/etc/tencentcloud/credentials"
+
+[metadata]
+url = "http://127.0.0.1:9/latest/meta-data"
+
+[node]
+instance_id = "ins-3g445roi"
+eni_id = "eni-5k7dxqp1"
+vpc_id = "vpc-2x9ab4cd"
+
+[[vip]]
+address   = "10.0.1.100"
+instance  = "VI_1"
+interface = "eth0"
+
+[[vip]]
+address    = "10.0.1.10"
+instance   = "VI_2"
+prefix_len = 24
+
+[failover]
+deadline_s           = 30
+assign_if_unassigned = true
+
+[check]
+deadline_ms          = 1500
+cloud_ttl_s          = 20
+reconcile_cooldown_s = 5
+on_cloud_error       = "fail"
+remove_stray_vip     = false
+service_checks = [ { argv = ["systemctl", "is-active", "--quiet", "haproxy"], timeout_ms = 1000 },
+                   { argv = ["/bin/true"] } ]
+
+[state]
+dir = "/var/run/tcvip-test"
+
+[log]
+target = "file:/var/log/tcvip.log"
+level  = "debug"
+"#;
+    let c = parse(text).unwrap();
+    assert_eq!(c.cloud.region.as_ref().unwrap().as_str(), "ap-guangzhou");
+    assert_eq!(
+        c.cloud.endpoint.authority(),
+        "vpc.internal.tencentcloudapi.com"
+    );
+    assert_eq!(c.cloud.language, Language::ZhCn);
+    assert_eq!(c.credentials.source, CredentialSource::Profile);
+    // A missing trailing slash is added so sub-paths can be appended.
+    assert_eq!(c.metadata.url, "http://127.0.0.1:9/latest/meta-data/");
+    assert_eq!(c.node.eni_id.as_ref().unwrap().as_str(), "eni-5k7dxqp1");
+    assert_eq!(c.vips[1].prefix_len, 24);
+    assert_eq!(c.check.on_cloud_error, OnCloudError::Fail);
+    assert_eq!(
+        c.check.service_checks[1].timeout_ms, 1000,
+        "service check timeout default"
+    );
+    assert_eq!(c.check.service_checks[0].argv[3], "haproxy");
+    assert_eq!(c.log.level, LogLevel::Debug);
+    assert!(c.failover.assign_if_unassigned);
+}
+
+#[test]
+fn example_file_parses_as_shipped_and_with_every_key_uncommented() {
+    let text = std::fs::read_to_string(example_path()).unwrap();
+    let shipped = parse(&text).unwrap();
+    assert_eq!(shipped.vips.len(), 1);
+
+    // "#key = value" lines (no space after '#') are the documented keys: uncomment them all.
+    let full: String = text
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '[') => rest,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(full, text);
+    let c = parse(&full).unwrap_or_else(|e| panic!("uncommented example: {e}"));
+    // Documented defaults must be the real defaults.
+    let d = parse(MINIMAL).unwrap();
+    assert_eq!(c.cloud.endpoint, d.cloud.endpoint);
+    assert_eq!(c.cloud.language, d.cloud.language);
+    assert_eq!(c.cloud.timeout_ms, d.cloud.timeout_ms);
+    assert_eq!(c.credentials.source, d.credentials.source);
+    assert_eq!(c.metadata.url, d.metadata.url);
+    assert_eq!(c.vips[0].prefix_len, d.vips[0].prefix_len);
+    assert_eq!(c.failover.deadline_s, d.failover.deadline_s);
+    assert_eq!(
+        c.failover.assign_if_unassigned,
+        d.failover.assign_if_unassigned
+    );
+    assert_eq!(c.check.deadline_ms, d.check.deadline_ms);
+    assert_eq!(c.check.cloud_ttl_s, d.check.cloud_ttl_s);
+    assert_eq!(c.check.reconcile_cooldown_s, d.check.reconcile_cooldown_s);
+    assert_eq!(c.check.on_cloud_error, d.check.on_cloud_error);
+    assert_eq!(c.check.remove_stray_vip, d.check.remove_stray_vip);
+    assert_eq!(c.state.dir, d.state.dir);
+    assert_eq!(c.log.target, d.log.target);
+    assert_eq!(c.log.level, d.log.level);
+    assert!(
+        c.cloud.region.is_some() && c.node.instance_id.is_some(),
+        "discovered keys have examples"
+    );
+}
+
+#[test]
+fn bad_enum_value_names_file_key_and_choices() {
+    let e = error(&format!("{MINIMAL}[check]\non_cloud_error = \"maybe\"\n"));
+    assert_eq!(
+        e.to_string(),
+        "/etc/keepalived/tcvip.toml: check.on_cloud_error: expected \"pass\" or \"fail\", found \"maybe\" (line 4)"
+    );
+    assert_eq!(e.key(), Some("check.on_cloud_error"));
+}
+
+#[test]
+fn unknown_keys_are_errors_with_their_dotted_path() {
+    let e = error(&format!("{MINIMAL}[check]\ndeadline = 1000\n"));
+    let msg = e.to_string();
+    assert_eq!(e.key(), Some("check.deadline"));
+    assert!(
+        msg.starts_with("/etc/keepalived/tcvip.toml: check.deadline: unknown key"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("deadline_ms") && msg.contains("line 4"),
+        "{msg}"
+    );
+
+    assert_eq!(
+        error(&format!("{MINIMAL}[[vip]]\nadress = \"10.0.1.1\"\n")).key(),
+        Some("vip[1].adress")
+    );
+    assert_eq!(error(&format!("colud = 1\n{MINIMAL}")).key(), Some("colud"));
+    assert_eq!(
+        error(&format!(
+            "{MINIMAL}[check]\nservice_checks = [{{ argv = [\"x\"], timout_ms = 5 }}]\n"
+        ))
+        .key(),
+        Some("check.service_checks[0].timout_ms")
+    );
+}
+
+#[test]
+fn bad_values_name_the_entry_they_are_in() {
+    let e = error(&format!("{MINIMAL}[[vip]]\naddress = \"10.0.1.300\"\n"));
+    assert_eq!(e.key(), Some("vip[1].address"));
+    assert!(
+        e.to_string()
+            .contains(r#"expected an IPv4 address like "10.0.1.100", found "10.0.1.300""#),
+        "{e}"
+    );
+
+    let e = error(&format!("{MINIMAL}[check]\ndeadline_ms = \"2s\"\n"));
+    assert_eq!(e.key(), Some("check.deadline_ms"));
+    assert!(e.to_string().contains("expected a whole number"), "{e}");
+
+    let e = error(&format!("{MINIMAL}[[vip]]\ninstance = \"VI_1\"\n"));
+    assert_eq!(e.key(), Some("vip[1]"));
+    assert!(e.to_string().contains("missing key `address`"), "{e}");
+
+    assert_eq!(
+        error(&format!("{MINIMAL}[node]\neni_id = \"ins-1\"\n")).key(),
+        Some("node.eni_id")
+    );
+    assert_eq!(
+        error(&format!("{MINIMAL}[log]\ntarget = \"journal\"\n")).key(),
+        Some("log.target")
+    );
+    assert_eq!(
+        error(&format!("{MINIMAL}[log]\nlevel = \"loud\"\n")).key(),
+        Some("log.level")
+    );
+    assert_eq!(
+        error(&format!("{MINIMAL}[credentials]\nsource = \"vault\"\n")).key(),
+        Some("credentials.source")
+    );
+    assert_eq!(
+        error(&format!("{MINIMAL}[cloud]\nregion = \"AP Guangzhou\"\n")).key(),
+        Some("cloud.region")
+    );
+}
+
+#[test]
+fn toml_syntax_errors_give_the_line() {
+    let e = error("[[vip]\naddress = \"10.0.1.100\"\n");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("/etc/keepalived/tcvip.toml: not valid TOML"),
+        "{msg}"
+    );
+    assert!(msg.contains("line 1"), "{msg}");
+}
+
+#[test]
+fn semantic_errors() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("", "vip", "at least one"),
+        (
+            "[[vip]]\naddress = \"10.0.1.100\"\n[[vip]]\naddress = \"10.0.1.100\"\n",
+            "vip[1].address",
+            "already listed as vip[0].address",
+        ),
+        (
+            "[check]\ndeadline_ms = 0\n",
+            "check.deadline_ms",
+            "from 100 to 60000",
+        ),
+        (
+            "[check]\ndeadline_ms = 2000000\n",
+            "check.deadline_ms",
+            "vrrp_script",
+        ),
+        (
+            "[check]\nservice_checks = [ { argv = [] } ]\n",
+            "check.service_checks[0].argv",
+            "program",
+        ),
+        (
+            "[check]\nservice_checks = [ { argv = [\"\"] } ]\n",
+            "check.service_checks[0].argv",
+            "program",
+        ),
+        (
+            "[check]\ndeadline_ms = 500\nservice_checks = [ { argv = [\"true\"], timeout_ms = 900 } ]\n",
+            "check.service_checks[0].timeout_ms",
+            "check.deadline_ms (500)",
+        ),
+        (
+            "[failover]\ndeadline_s = 0\n",
+            "failover.deadline_s",
+            "from 1",
+        ),
+        ("[state]\ndir = \"run/tcvip\"\n", "state.dir", "absolute"),
+        (
+            "[credentials]\nsource = \"file\"\n",
+            "credentials.source",
+            "secret_id and credentials.secret_key",
+        ),
+        (
+            "[credentials]\nsecret_id = \"AKIDx\"\n",
+            "credentials.secret_key",
+            "missing",
+        ),
+        (
+            "[credentials]\nsecret_id = \"AKIDx\"\nsecret_key = \"k\"\n",
+            "credentials.source",
+            "set source = \"file\"",
+        ),
+        (
+            "[credentials]\nsource = \"env\"\nprofile_file = \"/etc/tencentcloud/credentials\"\n",
+            "credentials.profile_file",
+            "only read",
+        ),
+    ];
+    for (extra, key, needle) in cases {
+        let text = if extra.starts_with("[[vip]]") || extra.is_empty() {
+            (*extra).to_owned()
+        } else {
+            format!("{MINIMAL}{extra}")
+        };
+        let e = error(&text);
+        assert_eq!(e.key(), Some(*key), "{text}: {e}");
+        assert!(e.to_string().contains(needle), "{text}: {e}");
+        assert!(e.to_string().starts_with(FILE), "{e}");
+    }
+    let e = error("[[vip]]\naddress = \"10.0.1.1\"\nprefix_len = 33\n");
+    assert_eq!(e.key(), Some("vip[0].prefix_len"));
+}
+
+#[test]
+fn endpoint_http_is_refused_except_loopback_and_rehearsal_range() {
+    for ok in [
+        "http://127.0.0.1:8080",
+        "http://localhost:9",
+        "http://198.18.0.1:8080",
+        "https://vpc.example.com",
+    ] {
+        let c = parse(&format!("{MINIMAL}[cloud]\nendpoint = \"{ok}\"\n")).unwrap();
+        assert_eq!(c.cloud.endpoint.is_https(), ok.starts_with("https"));
+    }
+    let e = error(&format!(
+        "{MINIMAL}[cloud]\nendpoint = \"http://vpc.tencentcloudapi.com\"\n"
+    ));
+    assert_eq!(e.key(), Some("cloud.endpoint"));
+    assert!(e.to_string().contains("HTTPS only"), "{e}");
+}
+
+#[test]
+fn vips_follow_the_only_instance_when_none_is_named() {
+    let c =
+        parse("[[vip]]\naddress = \"10.0.1.100\"\n[[vip]]\naddress = \"10.0.1.101\"\n").unwrap();
+    assert!(c.instance_names().is_empty());
+    assert_eq!(c.vips_for_instance("VI_anything").len(), 2);
+    assert_eq!(c.vips_for(None).unwrap().len(), 2);
+    assert_eq!(c.vips_for(Some("VI_1")).unwrap().len(), 2);
+}
+
+#[test]
+fn vips_split_by_named_instance() {
+    let c = parse(
+        "[[vip]]\naddress = \"10.0.1.100\"\ninstance = \"VI_1\"\n\
+         [[vip]]\naddress = \"10.0.2.100\"\ninstance = \"VI_2\"\n\
+         [[vip]]\naddress = \"10.0.1.101\"\ninstance = \"VI_1\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.instance_names(), ["VI_1", "VI_2"]);
+    let vi1: Vec<Ipv4Addr> = c
+        .vips_for(Some("VI_1"))
+        .unwrap()
+        .iter()
+        .map(|v| v.address)
+        .collect();
+    assert_eq!(
+        vi1,
+        [Ipv4Addr::new(10, 0, 1, 100), Ipv4Addr::new(10, 0, 1, 101)]
+    );
+    let e = c.vips_for(Some("VI_3")).unwrap_err();
+    assert!(matches!(e, ConfigError::NoVipForInstance { .. }));
+    assert!(
+        e.to_string().contains("\"VI_3\"") && e.to_string().contains("VI_1, VI_2"),
+        "{e}"
+    );
+    let e = c.vips_for(None).unwrap_err();
+    assert!(matches!(e, ConfigError::AmbiguousInstance { .. }), "{e}");
+    assert!(c.vip(Ipv4Addr::new(10, 0, 2, 100)).is_some());
+    // 10.0.1.10 is not 10.0.1.100.
+    assert!(c.vip(Ipv4Addr::new(10, 0, 1, 10)).is_none());
+
+    let e = error(
+        "[[vip]]\naddress = \"10.0.1.100\"\ninstance = \"VI_1\"\n[[vip]]\naddress = \"10.0.2.100\"\n",
+    );
+    assert_eq!(e.key(), Some("vip[1].instance"));
+}
+
+#[test]
+fn flags_override_file_values() {
+    let mut c = parse(&format!("{MINIMAL}[cloud]\nregion = \"ap-shanghai\"\n")).unwrap();
+    c.apply(&Overrides {
+        region: Some("ap-guangzhou".into()),
+        endpoint: Some("http://127.0.0.1:4567".into()),
+        instance_id: Some("ins-node0001".into()),
+        state_dir: Some(PathBuf::from("/tmp/tcvip-state")),
+        log_target: Some("stderr".into()),
+        log_level: Some("debug".into()),
+        ..Overrides::default()
+    })
+    .unwrap();
+    assert_eq!(c.cloud.region.as_ref().unwrap().as_str(), "ap-guangzhou");
+    assert_eq!(c.cloud.endpoint.url(), "http://127.0.0.1:4567/");
+    assert_eq!(
+        c.node.instance_id.as_ref().unwrap().as_str(),
+        "ins-node0001"
+    );
+    assert_eq!(c.state.dir, Path::new("/tmp/tcvip-state"));
+    assert_eq!(
+        (c.log.target.as_str(), c.log.level),
+        ("stderr", LogLevel::Debug)
+    );
+
+    let e = c
+        .apply(&Overrides {
+            log_level: Some("loud".into()),
+            ..Overrides::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.key(), Some("log.level (from the command line)"));
+    assert_eq!(
+        c.log.level,
+        LogLevel::Debug,
+        "a refused override changes nothing"
+    );
+}
+
+fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+fn opts(env: Option<&Path>, owner: u32) -> LoadOptions {
+    LoadOptions {
+        config_env: env.map(|p| OsString::from(p.as_os_str())),
+        secret_owner_uid: owner,
+    }
+}
+
+#[test]
+fn load_prefers_flag_then_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.toml", MINIMAL, 0o644);
+    let b = write(
+        dir.path(),
+        "b.toml",
+        "[[vip]]\naddress = \"10.0.9.9\"\n",
+        0o644,
+    );
+    let c = Config::load_with(Some(&a), &opts(Some(&b), 0)).unwrap();
+    assert_eq!(
+        (c.path.as_path(), c.vips[0].address),
+        (a.as_path(), Ipv4Addr::new(10, 0, 1, 100))
+    );
+    let c = Config::load_with(None, &opts(Some(&b), 0)).unwrap();
+    assert_eq!(
+        (c.path.as_path(), c.vips[0].address),
+        (b.as_path(), Ipv4Addr::new(10, 0, 9, 9))
+    );
+
+    let missing = dir.path().join("missing.toml");
+    let e = Config::load_with(None, &opts(Some(&missing), 0)).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("missing.toml") && msg.contains("$TCVIP_CONFIG"),
+        "{msg}"
+    );
+}
+
+const WITH_SECRETS: &str = "[credentials]\nsource = \"file\"\nsecret_id = \"AKIDexample\"\nsecret_key = \"s3cr3t-value-do-not-log\"\n\
+                            [[vip]]\naddress = \"10.0.1.100\"\n";
+
+#[test]
+fn secrets_need_an_owner_only_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "tcvip.toml", WITH_SECRETS, 0o644);
+    let me = std::fs::metadata(&p).unwrap().uid();
+
+    // Right owner, but group and others may read it.
+    let e = Config::load_with(Some(&p), &opts(None, me)).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ConfigError::InsecureSecretFile { .. }), "{msg}");
+    assert!(
+        msg.contains("credentials.secret_key") && msg.contains("mode 0644"),
+        "{msg}"
+    );
+    assert!(msg.contains(&format!("chmod 600 {}", p.display())), "{msg}");
+
+    // 0600 and the expected owner: accepted.
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = Config::load_with(Some(&p), &opts(None, me)).unwrap();
+    assert_eq!(
+        c.credentials.secret_key.as_ref().unwrap().expose(),
+        "s3cr3t-value-do-not-log"
+    );
+
+    // 0600 but owned by someone other than the expected owner: refused, saying who owns it.
+    let other = me.wrapping_add(1);
+    let e = Config::load_with(Some(&p), &opts(None, other)).unwrap_err();
+    assert!(e.to_string().contains(&format!("owned by uid {me}")), "{e}");
+
+    // Production rule: root. The message names the full fix.
+    if me != 0 {
+        let e = Config::load_with(Some(&p), &opts(None, 0)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("chown root:root {} && chmod 600", p.display())),
+            "{e}"
+        );
+    }
+
+    // A file without secrets may be world-readable.
+    let plain = write(dir.path(), "plain.toml", MINIMAL, 0o644);
+    assert!(Config::load_with(Some(&plain), &opts(None, other)).is_ok());
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let c = parse(WITH_SECRETS).unwrap();
+    let dbg = format!("{c:?} {:?}", c.credentials);
+    assert!(!dbg.contains("s3cr3t-value-do-not-log"), "{dbg}");
+    assert!(!dbg.contains("AKIDexample"), "{dbg}");
+}

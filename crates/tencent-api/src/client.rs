@@ -1,0 +1,462 @@
+//! The blocking API client: one signed POST per call, every failure typed.
+//!
+//! The client never retries on its own; see [`Error::retry_class`] and [`crate::retry`].
+
+use std::io::Read;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::clock::{Clock, SystemClock};
+use crate::credentials::{CredentialProvider, check_header_safe};
+use crate::endpoint::{Endpoint, parse_endpoint};
+use crate::error::{ApiError, Error, RetryClass, chain};
+use crate::sign::{DEFAULT_CONTENT_TYPE, SignInput, sign};
+
+/// The public VPC endpoint (nearest region).
+pub const DEFAULT_VPC_ENDPOINT: &str = "vpc.tencentcloudapi.com";
+/// VPC API version.
+pub const VPC_VERSION: &str = "2017-03-12";
+/// Longest body excerpt kept in [`Error::Http`].
+const EXCERPT_CHARS: usize = 200;
+
+/// Where and how to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// A host (`vpc.tencentcloudapi.com` → `https://vpc.tencentcloudapi.com/`) or a full URL
+    /// `http(s)://host[:port][/]` (http only for loopback tests).
+    pub endpoint: String,
+    /// `X-TC-Region`, e.g. `ap-guangzhou`.
+    pub region: String,
+    /// `X-TC-Language` (`en-US` or `zh-CN`); not sent when `None`.
+    pub language: Option<String>,
+    /// Credential-scope service, `vpc` whichever VPC host is used.
+    pub service: String,
+    /// `X-TC-Version`.
+    pub version: String,
+    /// TCP (and proxy) connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout: connect, send, and read the complete reply.
+    pub timeout: Duration,
+    /// Largest reply body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl ClientConfig {
+    /// VPC 2017-03-12 at the public endpoint in `region`, English messages, connect timeout
+    /// 1 s, total 3 s (fits a track script), 4 MiB body cap.
+    pub fn vpc(region: impl Into<String>) -> Self {
+        Self {
+            endpoint: DEFAULT_VPC_ENDPOINT.into(),
+            region: region.into(),
+            language: Some("en-US".into()),
+            service: "vpc".into(),
+            version: VPC_VERSION.into(),
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(3),
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+
+    /// The same configuration with another endpoint.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into();
+        self
+    }
+
+    /// The same configuration with both timeouts set.
+    pub fn with_timeouts(mut self, connect: Duration, total: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.timeout = total;
+        self
+    }
+}
+
+/// A signed-call client. Cheap to construct: nothing is built or read until the first call.
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    endpoint: Endpoint,
+    credentials: Arc<dyn CredentialProvider>,
+    clock: Arc<dyn Clock>,
+    http: OnceLock<Result<reqwest::blocking::Client, String>>,
+}
+
+impl Client {
+    /// Validates `config` (endpoint, header-safe region/version/language/service) without I/O.
+    pub fn new(
+        config: ClientConfig,
+        credentials: Arc<dyn CredentialProvider>,
+    ) -> Result<Client, Error> {
+        let endpoint = parse_endpoint(&config.endpoint)?;
+        check_config_value("region", &config.region, false)?;
+        check_config_value("service", &config.service, false)?;
+        check_config_value("version", &config.version, false)?;
+        if let Some(lang) = &config.language {
+            check_config_value("language", lang, false)?;
+        }
+        if config.timeout.is_zero() || config.connect_timeout.is_zero() {
+            return Err(Error::InvalidConfig("timeouts must be above zero".into()));
+        }
+        Ok(Client {
+            config,
+            endpoint,
+            credentials,
+            clock: Arc::new(SystemClock),
+            http: OnceLock::new(),
+        })
+    }
+
+    /// Uses `clock` for `X-TC-Timestamp` (tests fix the time with it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The URL requests are posted to.
+    pub fn endpoint_url(&self) -> &str {
+        self.endpoint.url.as_str()
+    }
+
+    /// The Host header requests are signed and sent with.
+    pub fn host_header(&self) -> &str {
+        &self.endpoint.host
+    }
+
+    /// The credential provider.
+    pub fn credentials(&self) -> &Arc<dyn CredentialProvider> {
+        &self.credentials
+    }
+
+    /// Calls `action` with `body` (a JSON object) and returns the `Response` object.
+    pub fn call_json(&self, action: &str, body: &Value) -> Result<Value, Error> {
+        let bytes = serde_json::to_vec(body).map_err(|e| Error::Encode {
+            action: action.to_owned(),
+            detail: e.to_string(),
+        })?;
+        self.call_bytes(action, bytes)
+    }
+
+    /// Calls `action` with `request` serialized as JSON and decodes the `Response` as `Resp`.
+    pub fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        action: &str,
+        request: &Req,
+    ) -> Result<Resp, Error> {
+        let bytes = serde_json::to_vec(request).map_err(|e| Error::Encode {
+            action: action.to_owned(),
+            detail: e.to_string(),
+        })?;
+        let response = self.call_bytes(action, bytes)?;
+        serde_json::from_value(response).map_err(|e| Error::Decode {
+            action: action.to_owned(),
+            detail: format!("Response has an unexpected shape: {e}"),
+        })
+    }
+
+    /// Like [`call_json`](Self::call_json), but on [`RetryClass::RefreshCredentials`]
+    /// (`AuthFailure.TokenFailure` / `SignatureExpire`) invalidates the credential provider and
+    /// calls once more. Such a request was rejected before it acted, so repeating it is safe.
+    pub fn call_json_refresh_once(&self, action: &str, body: &Value) -> Result<Value, Error> {
+        match self.call_json(action, body) {
+            Err(e) if e.retry_class() == RetryClass::RefreshCredentials => {
+                self.credentials.invalidate();
+                self.call_json(action, body)
+            }
+            other => other,
+        }
+    }
+
+    /// Like [`call`](Self::call) with the refresh-once rule of
+    /// [`call_json_refresh_once`](Self::call_json_refresh_once).
+    pub fn call_refresh_once<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        action: &str,
+        request: &Req,
+    ) -> Result<Resp, Error> {
+        match self.call(action, request) {
+            Err(e) if e.retry_class() == RetryClass::RefreshCredentials => {
+                self.credentials.invalidate();
+                self.call(action, request)
+            }
+            other => other,
+        }
+    }
+
+    fn http(&self, action: &str) -> Result<&reqwest::blocking::Client, Error> {
+        self.http
+            .get_or_init(|| {
+                reqwest::blocking::Client::builder()
+                    .connect_timeout(self.config.connect_timeout)
+                    .timeout(self.config.timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| chain(&e))
+            })
+            .as_ref()
+            .map_err(|detail| Error::Transport {
+                action: action.to_owned(),
+                detail: format!("cannot build the HTTP client: {detail}"),
+            })
+    }
+
+    /// Signs and posts exactly `body`, and interprets the reply.
+    fn call_bytes(&self, action: &str, body: Vec<u8>) -> Result<Value, Error> {
+        if action.is_empty() || !action.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::InvalidRequest {
+                action: action.to_owned(),
+                detail: "an action name is ASCII letters and digits".into(),
+            });
+        }
+        let creds = self.credentials.credentials()?;
+        let source = self.credentials.describe();
+        check_header_safe(&source, "SecretId", &creds.secret_id)?;
+        if let Some(token) = &creds.token {
+            check_header_safe(&source, "token", token)?;
+        }
+        let timestamp = self.clock.now_unix();
+        let signed = sign(
+            &SignInput {
+                method: "POST",
+                host: &self.endpoint.host,
+                content_type: DEFAULT_CONTENT_TYPE,
+                body: &body,
+                service: &self.config.service,
+                timestamp,
+                extra_headers: &[],
+            },
+            &creds.secret_id,
+            &creds.secret_key,
+        );
+        let mut req = self
+            .http(action)?
+            .post(self.endpoint.url.clone())
+            .header(reqwest::header::HOST, &self.endpoint.host)
+            .header(reqwest::header::CONTENT_TYPE, DEFAULT_CONTENT_TYPE)
+            .header(reqwest::header::AUTHORIZATION, &signed.authorization)
+            .header("X-TC-Action", action)
+            .header("X-TC-Version", &self.config.version)
+            .header("X-TC-Timestamp", timestamp.to_string())
+            .header("X-TC-Region", &self.config.region);
+        if let Some(lang) = &self.config.language {
+            req = req.header("X-TC-Language", lang);
+        }
+        if let Some(token) = &creds.token {
+            req = req.header("X-TC-Token", token);
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .map_err(|e| self.send_error(action, &e))?;
+        let status = resp.status().as_u16();
+        let body = self.read_body(action, resp)?;
+        if status != 200 {
+            return Err(Error::Http {
+                action: action.to_owned(),
+                status,
+                body_excerpt: excerpt(&body),
+            });
+        }
+        parse_reply(action, &body)
+    }
+
+    fn read_body(&self, action: &str, resp: reqwest::blocking::Response) -> Result<Vec<u8>, Error> {
+        let limit = self.config.max_body_bytes;
+        let too_large = || Error::BodyTooLarge {
+            action: action.to_owned(),
+            limit,
+        };
+        if resp.content_length().is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        resp.take(limit as u64 + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                    || e.get_ref()
+                        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+                        .is_some_and(reqwest::Error::is_timeout);
+                if timed_out {
+                    Error::Timeout {
+                        action: action.to_owned(),
+                        after: self.config.timeout,
+                    }
+                } else {
+                    Error::Transport {
+                        action: action.to_owned(),
+                        detail: format!("reply body incomplete: {}", chain(&e)),
+                    }
+                }
+            })?;
+        if body.len() > limit {
+            return Err(too_large());
+        }
+        Ok(body)
+    }
+
+    fn send_error(&self, action: &str, e: &reqwest::Error) -> Error {
+        let action = action.to_owned();
+        if e.is_timeout() {
+            Error::Timeout {
+                action,
+                after: self.config.timeout,
+            }
+        } else if e.is_connect() {
+            Error::Connect {
+                action,
+                endpoint: self.endpoint.url.to_string(),
+                detail: chain(e),
+            }
+        } else {
+            Error::Transport {
+                action,
+                detail: chain(e),
+            }
+        }
+    }
+}
+
+/// Turns a 200 reply body into the `Response` object or a typed error.
+pub(crate) fn parse_reply(action: &str, body: &[u8]) -> Result<Value, Error> {
+    let decode = |detail: String| Error::Decode {
+        action: action.to_owned(),
+        detail,
+    };
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
+        decode(format!(
+            "reply is not JSON ({e}); it starts {:?}",
+            excerpt(body)
+        ))
+    })?;
+    let Some(response) = v.get_mut("Response").map(Value::take) else {
+        return Err(decode("reply has no Response object".into()));
+    };
+    if !response.is_object() {
+        return Err(decode("Response is not an object".into()));
+    }
+    match response.get("Error") {
+        None | Some(Value::Null) => Ok(response),
+        Some(err) => {
+            let Some(code) = err.get("Code").and_then(Value::as_str) else {
+                return Err(decode("Response.Error has no Code".into()));
+            };
+            Err(Error::Api(ApiError {
+                code: code.to_owned(),
+                message: err
+                    .get("Message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                request_id: response
+                    .get("RequestId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                action: action.to_owned(),
+            }))
+        }
+    }
+}
+
+/// The first characters of a body, lossily decoded, control characters escaped.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_CHARS * 4)]);
+    let mut out: String = text.chars().take(EXCERPT_CHARS).collect();
+    if text.chars().count() > EXCERPT_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+fn check_config_value(name: &str, value: &str, allow_empty: bool) -> Result<(), Error> {
+    if value.is_empty() && !allow_empty {
+        return Err(Error::InvalidConfig(format!("{name} is empty")));
+    }
+    if !value.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(Error::InvalidConfig(format!(
+            "{name} {value:?} contains whitespace or non-printable characters"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::credentials::{Credentials, StaticCredentials};
+
+    fn creds() -> Arc<dyn CredentialProvider> {
+        Arc::new(StaticCredentials::new(Credentials::new("AKID", "k")))
+    }
+
+    #[test]
+    fn defaults_fit_a_track_script() {
+        let c = ClientConfig::vpc("ap-guangzhou");
+        assert_eq!(c.endpoint, "vpc.tencentcloudapi.com");
+        assert_eq!(c.version, "2017-03-12");
+        assert_eq!(c.service, "vpc");
+        assert!(c.connect_timeout <= Duration::from_secs(1));
+        assert!(c.timeout <= Duration::from_secs(3));
+        assert_eq!(c.max_body_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn constructing_a_client_does_no_io_and_validates_config() {
+        let c = Client::new(ClientConfig::vpc("ap-guangzhou"), creds()).unwrap();
+        assert_eq!(c.endpoint_url(), "https://vpc.tencentcloudapi.com/");
+        assert_eq!(c.host_header(), "vpc.tencentcloudapi.com");
+        assert!(c.http.get().is_none());
+        let bad = Client::new(ClientConfig::vpc("ap guangzhou"), creds()).unwrap_err();
+        assert!(matches!(bad, Error::InvalidConfig(_)), "{bad}");
+        let bad = Client::new(ClientConfig::vpc(""), creds()).unwrap_err();
+        assert!(matches!(bad, Error::InvalidConfig(_)), "{bad}");
+    }
+
+    #[test]
+    fn reply_parsing_distinguishes_success_api_error_and_garbage() {
+        let ok = parse_reply("A", br#"{"Response":{"RequestId":"r1","X":1}}"#).unwrap();
+        assert_eq!(ok["X"], 1);
+        let err = parse_reply(
+            "A",
+            br#"{"Response":{"Error":{"Code":"InvalidParameter","Message":"bad"},"RequestId":"r2"}}"#,
+        )
+        .unwrap_err();
+        let api = err.api().unwrap();
+        assert_eq!(
+            (
+                api.code.as_str(),
+                api.message.as_str(),
+                api.request_id.as_str()
+            ),
+            ("InvalidParameter", "bad", "r2")
+        );
+        for garbage in [
+            &b"<html>"[..],
+            b"{}",
+            br#"{"Response":3}"#,
+            br#"{"Response":{"Error":{}}}"#,
+        ] {
+            assert!(matches!(
+                parse_reply("A", garbage),
+                Err(Error::Decode { .. })
+            ));
+        }
+        assert!(parse_reply("A", br#"{"Response":{"Error":null,"RequestId":"r"}}"#).is_ok());
+    }
+
+    #[test]
+    fn excerpts_are_bounded() {
+        let long = vec![b'x'; 10_000];
+        assert!(excerpt(&long).chars().count() <= EXCERPT_CHARS + 1);
+    }
+}

@@ -1,0 +1,78 @@
+//! The SDKs' default chain: environment → profile file → CVM role.
+
+use std::sync::Mutex;
+
+use super::{
+    CredentialError, CredentialProvider, Credentials, CvmRoleCredentials, EnvCredentials,
+    ProfileCredentials,
+};
+use crate::metadata::MetadataClient;
+
+/// Tries each provider in order on every call; the first success wins. When all fail, the
+/// error lists every source with its reason.
+#[derive(Debug)]
+pub struct DefaultChain {
+    providers: Vec<Box<dyn CredentialProvider>>,
+    last_source: Mutex<Option<String>>,
+}
+
+impl DefaultChain {
+    /// Env (process environment) → profile (SDK search order) → CVM role via `metadata`.
+    pub fn standard(metadata: MetadataClient) -> Self {
+        Self::new(vec![
+            Box::new(EnvCredentials::new()),
+            Box::new(ProfileCredentials::new()),
+            Box::new(CvmRoleCredentials::new(metadata)),
+        ])
+    }
+
+    /// A chain over `providers`, tried in order.
+    pub fn new(providers: Vec<Box<dyn CredentialProvider>>) -> Self {
+        Self {
+            providers,
+            last_source: Mutex::new(None),
+        }
+    }
+
+    /// Credentials and the description of the provider that gave them.
+    pub fn credentials_with_source(&self) -> Result<(Credentials, String), CredentialError> {
+        let mut tried = Vec::new();
+        for p in &self.providers {
+            match p.credentials() {
+                Ok(c) => {
+                    let source = p.describe();
+                    *self.last_source.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(source.clone());
+                    return Ok((c, source));
+                }
+                Err(e) => tried.push((p.describe(), e)),
+            }
+        }
+        Err(CredentialError::Chain { tried })
+    }
+
+    /// The description of the provider that answered last, if any did.
+    pub fn last_source(&self) -> Option<String> {
+        self.last_source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl CredentialProvider for DefaultChain {
+    fn credentials(&self) -> Result<Credentials, CredentialError> {
+        self.credentials_with_source().map(|(c, _)| c)
+    }
+
+    fn invalidate(&self) {
+        for p in &self.providers {
+            p.invalidate();
+        }
+    }
+
+    fn describe(&self) -> String {
+        let names: Vec<String> = self.providers.iter().map(|p| p.describe()).collect();
+        format!("chain [{}]", names.join(" -> "))
+    }
+}

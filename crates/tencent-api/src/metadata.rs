@@ -1,0 +1,220 @@
+//! The CVM instance metadata service: plain-text GETs, never through a proxy, short timeouts.
+
+use std::io::Read;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::error::chain;
+
+/// Where the metadata service lives on a CVM. No test may contact it.
+pub const DEFAULT_METADATA_URL: &str = "http://metadata.tencentyun.com/latest/meta-data/";
+
+/// Connect and total timeout when none is given.
+pub const DEFAULT_METADATA_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Largest metadata reply accepted.
+const MAX_METADATA_BYTES: u64 = 64 * 1024;
+
+/// A failed metadata read. URLs carry no secrets; bodies are never included.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    /// The base URL or path does not form a usable URL.
+    #[error("invalid metadata URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// HTTP 404: the path does not exist (e.g. no CAM role bound to the instance).
+    #[error("metadata {url} not found (HTTP 404)")]
+    NotFound { url: String },
+    /// Another non-200 status.
+    #[error("metadata {url}: HTTP status {status}")]
+    Http { url: String, status: u16 },
+    /// No complete reply in time.
+    #[error("metadata {url}: timed out after {after:?}")]
+    Timeout { url: String, after: Duration },
+    /// The connection could not be established.
+    #[error("metadata {url}: cannot connect: {detail}")]
+    Connect { url: String, detail: String },
+    /// Any other transport failure.
+    #[error("metadata {url}: transport error: {detail}")]
+    Transport { url: String, detail: String },
+    /// The reply exceeded the size limit.
+    #[error("metadata {url}: reply larger than {limit} bytes")]
+    BodyTooLarge { url: String, limit: u64 },
+    /// The reply was not UTF-8 text.
+    #[error("metadata {url}: reply is not UTF-8 text")]
+    NotUtf8 { url: String },
+}
+
+impl MetadataError {
+    /// The path does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, MetadataError::NotFound { .. })
+    }
+
+    /// A retry may succeed: timeouts, connection and transport errors, HTTP 5xx and 429.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MetadataError::Timeout { .. }
+            | MetadataError::Connect { .. }
+            | MetadataError::Transport { .. } => true,
+            MetadataError::Http { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// Reads paths under a metadata base URL.
+///
+/// Cheap to construct: the HTTP client is built on first use.
+#[derive(Debug, Clone)]
+pub struct MetadataClient {
+    base_url: String,
+    timeout: Duration,
+    http: OnceLock<Result<reqwest::blocking::Client, String>>,
+}
+
+impl MetadataClient {
+    /// A client for `base_url` (a trailing `/` is added when missing) with `timeout` as both
+    /// the connect and the total timeout of each GET.
+    pub fn new(base_url: impl Into<String>, timeout: Duration) -> Self {
+        let mut base_url = base_url.into();
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
+        Self {
+            base_url,
+            timeout,
+            http: OnceLock::new(),
+        }
+    }
+
+    /// The CVM metadata service with the default 1 s timeout.
+    pub fn cvm_default() -> Self {
+        Self::new(DEFAULT_METADATA_URL, DEFAULT_METADATA_TIMEOUT)
+    }
+
+    /// The base URL, always ending in `/`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The full URL of `path` (relative to the base; a leading `/` is ignored).
+    pub fn url_of(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path.trim_start_matches('/'))
+    }
+
+    fn http(&self) -> Result<&reqwest::blocking::Client, String> {
+        self.http
+            .get_or_init(|| {
+                reqwest::blocking::Client::builder()
+                    .no_proxy()
+                    .connect_timeout(self.timeout)
+                    .timeout(self.timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| chain(&e))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// GETs `path` and returns its text without the trailing newline(s).
+    pub fn get(&self, path: &str) -> Result<String, MetadataError> {
+        let url = self.url_of(path);
+        let parsed = reqwest::Url::parse(&url).map_err(|e| MetadataError::InvalidUrl {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(MetadataError::InvalidUrl {
+                url,
+                reason: "scheme must be http or https".into(),
+            });
+        }
+        let http = self.http().map_err(|detail| MetadataError::Transport {
+            url: url.clone(),
+            detail,
+        })?;
+        let resp = http
+            .get(parsed)
+            .send()
+            .map_err(|e| self.transport_error(&url, &e))?;
+        let status = resp.status().as_u16();
+        if status == 404 {
+            return Err(MetadataError::NotFound { url });
+        }
+        if status != 200 {
+            return Err(MetadataError::Http { url, status });
+        }
+        let mut body = Vec::new();
+        resp.take(MAX_METADATA_BYTES + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    MetadataError::Timeout {
+                        url: url.clone(),
+                        after: self.timeout,
+                    }
+                } else {
+                    MetadataError::Transport {
+                        url: url.clone(),
+                        detail: chain(&e),
+                    }
+                }
+            })?;
+        if body.len() as u64 > MAX_METADATA_BYTES {
+            return Err(MetadataError::BodyTooLarge {
+                url,
+                limit: MAX_METADATA_BYTES,
+            });
+        }
+        let text = String::from_utf8(body).map_err(|_| MetadataError::NotUtf8 { url })?;
+        Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+    }
+
+    fn transport_error(&self, url: &str, e: &reqwest::Error) -> MetadataError {
+        let url = url.to_owned();
+        if e.is_timeout() {
+            MetadataError::Timeout {
+                url,
+                after: self.timeout,
+            }
+        } else if e.is_connect() {
+            MetadataError::Connect {
+                url,
+                detail: chain(e),
+            }
+        } else {
+            MetadataError::Transport {
+                url,
+                detail: chain(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_gets_a_trailing_slash_and_paths_join() {
+        let m = MetadataClient::new(
+            "http://127.0.0.1:1/latest/meta-data",
+            Duration::from_secs(1),
+        );
+        assert_eq!(m.base_url(), "http://127.0.0.1:1/latest/meta-data/");
+        assert_eq!(
+            m.url_of("/placement/region"),
+            "http://127.0.0.1:1/latest/meta-data/placement/region"
+        );
+    }
+
+    #[test]
+    fn a_non_http_url_is_rejected_without_io() {
+        let m = MetadataClient::new("file:///etc/", Duration::from_secs(1));
+        assert!(matches!(
+            m.get("passwd"),
+            Err(MetadataError::InvalidUrl { .. })
+        ));
+    }
+}

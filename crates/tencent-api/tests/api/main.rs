@@ -1,0 +1,11 @@
+//! Integration tests of tencent-api against in-process loopback stubs (127.0.0.1 only).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod client;
+mod credentials;
+mod metadata;
+mod raw_call;
+mod retry;
+mod signing;
+mod stub;
+mod vpc;

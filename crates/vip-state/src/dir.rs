@@ -1,0 +1,93 @@
+//! The state directory handle.
+
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::StateError;
+
+/// Where the state directory lives unless configured otherwise (`[state] dir`).
+pub const DEFAULT_STATE_DIR: &str = "/run/tcvip";
+
+/// How long `record_state` waits for the instance lock unless told otherwise. The lock is held
+/// for a few milliseconds per write, so waiting longer than this means something is stuck.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An open state directory. Cheap to clone; holds no file descriptors.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    path: PathBuf,
+    lock_timeout: Duration,
+}
+
+impl StateDir {
+    /// Opens the state directory at `path`, creating it (and missing parents) with mode 0700.
+    /// An existing directory is used as it is.
+    pub fn open(path: impl AsRef<Path>) -> Result<StateDir, StateError> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&path)
+            .map_err(|e| StateError::io("creating state directory", &path, e))?;
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| StateError::io("inspecting state directory", &path, e))?;
+        if !meta.is_dir() {
+            return Err(StateError::NotADirectory { path });
+        }
+        Ok(StateDir {
+            path,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        })
+    }
+
+    /// Sets how long [`StateDir::record_state`] waits for the instance lock.
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> StateDir {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long [`StateDir::record_state`] waits for the instance lock.
+    pub fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn creates_missing_dir_0700() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("a/tcvip");
+        let dir = StateDir::open(&p).unwrap();
+        assert_eq!(dir.path(), p);
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // Opening again is fine.
+        StateDir::open(&p).unwrap();
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_an_error_naming_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("f");
+        std::fs::write(&p, b"x").unwrap();
+        let err = StateDir::open(&p).unwrap_err().to_string();
+        assert!(err.contains(&p.display().to_string()), "{err}");
+    }
+}

@@ -1,0 +1,623 @@
+# shellcheck shell=bash
+# The failover rehearsal's plumbing, sourced by tests/e2e/scenarios/*.sh and scripts/demo.sh.
+#
+# A simulated VPC in network namespaces, all addresses in 198.18.0.0/15, every name carrying a
+# per-run id (parallel or leftover runs never collide):
+#
+#   client ns  eth0 198.19.0.2/24 ── r-cl 198.19.0.1 ┐
+#                                                    │  vpc ns: the VPC's router (IP forwarding),
+#   node ns 1  eth0 198.18.1.11/24 ── r-n1 ──────────┤  fake-vpc on 198.18.0.1:80 (API and
+#   node ns 2  eth0 198.18.1.12/24 ── r-n2 ──────────┤  metadata), the gateway 198.18.1.1 on
+#   (node ns 3 eth0 198.18.1.13/24 ── r-n3) ─────────┘  each node link
+#
+# Each node has its own point-to-point veth to the router, which reaches a node's primary IP by a
+# /32 host route and answers the nodes' ARP for the subnet (proxy ARP), as a VPC's fabric does.
+# The VIP is routed `via` the primary IP of the node whose ENI holds it in fake-vpc, set only by
+# fake-vpc's on-change hook: a node's gratuitous ARP cannot change where the VIP goes.
+# A node's eth0 carries its ENI's MAC. Each node answers pings with its own IP TTL (100 + n), so
+# the client sees which node replied (TTL 99 + n after the router's hop).
+#
+# keepalived (Debian's) runs per node with its own pid files, VRRP unicast between the primary
+# IPs through the router. The VRRP link is cut with an `ip rule ... ipproto vrrp blackhole` in the
+# router, which drops VRRP and nothing else.
+#
+# Teardown on EXIT, INT and TERM: every process in the run's namespaces is killed, the
+# namespaces (and with them every veth and address) deleted, the run directory removed. Logs are
+# kept under $E2E_KEEP_DIR (default /tmp) when the run failed.
+
+# ---------------------------------------------------------------------------------------------
+# Constants
+E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+E2E_DIR="$E2E_REPO/tests/e2e"
+E2E_VIP=198.18.1.100
+E2E_API_IP=198.18.0.1
+E2E_API_PORT=80
+E2E_GATEWAY=198.18.1.1
+E2E_CLIENT_IP=198.19.0.2
+E2E_CLIENT_GW=198.19.0.1
+E2E_PING_INTERVAL=0.05
+E2E_SECRET_ID=AKIDTCVIPDEMO00000000000000000000000
+E2E_SECRET_KEY=tcvipDemoSecretKey00000000000000
+
+# Run state (set by e2e_init and friends; read by the scripts that source this file).
+# shellcheck disable=SC2034
+RUN=""
+RUN_DIR=""
+E2E_T0=""
+E2E_FAILED=0
+E2E_NETNS=()
+E2E_BG_PIDS=()
+E2E_NODES=0
+NODE_IP=()
+NODE_MAC=()
+NODE_ENI=()
+NODE_INS=()
+E2E_INITIAL_HOLDER=""
+
+# ---------------------------------------------------------------------------------------------
+# Logging and time
+
+e2e_now() { printf '%s\n' "$EPOCHREALTIME"; }
+
+# Seconds since the run started, e.g. "12.34".
+e2e_elapsed() { e2e_secs_between "$E2E_T0" "$EPOCHREALTIME"; }
+
+# e2e_secs_between FROM TO -> "TO-FROM" in seconds with two decimals.
+e2e_secs_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", b - a }'; }
+
+e2e_log() { printf '[%7ss] %s\n' "$(e2e_elapsed)" "$*" >&2; }
+
+e2e_fail() {
+    E2E_FAILED=1
+    printf '[%7ss] FAIL: %s\n' "$(e2e_elapsed)" "$*" >&2
+    exit 1
+}
+
+# e2e_wait_until TIMEOUT_S DESCRIPTION COMMAND... : polls COMMAND every 0.1 s until it succeeds;
+# fails the run at the deadline.
+e2e_wait_until() {
+    local timeout=$1 what=$2
+    shift 2
+    if ! e2e_poll "$timeout" "$@"; then
+        e2e_fail "timed out after ${timeout}s waiting for: $what"
+    fi
+}
+
+# e2e_poll TIMEOUT_S COMMAND... : like e2e_wait_until, but returns 1 at the deadline.
+e2e_poll() {
+    local timeout=$1
+    shift
+    local deadline
+    deadline=$(awk -v n="$EPOCHREALTIME" -v t="$timeout" 'BEGIN { printf "%.3f", n + t }')
+    while true; do
+        if "$@"; then
+            return 0
+        fi
+        if awk -v n="$EPOCHREALTIME" -v d="$deadline" 'BEGIN { exit !(n > d) }'; then
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# e2e_mark NAME : records "NAME EPOCH" in the run's timeline.
+e2e_mark() { printf '%s %s\n' "$1" "${2:-$EPOCHREALTIME}" >>"$RUN_DIR/marks"; }
+
+# e2e_mark_time NAME -> the epoch recorded for NAME (last one), or nothing.
+e2e_mark_time() { awk -v n="$1" '$1 == n { t = $2 } END { if (t != "") print t }' "$RUN_DIR/marks" 2>/dev/null; }
+
+# ---------------------------------------------------------------------------------------------
+# Preconditions
+
+# Fails loudly (never skips) when the rehearsal cannot run here.
+e2e_require() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "e2e: the failover rehearsal needs root (network namespaces, keepalived); run it with sudo" >&2
+        exit 1
+    fi
+    if ! "$E2E_REPO/scripts/e2e-deps.sh"; then
+        echo "e2e: required packages are missing and could not be installed" >&2
+        exit 1
+    fi
+    local cmd
+    for cmd in ip keepalived ping curl awk timeout; do
+        command -v "$cmd" >/dev/null 2>&1 || {
+            echo "e2e: '$cmd' not found" >&2
+            exit 1
+        }
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Run setup and teardown
+
+# e2e_init : a fresh run id and directory, and the teardown trap.
+e2e_init() {
+    E2E_T0=$EPOCHREALTIME
+    e2e_reap_stale
+    RUN=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+    # Under /run: root-owned and not world-writable, so keepalived's script security accepts the
+    # binaries installed below it.
+    RUN_DIR="/run/tcvip-e2e-$RUN"
+    mkdir -m 0755 "$RUN_DIR"
+    echo "$$" >"$RUN_DIR/owner.pid"
+    : >"$RUN_DIR/marks"
+    trap e2e_teardown EXIT
+    trap 'E2E_FAILED=1; echo "e2e: interrupted" >&2; exit 130' INT
+    trap 'E2E_FAILED=1; echo "e2e: terminated" >&2; exit 143' TERM
+    e2e_log "run $RUN in $RUN_DIR"
+}
+
+e2e_ns() { printf 'tcvip-%s-%s\n' "$RUN" "$1"; }
+
+# Kills every process in one of our namespaces: TERM, then KILL for what is left after 2 s.
+e2e_kill_ns_pids() {
+    local ns=$1 pids
+    pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+    [ -n "${pids// /}" ] || return 0
+    # shellcheck disable=SC2086 # a list of pids
+    kill -TERM $pids 2>/dev/null || true
+    local i
+    for ((i = 0; i < 20; i++)); do
+        pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+        [ -n "${pids// /}" ] || return 0
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+}
+
+e2e_teardown() {
+    local status=$?
+    trap - EXIT INT TERM
+    [ "$status" -ne 0 ] && E2E_FAILED=1
+    [ -n "$RUN_DIR" ] || return "$status"
+    local ns pid
+    # keepalived first (by its pid files), so that it stops before its namespace goes.
+    for pid in "$RUN_DIR"/n*/keepalived.pid; do
+        [ -f "$pid" ] && kill -TERM "$(cat "$pid")" 2>/dev/null
+    done
+    for ns in "${E2E_NETNS[@]}"; do
+        e2e_kill_ns_pids "$ns"
+    done
+    for pid in "${E2E_BG_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for ns in "${E2E_NETNS[@]}"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    if [ "$E2E_FAILED" -ne 0 ] || [ -n "${E2E_KEEP_LOGS:-}" ]; then
+        local keep="${E2E_KEEP_DIR:-/tmp}/tcvip-e2e-$RUN"
+        mkdir -p "$keep"
+        (cd "$RUN_DIR" && find . -type f \( -name '*.log' -o -name '*.conf' -o -name '*.toml' \
+            -o -name '*.jsonl' -o -name marks -o -name '*.json' \) -print0 |
+            xargs -0 -r cp --parents -t "$keep") 2>/dev/null || true
+        echo "e2e: logs kept in $keep" >&2
+    fi
+    rm -rf "$RUN_DIR"
+    return "$status"
+}
+
+# A run killed by SIGKILL could not clean up: remove namespaces and directories of runs whose
+# owner process is gone.
+e2e_reap_stale() {
+    local dir run owner ns
+    for dir in /run/tcvip-e2e-*; do
+        [ -d "$dir" ] || continue
+        owner=$(cat "$dir/owner.pid" 2>/dev/null || echo 0)
+        if [ "$owner" -gt 0 ] && kill -0 "$owner" 2>/dev/null; then
+            continue
+        fi
+        run=${dir#/run/tcvip-e2e-}
+        for ns in $(ip netns list | awk -v p="tcvip-$run-" 'index($1, p) == 1 { print $1 }'); do
+            e2e_kill_ns_pids "$ns"
+            ip netns del "$ns" 2>/dev/null || true
+        done
+        rm -rf "$dir"
+        echo "e2e: removed leftovers of run $run" >&2
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Topology
+
+# e2e_load_topology FILE : NODE_IP/NODE_MAC/NODE_ENI/NODE_INS from fake-vpc's topology (one node
+# per primary ENI, in file order), and which node's ENI holds the VIP at start.
+e2e_load_topology() {
+    local file=$1 i=0 id mac ip ins holds
+    NODE_IP=("")
+    NODE_MAC=("")
+    NODE_ENI=("")
+    NODE_INS=("")
+    E2E_INITIAL_HOLDER=""
+    while read -r id mac ip ins holds; do
+        i=$((i + 1))
+        NODE_ENI[i]=$id
+        NODE_MAC[i]=$mac
+        NODE_IP[i]=$ip
+        # shellcheck disable=SC2034 # for the scripts that source this file
+        NODE_INS[i]=$ins
+        # shellcheck disable=SC2034
+        [ "$holds" = yes ] && E2E_INITIAL_HOLDER=$i
+    done < <(awk -v vip="\"$E2E_VIP\"" '
+        function flush() { if (id != "" && primary == "true") print id, mac, ip, ins, (holds ? "yes" : "no") }
+        /^\[\[/ { flush(); in_eni = ($0 ~ /^\[\[eni\]\]/); id = mac = ip = ins = primary = ""; holds = 0; next }
+        !in_eni { next }
+        { line = $0; sub(/#.*/, "", line) }
+        line ~ /^[ \t]*id[ \t]*=/ { split(line, a, "\""); id = a[2] }
+        line ~ /^[ \t]*mac[ \t]*=/ { split(line, a, "\""); mac = a[2] }
+        line ~ /^[ \t]*primary_ip[ \t]*=/ { split(line, a, "\""); ip = a[2] }
+        line ~ /^[ \t]*instance[ \t]*=/ { split(line, a, "\""); ins = a[2] }
+        line ~ /^[ \t]*primary[ \t]*=/ { primary = (line ~ /true/) ? "true" : "false" }
+        line ~ /^[ \t]*secondary_ips[ \t]*=/ && index(line, vip) { holds = 1 }
+        END { flush() }' "$file")
+    E2E_NODES=$i
+    [ "$E2E_NODES" -ge 2 ] || e2e_fail "topology $file: fewer than two nodes"
+}
+
+# e2e_node_of_ip IP -> node number, or nothing
+e2e_node_of_ip() {
+    local i
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        [ "${NODE_IP[i]}" = "$1" ] && echo "$i" && return 0
+    done
+    return 1
+}
+
+e2e_node_of_eni() {
+    local i
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        [ "${NODE_ENI[i]}" = "$1" ] && echo "$i" && return 0
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Network
+
+# e2e_net_up : the router, one namespace per node of the loaded topology, and the client.
+e2e_net_up() {
+    local vpc cl i ns
+    vpc=$(e2e_ns vpc)
+    cl=$(e2e_ns cl)
+    ip netns add "$vpc"
+    E2E_NETNS+=("$vpc")
+    ip -n "$vpc" link set lo up
+    ip -n "$vpc" addr add "$E2E_API_IP/32" dev lo
+    ip netns exec "$vpc" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+        net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.send_redirects=0 \
+        net.ipv4.conf.default.send_redirects=0
+
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        ns=$(e2e_ns "n$i")
+        ip netns add "$ns"
+        E2E_NETNS+=("$ns")
+        ip -n "$vpc" link add "r-n$i" type veth peer name eth0 netns "$ns"
+        ip -n "$vpc" addr add "$E2E_GATEWAY/32" dev "r-n$i"
+        ip netns exec "$vpc" sysctl -qw "net.ipv4.conf.r-n$i.proxy_arp=1"
+        ip -n "$vpc" link set "r-n$i" up
+        ip -n "$vpc" route add "${NODE_IP[i]}/32" dev "r-n$i" src "$E2E_GATEWAY"
+
+        ip -n "$ns" link set lo up
+        ip -n "$ns" link set eth0 address "${NODE_MAC[i]}"
+        ip -n "$ns" addr add "${NODE_IP[i]}/24" dev eth0
+        ip -n "$ns" link set eth0 up
+        ip -n "$ns" route add default via "$E2E_GATEWAY" dev eth0 src "${NODE_IP[i]}"
+        ip netns exec "$ns" sysctl -qw "net.ipv4.ip_default_ttl=$((100 + i))"
+    done
+
+    ip netns add "$cl"
+    E2E_NETNS+=("$cl")
+    ip -n "$vpc" link add r-cl type veth peer name eth0 netns "$cl"
+    ip -n "$vpc" addr add "$E2E_CLIENT_GW/24" dev r-cl
+    ip -n "$vpc" link set r-cl up
+    ip -n "$cl" link set lo up
+    ip -n "$cl" addr add "$E2E_CLIENT_IP/24" dev eth0
+    ip -n "$cl" link set eth0 up
+    ip -n "$cl" route add default via "$E2E_CLIENT_GW"
+
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        e2e_wait_until 10 "node $i reaches the router" \
+            ip netns exec "$(e2e_ns "n$i")" ping -c1 -W1 -q "$E2E_GATEWAY" >/dev/null
+    done
+    e2e_log "network up: router, $E2E_NODES nodes, client"
+}
+
+# Run a command in a namespace: e2e_in vpc|cl|nN CMD...
+e2e_in() {
+    local ns
+    ns=$(e2e_ns "$1")
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+# The node the router sends the VIP to (from its route), or nothing.
+e2e_router_vip_node() {
+    local via
+    via=$(ip -n "$(e2e_ns vpc)" -4 route show "$E2E_VIP/32" | awk '{ for (i = 1; i < NF; i++) if ($i == "via") print $(i + 1) }')
+    [ -n "$via" ] && e2e_node_of_ip "$via"
+}
+
+# Whether node N has the VIP on its eth0 (exact match).
+e2e_nic_has_vip() {
+    ip -n "$(e2e_ns "n$1")" -4 -o addr show dev eth0 | awk -v v="$E2E_VIP" '{ split($4, a, "/"); if (a[1] == v) f = 1 } END { exit !f }'
+}
+
+# Nodes whose NIC has the VIP, space-separated.
+e2e_nics_with_vip() {
+    local i out=""
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        e2e_nic_has_vip "$i" && out="$out $i"
+    done
+    echo "${out# }"
+}
+
+# Cut / heal VRRP between the nodes (in the router; everything else still flows).
+e2e_vrrp_cut() {
+    ip -n "$(e2e_ns vpc)" rule add priority 100 ipproto vrrp blackhole
+    e2e_mark vrrp_cut
+}
+e2e_vrrp_heal() {
+    ip -n "$(e2e_ns vpc)" rule del priority 100 ipproto vrrp blackhole
+    e2e_mark vrrp_healed
+}
+
+# ---------------------------------------------------------------------------------------------
+# The client's pinger: 20 pings a second at the VIP, each line stamped (ping -D).
+
+e2e_ping_start() {
+    e2e_in cl stdbuf -oL ping -D -n -O -i "$E2E_PING_INTERVAL" -W 1 "$E2E_VIP" >"$RUN_DIR/ping.log" 2>&1 &
+    E2E_BG_PIDS+=("$!")
+}
+
+# Replies in ping.log as "EPOCH NODE" lines (the node told by the reply's TTL).
+e2e_ping_replies() {
+    awk '/bytes from/ { t = $1; gsub(/[\[\]]/, "", t); for (i = 2; i <= NF; i++) if ($i ~ /^ttl=/) { sub(/ttl=/, "", $i); print t, $i - 99 } }' \
+        "$RUN_DIR/ping.log" 2>/dev/null
+}
+
+# e2e_ping_outage FROM [TO] -> the longest time without any reply between FROM and TO (default
+# now), in seconds (gap between consecutive replies, less one ping interval; the last reply
+# before FROM counts as the start).
+e2e_ping_outage() {
+    local from=$1 to=${2:-$EPOCHREALTIME}
+    e2e_ping_replies | awk -v from="$from" -v to="$to" -v iv="$E2E_PING_INTERVAL" '
+        $1 < from { last = $1; next }
+        $1 > to { exit }
+        { if (last != "") { g = $1 - last; if (g > max) max = g } ; last = $1 }
+        END { if (last != "" && to - last > max) max = to - last
+              m = max - iv; if (m < 0) m = 0; printf "%.2f\n", m }'
+}
+
+# e2e_ping_reaches NODE SINCE [COUNT] : at least COUNT (default 5) replies from NODE after SINCE,
+# and none from another node after the first of them.
+e2e_ping_reaches() {
+    local node=$1 since=$2 count=${3:-5}
+    e2e_ping_replies | awk -v n="$node" -v s="$since" -v c="$count" '
+        $1 < s { next }
+        $2 == n { ok++; started = 1; next }
+        started { bad++ }
+        END { exit !(ok >= c && bad == 0) }'
+}
+
+# The node of the latest reply, or nothing.
+e2e_ping_last_node() { e2e_ping_replies | awk 'END { if (NR) print $2 }'; }
+
+# ---------------------------------------------------------------------------------------------
+# fake-vpc: the VPC API and metadata on 198.18.0.1:80 in the router namespace.
+
+E2E_FAKE_VPC_BIN=""
+
+# The data plane's hook, run by fake-vpc inside the router namespace whenever an IP lands; argv:
+# IP HOLDER-ENI HOLDER-PRIMARY-IP. Routes the IP to the holder; records the landing. Prints its path.
+e2e_write_hook() {
+    local hook="$RUN_DIR/on-change.sh"
+    cat >"$hook" <<HOOK
+#!/bin/bash
+set -euo pipefail
+ip route replace "\$1/32" via "\$3"
+echo "\$EPOCHREALTIME \$1 \$2 \$3" >>"$RUN_DIR/landed.log"
+HOOK
+    chmod 0755 "$hook"
+    touch "$RUN_DIR/landed.log"
+    echo "$hook"
+}
+
+# e2e_fake_vpc_start TOPOLOGY [FLAGS...] : starts fake-vpc with the on-change hook that routes
+# the VIP to its holder's primary IP, waits until it listens and the VIP is routed.
+e2e_fake_vpc_start() {
+    local topology=$1
+    shift
+    local bin="${E2E_FAKE_VPC_BIN:-${CARGO_TARGET_DIR:-$E2E_REPO/target}/release/fake-vpc}"
+    [ -x "$bin" ] || e2e_fail "no fake-vpc binary at $bin (cargo build --release -p fake-vpc)"
+    local hook
+    hook=$(e2e_write_hook)
+    e2e_in vpc "$bin" --topology "$topology" --listen "$E2E_API_IP:$E2E_API_PORT" \
+        --calls-log "$RUN_DIR/calls.jsonl" "$@" --on-change "$hook" >"$RUN_DIR/fake-vpc.log" 2>&1 &
+    E2E_BG_PIDS+=("$!")
+    e2e_wait_until 10 "fake-vpc listening" grep -q "listening on" "$RUN_DIR/fake-vpc.log"
+    e2e_wait_until 10 "the VIP routed to its first holder" e2e_router_vip_node
+    e2e_log "fake-vpc up on $E2E_API_IP:$E2E_API_PORT; VIP routed to node $(e2e_router_vip_node)"
+}
+
+# The node whose ENI holds the VIP according to the latest landing, or nothing.
+e2e_cloud_holder() {
+    local eni
+    eni=$(awk -v v="$E2E_VIP" '$2 == v { e = $3 } END { print e }' "$RUN_DIR/landed.log")
+    [ -n "$eni" ] && e2e_node_of_eni "$eni"
+}
+
+# e2e_landed_at NODE SINCE -> epoch of the first landing of the VIP on NODE's ENI after SINCE.
+e2e_landed_at() {
+    awk -v v="$E2E_VIP" -v e="${NODE_ENI[$1]}" -v s="$2" '$1 >= s && $2 == v && $3 == e { print $1; exit }' "$RUN_DIR/landed.log"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Installing tcvip and rendering the nodes' configuration from keepalived-examples/
+
+E2E_BIN_DIR=""
+
+# e2e_install [FROM] : scripts/install.sh into the run directory (root-owned all the way down, as
+# keepalived's enable_script_security demands). FROM defaults to the release build.
+e2e_install() {
+    local from=${1:-${CARGO_TARGET_DIR:-$E2E_REPO/target}/release}
+    E2E_BIN_DIR="$RUN_DIR/bin"
+    "$E2E_REPO/scripts/install.sh" --from "$from" --bin-dir "$E2E_BIN_DIR" \
+        --config-dir "$RUN_DIR/etc" 2>"$RUN_DIR/install.log" ||
+        { cat "$RUN_DIR/install.log" >&2; e2e_fail "scripts/install.sh failed"; }
+}
+
+# e2e_render_node N MODE [CREDENTIALS] : keepalived.conf and tcvip.toml for node N.
+#   MODE: nopreempt | preferred-master (node 1 is the preferred master)
+#   CREDENTIALS: file (keys in tcvip.toml, 0600; default) | cvm-role (from the metadata service)
+# Extra tcvip.toml settings may be given in $E2E_TOML_EXTRA as "section<TAB>key<TAB>value" lines.
+e2e_render_node() {
+    local n=$1 mode=$2 creds=${3:-file}
+    local dir="$RUN_DIR/n$n" peers="" i priority=""
+    mkdir -m 0700 "$dir"
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        [ "$i" -ne "$n" ] && peers="$peers ${NODE_IP[i]}"
+    done
+    if [ "$mode" = preferred-master ]; then
+        priority=100
+        [ "$n" -eq 1 ] && priority=150
+    fi
+    awk -v bin_dir="$E2E_BIN_DIR" -v router_id="tcvip-$RUN-n$n" -v src_ip="${NODE_IP[n]}" \
+        -v peers="${peers# }" -v vip="$E2E_VIP" -v priority="$priority" \
+        -f "$E2E_DIR/render-keepalived.awk" "$RUN_DIR/etc/keepalived-$mode.conf" >"$dir/keepalived.conf" ||
+        e2e_fail "rendering keepalived-$mode.conf for node $n"
+    local check
+    check=$(keepalived -t -f "$dir/keepalived.conf" 2>&1) ||
+        e2e_fail "keepalived -t rejects node $n's keepalived.conf: $check"
+
+    {
+        printf 'vip\taddress\t"%s"\n' "$E2E_VIP"
+        printf 'cloud\tendpoint\t"http://%s:%s"\n' "$E2E_API_IP" "$E2E_API_PORT"
+        printf 'metadata\turl\t"http://%s:%s/latest/meta-data/"\n' "$E2E_API_IP" "$E2E_API_PORT"
+        case "$creds" in
+            file)
+                printf 'credentials\tsource\t"file"\n'
+                printf 'credentials\tsecret_id\t"%s"\n' "$E2E_SECRET_ID"
+                printf 'credentials\tsecret_key\t"%s"\n' "$E2E_SECRET_KEY"
+                ;;
+            cvm-role) printf 'credentials\tsource\t"cvm-role"\n' ;;
+            *) e2e_fail "unknown credentials mode $creds" ;;
+        esac
+        printf 'state\tdir\t"%s"\n' "$dir/state"
+        printf 'log\ttarget\t"file:%s"\n' "$dir/tcvip.log"
+        printf 'log\tlevel\t"debug"\n'
+        [ -n "${E2E_TOML_EXTRA:-}" ] && printf '%s\n' "$E2E_TOML_EXTRA"
+    } >"$dir/toml-settings.tsv"
+    (umask 077 && awk -f "$E2E_DIR/render-toml.awk" "$dir/toml-settings.tsv" \
+        "$RUN_DIR/etc/tcvip.toml" "$RUN_DIR/etc/tcvip.toml" >"$dir/tcvip.toml") ||
+        e2e_fail "rendering tcvip.toml for node $n"
+}
+
+# ---------------------------------------------------------------------------------------------
+# keepalived per node
+
+e2e_stamp() {
+    local line
+    while IFS= read -r line; do
+        printf '%s %s\n' "$EPOCHREALTIME" "$line"
+    done
+}
+
+# e2e_keepalived_start N : keepalived in node N's namespace, with its own pid files, a clean
+# environment (as under systemd) plus TCVIP_CONFIG, and its console log stamped line by line.
+e2e_keepalived_start() {
+    local n=$1 dir="$RUN_DIR/n$1"
+    rm -f "$dir"/keepalived.pid "$dir"/vrrp.pid "$dir"/checkers.pid
+    (ip netns exec "$(e2e_ns "n$n")" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        TCVIP_CONFIG="$dir/tcvip.toml" \
+        keepalived -n -l -D -f "$dir/keepalived.conf" -p "$dir/keepalived.pid" \
+        -r "$dir/vrrp.pid" -c "$dir/checkers.pid" 2>&1 | e2e_stamp >>"$dir/keepalived.log") &
+    E2E_BG_PIDS+=("$!")
+    e2e_wait_until 10 "keepalived on node $n started" e2e_keepalived_running "$n"
+    e2e_mark "n${n}_started"
+}
+
+e2e_pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Both the main and the VRRP process of node N's keepalived are alive.
+e2e_keepalived_running() {
+    e2e_pid_alive "$RUN_DIR/n$1/keepalived.pid" && e2e_pid_alive "$RUN_DIR/n$1/vrrp.pid"
+}
+
+e2e_keepalived_gone() {
+    ! e2e_pid_alive "$RUN_DIR/n$1/keepalived.pid" && ! e2e_pid_alive "$RUN_DIR/n$1/vrrp.pid"
+}
+
+# A real crash: SIGKILL the VRRP child first (no priority-0 advert, the VIP stays on the NIC),
+# then the parent. (Killing the parent first lets the child shut down gracefully.)
+e2e_keepalived_crash() {
+    local dir="$RUN_DIR/n$1"
+    kill -KILL "$(cat "$dir/vrrp.pid")"
+    e2e_mark "n$1_crashed"
+    kill -KILL "$(cat "$dir/keepalived.pid")"
+    e2e_wait_until 5 "node $1's keepalived gone" e2e_keepalived_gone "$1"
+    rm -f "$dir"/keepalived.pid "$dir"/vrrp.pid "$dir"/checkers.pid
+}
+
+# A graceful stop: SIGTERM to the main process (the VRRP child sends a priority-0 advert, runs
+# the STOP notify and removes the VIP).
+e2e_keepalived_stop() {
+    local dir="$RUN_DIR/n$1"
+    kill -TERM "$(cat "$dir/keepalived.pid")"
+    e2e_mark "n$1_stopped"
+    e2e_wait_until 10 "node $1's keepalived stopped" e2e_keepalived_gone "$1"
+    rm -f "$dir"/keepalived.pid "$dir"/vrrp.pid "$dir"/checkers.pid
+}
+
+# Node N's VRRP state from its keepalived log: MASTER, BACKUP, FAULT, or DOWN when not running.
+e2e_vrrp_state() {
+    if ! e2e_keepalived_running "$1"; then
+        echo DOWN
+        return
+    fi
+    awk 'match($0, /Entering [A-Z]+ STATE/) { s = substr($0, RSTART + 9, RLENGTH - 15) } END { print (s == "" ? "INIT" : s) }' \
+        "$RUN_DIR/n$1/keepalived.log"
+}
+
+e2e_is_state() { [ "$(e2e_vrrp_state "$1")" = "$2" ]; }
+
+# e2e_state_at N STATE SINCE -> epoch at which node N's keepalived first entered STATE after SINCE.
+e2e_state_at() {
+    awk -v s="$3" -v st="Entering $2 STATE" '$1 >= s && index($0, st) { print $1; exit }' "$RUN_DIR/n$1/keepalived.log"
+}
+
+# Nodes whose keepalived is MASTER, space-separated.
+e2e_masters() {
+    local i out=""
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        e2e_is_state "$i" MASTER && out="$out $i"
+    done
+    echo "${out# }"
+}
+
+# e2e_wait_master [TIMEOUT_S] [STABLE_S] : waits until one node has been the only MASTER for
+# STABLE_S seconds (default 3: nodes started together may both become MASTER for a moment);
+# prints it.
+e2e_wait_master() {
+    local timeout=${1:-30} stable=${2:-3} m since="" cur=""
+    local deadline
+    deadline=$(awk -v n="$EPOCHREALTIME" -v t="$timeout" 'BEGIN { printf "%.3f", n + t }')
+    while true; do
+        m=$(e2e_masters)
+        if [ -n "$m" ] && [ "${m// /}" = "$m" ]; then
+            if [ "$m" != "$cur" ]; then
+                cur=$m
+                since=$EPOCHREALTIME
+            elif awk -v n="$EPOCHREALTIME" -v s="$since" -v d="$stable" 'BEGIN { exit !(n - s >= d) }'; then
+                echo "$m"
+                return 0
+            fi
+        else
+            cur=""
+        fi
+        if awk -v n="$EPOCHREALTIME" -v d="$deadline" 'BEGIN { exit !(n > d) }'; then
+            e2e_fail "timed out after ${timeout}s waiting for a single stable MASTER (now: ${m:-none})"
+        fi
+        sleep 0.2
+    done
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Validates every shipped keepalived-examples/keepalived-*.conf with Debian's `keepalived -t`
+# (config test: exit 0 when clean, non-zero with the offending lines on stderr).
+#
+# keepalived -t also checks the scripts (existence, enable_script_security), so each example is
+# checked exactly as shipped except for the binaries' directory, which points at executables in a
+# root-owned temporary directory. A deliberately broken copy must be rejected, so that this test
+# can fail. Needs keepalived (installed by scripts/e2e-deps.sh when root); fails loudly without it.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+if ! command -v keepalived >/dev/null 2>&1 && [ ! -x /usr/sbin/keepalived ]; then
+    "$repo/scripts/e2e-deps.sh" || {
+        echo "validate-examples: keepalived is missing and could not be installed" >&2
+        exit 1
+    }
+fi
+PATH="$PATH:/usr/sbin:/sbin"
+
+work=$(mktemp -d /run/tcvip-validate.XXXXXX 2>/dev/null || mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 0755 "$work"
+for b in notify-action vip-migrate vip-query check-self; do
+    printf '#!/bin/sh\nexit 0\n' >"$work/$b"
+    chmod 0755 "$work/$b"
+done
+
+failed=0
+checked=0
+for example in "$repo"/keepalived-examples/keepalived-*.conf; do
+    name=$(basename "$example")
+    rendered="$work/$name"
+    if ! awk -v bin_dir="$work" -v router_id=tcvip-node1 -v src_ip=10.0.1.11 -v peers=10.0.1.12 \
+        -v vip=10.0.1.100 -v priority="" -f "$repo/tests/e2e/render-keepalived.awk" \
+        "$example" >"$rendered"; then
+        echo "FAIL $name: not in the shape the rehearsal renders" >&2
+        failed=$((failed + 1))
+        continue
+    fi
+    checked=$((checked + 1))
+    if out=$(keepalived -t -f "$rendered" 2>&1) && [ -z "$out" ]; then
+        echo "ok   $name: keepalived -t accepts it"
+    else
+        echo "FAIL $name: keepalived -t: ${out:-non-zero exit}" >&2
+        failed=$((failed + 1))
+    fi
+    # The negative control: the same file with an unknown keyword must be rejected.
+    sed 's/^\([[:space:]]*\)advert_int /\1advert_intervalx /' "$rendered" >"$work/broken.conf"
+    if keepalived -t -f "$work/broken.conf" >/dev/null 2>&1; then
+        echo "FAIL $name: keepalived -t accepted a broken copy; the check proves nothing" >&2
+        failed=$((failed + 1))
+    fi
+done
+
+if [ "$checked" -lt 2 ]; then
+    echo "FAIL: expected both examples (nopreempt, preferred-master), found $checked" >&2
+    exit 1
+fi
+[ "$failed" -eq 0 ]
