@@ -12,6 +12,7 @@
 //! This module does no network I/O and never logs: values it cannot know (region, ids, the
 //! interface) stay `None` for discovery to fill in.
 
+mod cloud;
 mod error;
 mod locate;
 mod secrets;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use cloud::METADATA_TIMEOUT;
 pub use error::ConfigError;
 pub use secrets::Secret;
 pub use values::{

@@ -35,6 +35,23 @@ pub struct CloudView {
     pub learned_at_ms: u64,
 }
 
+impl CloudView {
+    /// How long ago this was learned (zero if that lies in the future).
+    pub fn age(&self) -> Duration {
+        crate::time::age_of(self.learned_at_ms)
+    }
+
+    /// Whether this was learned at most `ttl` ago (`[check] cloud_ttl_s`); a time in the future
+    /// (the clock went back) is not fresh.
+    pub fn is_fresh(&self, ttl: Duration) -> bool {
+        Cached {
+            value: (),
+            learned_at_ms: self.learned_at_ms,
+        }
+        .is_fresh(ttl)
+    }
+}
+
 /// How a migration ended (or that it has not ended yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -314,6 +331,21 @@ mod tests {
             r = ReconcileRecord::next_attempt(Some(&r), VIP, Some("eni-a"), base, 0);
         }
         assert_eq!(r.cooldown_s, MAX_RECONCILE_COOLDOWN_S);
+    }
+
+    #[test]
+    fn cloud_view_freshness() {
+        let now = crate::time::now_ms();
+        let view = |learned_at_ms| CloudView {
+            vip: VIP,
+            holder_eni: None,
+            holder_instance: None,
+            ip_state: None,
+            learned_at_ms,
+        };
+        assert!(view(now).is_fresh(Duration::from_secs(30)));
+        assert!(!view(now - 31_000).is_fresh(Duration::from_secs(30)));
+        assert!(view(now - 31_000).age() >= Duration::from_secs(31));
     }
 
     #[test]

@@ -6,3 +6,4 @@ mod util;
 
 mod auth;
 mod eni;
+mod metadata;

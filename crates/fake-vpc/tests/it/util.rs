@@ -249,14 +249,83 @@ pub fn task_status(h: &FakeVpcHandle, task: &str) -> String {
         .to_string()
 }
 
-/// Polls `f` every 10 ms for up to 10 s.
+/// Polls `f` every 60 ms (below DescribeVpcTaskResult's 20/s limit) for up to 10 s.
 pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline {
         if f() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(60));
     }
     false
+}
+
+/// The two-node example plus `extra` TOML.
+pub fn two_nodes_with(extra: &str) -> Topology {
+    let text = format!("{}\n{extra}", include_str!("../../examples/two-nodes.toml"));
+    Topology::from_toml_str(&text).unwrap()
+}
+
+/// A second subnet with one detached ENI, `eni-other0001` (198.18.2.10, secondary .20).
+pub const OTHER_SUBNET: &str = r#"
+[[subnet]]
+id = "subnet-demo0002"
+vpc = "vpc-demo0001"
+cidr_block = "198.18.2.0/24"
+zone = "ap-guangzhou-4"
+
+[[eni]]
+id = "eni-other0001"
+mac = "52:54:00:00:02:10"
+subnet = "subnet-demo0002"
+primary_ip = "198.18.2.10"
+secondary_ips = ["198.18.2.20"]
+"#;
+
+/// `n` detached ENIs `eni-extra0000`.. in subnet-demo0001 (198.18.1.150 + i).
+pub fn extra_enis(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "[[eni]]\nid = \"eni-extra{i:04}\"\nmac = \"52:54:00:00:03:{i:02x}\"\nsubnet = \"subnet-demo0001\"\nprimary_ip = \"198.18.1.{}\"\n",
+                150 + i
+            )
+        })
+        .collect()
+}
+
+/// Connects to `to` from the local address `from` (any 127.0.0.0/8 address works on Linux).
+pub fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(to) = to else {
+        panic!("IPv4 only");
+    };
+    let sin = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket syscalls on a descriptor we own; the sockaddr structs outlive the
+    // calls; on success the descriptor is handed to TcpStream, which closes it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let local = sin(from, 0);
+        let remote = sin(*to.ip(), to.port());
+        if libc::bind(fd, (&raw const local).cast(), len) != 0
+            || libc::connect(fd, (&raw const remote).cast(), len) != 0
+        {
+            let e = std::io::Error::last_os_error();
+            libc::close(fd);
+            return Err(e);
+        }
+        Ok(TcpStream::from_raw_fd(fd))
+    }
 }

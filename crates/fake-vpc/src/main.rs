@@ -1,0 +1,78 @@
+//! `fake-vpc`: the simulator as a process, for rehearsals and shell scripts.
+//!
+//! ```text
+//! fake-vpc --topology FILE [--listen ADDR] [--lag-ms N] [--calls-log FILE]
+//!          [--credential-lifetime-s N] [--on-change CMD ARGS...]
+//! ```
+//! Prints exactly one line, `listening on ADDR`, to stdout once it serves; runs until killed.
+//! The control endpoint is on the same listener under `/_control/` (see the crate docs).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use fake_vpc::{FakeVpc, Options, Topology};
+
+/// A simulator of the Tencent Cloud VPC API and the CVM metadata service.
+#[derive(Debug, Parser)]
+#[command(name = "fake-vpc", version)]
+struct Cli {
+    /// The topology TOML file (VPCs, subnets, instances, ENIs, EIPs, HAVIPs, keys).
+    #[arg(long, value_name = "FILE")]
+    topology: PathBuf,
+    /// Address to listen on (API at `/`, metadata at `/latest/meta-data/`, control at
+    /// `/_control/`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// How long migrations, assignments and unassignments take to land.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    lag_ms: u64,
+    /// Append every API call as a JSON line to this file.
+    #[arg(long, value_name = "FILE")]
+    calls_log: Option<PathBuf>,
+    /// Lifetime of temporary credentials served by the metadata service.
+    #[arg(long, value_name = "N", default_value_t = 3600)]
+    credential_lifetime_s: u64,
+    /// Run CMD ARGS... IP ENI INSTANCE-PRIMARY-IP (no shell) whenever an IP lands, and once per
+    /// secondary IP at start. Takes the rest of the command line, so it must come last.
+    #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true)]
+    on_change: Option<Vec<String>>,
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let topology = Topology::load(&cli.topology).context("loading the topology")?;
+    let handle = FakeVpc::start(
+        topology,
+        Options {
+            listen: cli.listen,
+            lag: Duration::from_millis(cli.lag_ms),
+            calls_log: cli.calls_log,
+            on_change: cli.on_change,
+            credential_lifetime: Duration::from_secs(cli.credential_lifetime_s),
+            ..Options::default()
+        },
+    )
+    .context("starting the simulator")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {}", handle.addr()).context("writing to stdout")?;
+    out.flush().context("writing to stdout")?;
+    drop(out);
+    loop {
+        std::thread::park();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fake-vpc: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
