@@ -53,7 +53,7 @@ pub fn finish(binary: &str, result: anyhow::Result<Exit>) -> ExitCode {
             let exit = exit_of(&err);
             let message = format!("{err:#}");
             crate::error!("failed", exit = exit.code(), error = message);
-            if !crate::log::logger_writes_stderr() {
+            if !crate::log::writes_stderr() {
                 eprintln!("{binary}: {message}");
             }
             ExitCode::from(exit.code())

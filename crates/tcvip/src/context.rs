@@ -42,17 +42,25 @@ impl Context {
 
     /// As [`load`](Self::load), from a configuration already in hand.
     pub fn with_config(config: Config, binary: &'static str) -> anyhow::Result<Context> {
-        let target = LogTarget::parse(&config.log.target)
-            .map_err(|e| exit(Exit::Config, anyhow::anyhow!("{}: log.target: {e}", config.path.display())))?;
-        let level = config
-            .log
-            .level
-            .as_str()
-            .parse()
-            .map_err(|e| exit(Exit::Config, anyhow::anyhow!("{}: log.level: {e}", config.path.display())))?;
+        let target = LogTarget::parse(&config.log.target).map_err(|e| {
+            exit(
+                Exit::Config,
+                anyhow::anyhow!("{}: log.target: {e}", config.path.display()),
+            )
+        })?;
+        let level = config.log.level.as_str().parse().map_err(|e| {
+            exit(
+                Exit::Config,
+                anyhow::anyhow!("{}: log.level: {e}", config.path.display()),
+            )
+        })?;
         crate::log::init(LogSettings::new(binary, target, level));
-        let state = StateDir::open(&config.state.dir)
-            .with_context(|| format!("opening the state directory (state.dir in {})", config.path.display()))?;
+        let state = StateDir::open(&config.state.dir).with_context(|| {
+            format!(
+                "opening the state directory (state.dir in {})",
+                config.path.display()
+            )
+        })?;
         Ok(Context {
             config,
             state,
@@ -181,7 +189,9 @@ pub fn api_exit(err: &tencent_api::Error) -> Exit {
         return Exit::Auth;
     }
     match err {
-        E::Timeout { .. } | E::Connect { .. } | E::Transport { .. } | E::Http { .. } => Exit::Unknown,
+        E::Timeout { .. } | E::Connect { .. } | E::Transport { .. } | E::Http { .. } => {
+            Exit::Unknown
+        }
         _ => Exit::Failure,
     }
 }

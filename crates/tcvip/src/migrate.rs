@@ -19,7 +19,9 @@ use tencent_api::vpc::{
     PrivateIpAddressInput, TaskStatus,
 };
 use tencent_api::{Client, Error, RetryClass};
-use vip_state::{KeepalivedState, LockAttempt, MigrationOutcome, MigrationRecord, StateDir, now_ms};
+use vip_state::{
+    KeepalivedState, LockAttempt, MigrationOutcome, MigrationRecord, StateDir, now_ms,
+};
 
 use crate::cloud::{self, Holder};
 use crate::context::api_exit;
@@ -233,7 +235,10 @@ impl Run<'_> {
                     return Err(Stop::new(
                         Exit::Failure,
                         MigrationOutcome::Failed,
-                        format!("{vip} is the primary IP of {}; a primary IP cannot be moved", h.eni),
+                        format!(
+                            "{vip} is the primary IP of {}; a primary IP cannot be moved",
+                            h.eni
+                        ),
                     ));
                 }
                 Some(h) if h.is_moving() => {
@@ -358,7 +363,10 @@ impl Run<'_> {
                     }],
                     ..AssignPrivateIpAddressesRequest::default()
                 };
-                Ok(self.client.assign_private_ip_addresses(&request)?.request_id)
+                Ok(self
+                    .client
+                    .assign_private_ip_addresses(&request)?
+                    .request_id)
             }
         }
     }
@@ -399,7 +407,10 @@ impl Run<'_> {
             RetryClass::RefreshCredentials if self.refreshed => Err(Stop::new(
                 Exit::Auth,
                 MigrationOutcome::Failed,
-                format!("{}: {action} failed after refreshing credentials: {err}", self.plan.vip),
+                format!(
+                    "{}: {action} failed after refreshing credentials: {err}",
+                    self.plan.vip
+                ),
             )),
             RetryClass::RefreshCredentials => {
                 self.refreshed = true;
@@ -410,7 +421,8 @@ impl Run<'_> {
                 self.errors += 1;
                 let delay = self.backoff.delay(self.errors, &mut self.jitter);
                 self.pause(delay).map_err(|mut stop| {
-                    stop.message = format!("{stop_msg}; last error: {err}", stop_msg = stop.message);
+                    stop.message =
+                        format!("{stop_msg}; last error: {err}", stop_msg = stop.message);
                     stop
                 })
             }
@@ -475,7 +487,13 @@ impl Run<'_> {
         }
     }
 
-    fn record(&self, started_at_ms: u64, ended_at_ms: Option<u64>, outcome: MigrationOutcome, message: &str) {
+    fn record(
+        &self,
+        started_at_ms: u64,
+        ended_at_ms: Option<u64>,
+        outcome: MigrationOutcome,
+        message: &str,
+    ) {
         let record = MigrationRecord {
             vip: self.plan.vip,
             started_at_ms,
@@ -511,5 +529,155 @@ pub fn combine(exits: impl IntoIterator<Item = Exit>) -> Exit {
         Exit::Auth => 5,
         Exit::Config => 6,
     };
-    exits.into_iter().max_by_key(|e| rank(*e)).unwrap_or(Exit::Success)
+    exits
+        .into_iter()
+        .max_by_key(|e| rank(*e))
+        .unwrap_or(Exit::Success)
+}
+
+/// `vip-migrate`: moves the VIPs of a keepalived instance to this node.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "vip-migrate",
+    version,
+    about = "Move the VIPs of a keepalived instance to this node's ENI through the VPC API, verified",
+    long_about = "Moves each VIP of the keepalived instance to this node's ENI: finds the ENI that \
+holds it (exact match), calls MigratePrivateIpAddress, polls DescribeVpcTaskResult and confirms the \
+landing, all under one deadline (failover.deadline_s). One run per VIP at a time: a second run \
+exits 0 saying a migration is in flight. Before every write call it re-reads the recorded \
+keepalived state and stops (exit 4) when this node is no longer MASTER, unless --force.",
+    after_help = crate::exit::Exit::help_table()
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: crate::cli::Common,
+    /// keepalived vrrp_instance whose VIPs to move [default: the only one configured]
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Move only this VIP (repeatable); it must be configured
+    #[arg(long = "vip", value_name = "IP")]
+    pub vips: Vec<Ipv4Addr>,
+    /// Say what would be called; make no write call
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip the check that this node is MASTER (manual use)
+    #[arg(long)]
+    pub force: bool,
+    /// Reconcile only: move a VIP held elsewhere, never assign an unassigned one
+    #[arg(long)]
+    pub reconcile: bool,
+    /// Overall deadline in seconds [default: failover.deadline_s]
+    #[arg(long, value_name = "SECONDS")]
+    pub deadline_s: Option<u64>,
+}
+
+/// Runs `vip-migrate`.
+pub fn run(args: &Args) -> anyhow::Result<Exit> {
+    signal::install();
+    let ctx = crate::context::Context::load(&args.common, "vip-migrate")?;
+    let started = Instant::now();
+    let instance = ctx.instance_key(args.instance.as_deref())?;
+    let vips = select_vips(&ctx, &instance, &args.vips)?;
+    let deadline_s = args.deadline_s.unwrap_or(ctx.config.failover.deadline_s);
+    let deadline = started + Duration::from_secs(deadline_s);
+    let identity = ctx.identity()?;
+    let client = ctx.client()?;
+    let (vpc_id, eni_id) = (identity.vpc_id.as_str(), identity.eni_id.as_str());
+    let purpose = if args.reconcile {
+        "reconcile"
+    } else {
+        "migrate"
+    };
+    let plans: Vec<Plan<'_>> = vips
+        .iter()
+        .map(|vip| Plan {
+            vip: *vip,
+            instance: &instance,
+            vpc_id,
+            eni_id,
+            deadline,
+            assign_if_unassigned: ctx.config.failover.assign_if_unassigned && !args.reconcile,
+            force: args.force,
+            dry_run: args.dry_run,
+            purpose,
+        })
+        .collect();
+    let state = &ctx.state;
+    let reports: Vec<Report> = thread::scope(|scope| {
+        let handles: Vec<_> = plans
+            .iter()
+            .map(|plan| scope.spawn(move || migrate_one(client, state, plan)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(&plans)
+            .map(|(handle, plan)| {
+                handle.join().unwrap_or_else(|_| Report {
+                    vip: plan.vip,
+                    exit: Exit::Failure,
+                    outcome: MigrationOutcome::Failed,
+                    from_eni: None,
+                    request_ids: Vec::new(),
+                    attempts: 0,
+                    elapsed: started.elapsed(),
+                    message: format!("{}: the migration thread failed", plan.vip),
+                })
+            })
+            .collect()
+    });
+    for report in &reports {
+        if report.exit == Exit::Success {
+            println!("{}", report.message);
+            if matches!(
+                report.outcome,
+                MigrationOutcome::Success | MigrationOutcome::AlreadyHere
+            ) {
+                let view = vip_state::CloudView {
+                    vip: report.vip,
+                    holder_eni: Some(eni_id.to_owned()),
+                    holder_instance: Some(identity.instance_id.as_str().to_owned()),
+                    ip_state: Some("AVAILABLE".to_owned()),
+                    learned_at_ms: now_ms(),
+                };
+                if let Err(e) = ctx.state.write_cloud_view(&view) {
+                    crate::warn!("state_write_failed", vip = report.vip, error = e);
+                }
+            }
+        } else {
+            eprintln!("vip-migrate: {}", report.message);
+        }
+    }
+    Ok(combine(reports.iter().map(|r| r.exit)))
+}
+
+/// The VIPs to act on: those named (each must be configured), else those of the instance.
+pub fn select_vips(
+    ctx: &crate::context::Context,
+    instance: &str,
+    named: &[Ipv4Addr],
+) -> anyhow::Result<Vec<Ipv4Addr>> {
+    let path = ctx.config.path.display();
+    if !named.is_empty() {
+        for vip in named {
+            if ctx.config.vip(*vip).is_none() {
+                return Err(crate::exit::exit(
+                    Exit::Config,
+                    anyhow::anyhow!(
+                        "{vip} is not configured in {path}: add a [[vip]] entry with address = \"{vip}\""
+                    ),
+                ));
+            }
+        }
+        return Ok(named.to_vec());
+    }
+    let vips: Vec<Ipv4Addr> = ctx.vips_of(instance).iter().map(|v| v.address).collect();
+    if vips.is_empty() {
+        return Err(crate::exit::exit(
+            Exit::Config,
+            anyhow::anyhow!(
+                "no [[vip]] in {path} follows keepalived instance {instance:?}; set instance = \"{instance}\" on its [[vip]] entries"
+            ),
+        ));
+    }
+    Ok(vips)
 }
