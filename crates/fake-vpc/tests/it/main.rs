@@ -5,5 +5,10 @@
 mod util;
 
 mod auth;
+mod binary;
+mod eip;
 mod eni;
+mod faults;
 mod metadata;
+mod records;
+mod topology;
