@@ -141,6 +141,12 @@ impl Check<'_> {
             .filter(|(_, view)| view.is_none())
             .map(|(vip, _)| *vip)
             .collect();
+        // The NIC comes first: putting a vanished VIP back never waits for the cloud.
+        for vip in vips {
+            if let Some(iface) = &vip.interface {
+                self.restore_on_nic(vip, iface);
+            }
+        }
         let Some(learned) = self.learn(&stale) else {
             return;
         };
@@ -153,7 +159,15 @@ impl Check<'_> {
         };
         let mut reconcile = false;
         for vip in vips {
-            self.restore_on_nic(vip, &identity);
+            if vip.interface.is_none() {
+                match identity.interface_for(vip).map(str::to_owned) {
+                    Some(iface) => self.restore_on_nic(vip, &iface),
+                    None => self.notes.push(format!(
+                        "{}: no interface known; set vip.interface",
+                        vip.address
+                    )),
+                }
+            }
             let view = match cached.iter().find(|(a, _)| *a == vip.address) {
                 Some((_, Some(view))) => Ok(view.clone()),
                 _ => match learned.views.iter().find(|(a, _)| *a == vip.address) {
@@ -302,19 +316,12 @@ impl Check<'_> {
         }
     }
 
-    fn restore_on_nic(&mut self, vip: &VipConfig, identity: &Identity) {
-        let Some(iface) = identity.interface_for(vip).map(str::to_owned) else {
-            self.notes.push(format!(
-                "{}: no interface known; set vip.interface",
-                vip.address
-            ));
-            return;
-        };
-        match crate::ifaddrs::has_ipv4(Some(&iface), vip.address) {
+    fn restore_on_nic(&mut self, vip: &VipConfig, iface: &str) {
+        match crate::ifaddrs::has_ipv4(Some(iface), vip.address) {
             Ok(true) => {}
             Ok(false) => {
                 let nic = IpCommandNic::new().with_timeout(self.remaining());
-                match nic.add_ip(&iface, vip.address, vip.prefix_len) {
+                match nic.add_ip(iface, vip.address, vip.prefix_len) {
                     Ok(()) => {
                         crate::warn!("vip_restored", vip = vip.address, interface = iface);
                         self.notes

@@ -442,7 +442,7 @@ impl Run<'_> {
             Exit::NotMaster,
             MigrationOutcome::Aborted,
             format!(
-                "{}: stopped because instance {} is now {} (record {}); nothing more was called",
+                "{}: stopped before any further call: keepalived instance {} is {} (record {}), not MASTER; use --force to move it anyway",
                 self.plan.vip, self.plan.instance, read.state, read.seq
             ),
         ))
