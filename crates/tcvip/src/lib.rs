@@ -3,8 +3,19 @@
 //! The library behind the four binaries (`notify-action`, `vip-migrate`, `vip-query`,
 //! `check-self`), which stay thin: configuration, identity discovery, the NIC probe, logging and
 //! the exit-code table live here.
+pub mod check;
+pub mod cli;
+pub mod cloud;
 pub mod config;
+pub mod context;
 pub mod discovery;
 pub mod exit;
+pub mod ifaddrs;
 pub mod log;
+pub mod migrate;
 pub mod nic;
+pub mod notify;
+pub mod notify_args;
+pub mod proc;
+pub mod query;
+pub mod signal;

@@ -229,6 +229,11 @@ impl Logger {
         }
     }
 
+    /// Whether events reach stderr (the target, a fallback, or the echo for a terminal).
+    pub fn writes_stderr(&self) -> bool {
+        self.echo_stderr || matches!(self.sink, Sink::Stderr)
+    }
+
     /// Whether events at `level` are written.
     pub fn enabled(&self, level: Level) -> bool {
         level <= self.level
@@ -270,6 +275,11 @@ pub fn logger() -> &'static Logger {
             echo_stderr: false,
         })
     })
+}
+
+/// Whether the process-wide logger writes its events to stderr.
+pub fn writes_stderr() -> bool {
+    logger().writes_stderr()
 }
 
 /// Whether the process-wide logger writes events at `level`.

@@ -1,0 +1,525 @@
+//! check-self: keepalived's track_script.
+//!
+//! It answers from local facts and a cached cloud view, so a healthy node makes at most one API
+//! call per `check.cloud_ttl_s`, and it always returns before `check.deadline_ms` (anything that
+//! may touch the network runs on a worker that is given up at the deadline).
+//!
+//! - MASTER: puts the VIP back on the NIC if it vanished; when the cloud places the VIP on another
+//!   ENI, starts a reconcile migration detached, at most once per cooldown (which doubles while
+//!   the same conflict repeats, so two masters cannot move the IP back and forth every interval).
+//! - BACKUP, FAULT, STOP: removes a VIP left on the NIC (seen twice, half a second apart, so that
+//!   the moment between keepalived adding it and the MASTER notification being recorded is not
+//!   mistaken for a stray).
+//! - Nothing recorded yet: nothing to do.
+//!
+//! It never restarts keepalived, and an unknown cloud state never causes a local change. It exits
+//! non-zero only when a configured service check fails, or when `check.on_cloud_error = "fail"`
+//! and the cloud could not be asked.
+
+use std::ffi::OsString;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use vip_state::{
+    CheckRecord, CheckResult, CloudView, KeepalivedState, LockStatus, ReconcileRecord, now_ms,
+};
+
+use crate::cli::Common;
+use crate::cloud::{self, Holder, MIGRATING};
+use crate::config::{Config, OnCloudError, VipConfig};
+use crate::context::Context;
+use crate::discovery::Identity;
+use crate::exit::Exit;
+use crate::nic::{IpCommandNic, Nic};
+
+/// How long a VIP must have been seen on a non-MASTER node's NIC before it is removed.
+const STRAY_GRACE: Duration = Duration::from_millis(500);
+/// A stray sighting older than this starts over.
+const STRAY_FORGET: Duration = Duration::from_secs(120);
+/// Time kept in hand at the end of the deadline for recording and exiting.
+const MARGIN: Duration = Duration::from_millis(50);
+
+/// `check-self`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "check-self",
+    version,
+    about = "keepalived track_script: keep this node and the cloud consistent, cheaply",
+    long_about = "keepalived track_script. As MASTER it restores a vanished VIP on the NIC and, when \
+the cloud places the VIP on another ENI, starts a reconcile migration (with a growing cooldown). As \
+BACKUP or FAULT it removes a stray VIP from the NIC. It answers from a cached cloud view \
+(check.cloud_ttl_s), returns before check.deadline_ms, never restarts keepalived, and exits non-zero \
+only when a service check fails or check.on_cloud_error = \"fail\" and the cloud is unreachable.",
+    after_help = crate::exit::Exit::help_table()
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// keepalived vrrp_instance to check [default: the only one configured]
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
+/// What the worker learned: this node's identity and, where asked, the cloud's view.
+struct Learned {
+    identity: Result<Identity, String>,
+    views: Vec<(Ipv4Addr, Result<Option<Holder>, String>)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StraySeen {
+    vip: Ipv4Addr,
+    first_seen_ms: u64,
+    last_seen_ms: u64,
+}
+
+/// Runs `check-self`.
+pub fn run(args: &Args) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let ctx = Context::load(&args.common, "check-self")?;
+    let deadline = started + ctx.config.check.deadline();
+    let instance = ctx.instance_key(args.instance.as_deref())?;
+    let read = ctx.state.read_state(&instance);
+    if let Some(warning) = &read.warning
+        && read.seq > 0
+    {
+        crate::warn!("state_unreadable", instance = instance, warning = warning);
+    }
+    let vips: Vec<VipConfig> = ctx.vips_of(&instance).into_iter().cloned().collect();
+    let mut check = Check {
+        ctx: &ctx,
+        common: &args.common,
+        instance: &instance,
+        deadline,
+        failures: Vec::new(),
+        notes: Vec::new(),
+    };
+    match read.state {
+        KeepalivedState::Unknown => check
+            .notes
+            .push("no keepalived state recorded yet".to_owned()),
+        KeepalivedState::Master => check.as_master(&vips),
+        KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
+            check.as_standby(&vips, read.state)
+        }
+    }
+    check.service_checks();
+    Ok(check.finish(read.state))
+}
+
+struct Check<'a> {
+    ctx: &'a Context,
+    common: &'a Common,
+    instance: &'a str,
+    deadline: Instant,
+    failures: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Check<'_> {
+    fn remaining(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(MARGIN)
+    }
+
+    fn as_master(&mut self, vips: &[VipConfig]) {
+        let ttl = self.ctx.config.check.cloud_ttl();
+        let cached: Vec<(Ipv4Addr, Option<CloudView>)> = vips
+            .iter()
+            .map(|v| {
+                let view = self.ctx.state.read_cloud_view(v.address).value;
+                (v.address, view.filter(|view| view.is_fresh(ttl)))
+            })
+            .collect();
+        let stale: Vec<Ipv4Addr> = cached
+            .iter()
+            .filter(|(_, view)| view.is_none())
+            .map(|(vip, _)| *vip)
+            .collect();
+        // The NIC comes first: putting a vanished VIP back never waits for the cloud.
+        for vip in vips {
+            if let Some(iface) = &vip.interface {
+                self.restore_on_nic(vip, iface);
+            }
+        }
+        let Some(learned) = self.learn(&stale) else {
+            return;
+        };
+        let identity = match learned.identity {
+            Ok(identity) => identity,
+            Err(e) => {
+                self.cloud_unknown(&format!("this node's identity is unknown: {e}"));
+                return;
+            }
+        };
+        let mut reconcile = false;
+        for vip in vips {
+            if vip.interface.is_none() {
+                match identity.interface_for(vip).map(str::to_owned) {
+                    Some(iface) => self.restore_on_nic(vip, &iface),
+                    None => self.notes.push(format!(
+                        "{}: no interface known; set vip.interface",
+                        vip.address
+                    )),
+                }
+            }
+            let view = match cached.iter().find(|(a, _)| *a == vip.address) {
+                Some((_, Some(view))) => Ok(view.clone()),
+                _ => match learned.views.iter().find(|(a, _)| *a == vip.address) {
+                    Some((_, Ok(holder))) => Ok(self.store_view(vip.address, holder.as_ref())),
+                    Some((_, Err(e))) => Err(e.clone()),
+                    None => Err("no answer from the cloud before the deadline".to_owned()),
+                },
+            };
+            match view {
+                Ok(view) => reconcile |= self.compare(vip.address, &view, &identity),
+                Err(e) => self.cloud_unknown(&format!("{}: {e}", vip.address)),
+            }
+        }
+        if reconcile {
+            self.start_reconcile();
+        }
+    }
+
+    /// Learns the identity (cached after the first run) and the holder of each of `stale`, on a
+    /// worker given up at the deadline.
+    fn learn(&mut self, stale: &[Ipv4Addr]) -> Option<Learned> {
+        let mut config: Config = self.ctx.config.clone();
+        let remaining = self.remaining();
+        // Each API request must end inside the check's own deadline.
+        config.cloud.timeout_ms = config
+            .cloud
+            .timeout_ms
+            .min(remaining.as_millis() as u64)
+            .max(1);
+        let stale = stale.to_vec();
+        let (tx, rx) = mpsc::channel();
+        let spawned = thread::Builder::new().name("cloud".into()).spawn(move || {
+            let _ = tx.send(learn(config, &stale));
+        });
+        if let Err(e) = spawned {
+            self.cloud_unknown(&format!("cannot start the cloud worker: {e}"));
+            return None;
+        }
+        match rx.recv_timeout(remaining) {
+            Ok(learned) => Some(learned),
+            Err(_) => {
+                self.cloud_unknown("the cloud did not answer before check.deadline_ms");
+                None
+            }
+        }
+    }
+
+    fn store_view(&self, vip: Ipv4Addr, holder: Option<&Holder>) -> CloudView {
+        let view = CloudView {
+            vip,
+            holder_eni: holder.map(|h| h.eni.clone()),
+            holder_instance: holder.and_then(|h| h.instance.clone()),
+            ip_state: holder.map(|h| h.state.clone()),
+            learned_at_ms: now_ms(),
+        };
+        if let Err(e) = self.ctx.state.write_cloud_view(&view) {
+            crate::warn!("state_write_failed", vip = vip, error = e);
+        }
+        view
+    }
+
+    /// Whether the cloud view calls for a reconcile of `vip`.
+    fn compare(&mut self, vip: Ipv4Addr, view: &CloudView, identity: &Identity) -> bool {
+        let me = identity.eni_id.as_str();
+        let moving = view
+            .ip_state
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(MIGRATING));
+        match view.holder_eni.as_deref() {
+            Some(holder) if holder == me => {
+                if self.ctx.state.read_reconcile(vip).value.is_some()
+                    && let Err(e) = self.ctx.state.clear_reconcile(vip)
+                {
+                    crate::warn!("state_write_failed", vip = vip, error = e);
+                }
+                false
+            }
+            _ if moving => {
+                self.notes.push(format!("{vip} is moving"));
+                false
+            }
+            None => {
+                crate::warn!("vip_unassigned", vip = vip, eni = me);
+                self.notes.push(format!("{vip} is assigned to no ENI"));
+                false
+            }
+            Some(holder) => self.may_reconcile(vip, holder),
+        }
+    }
+
+    fn may_reconcile(&mut self, vip: Ipv4Addr, holder: &str) -> bool {
+        if let Ok(LockStatus::Held(_)) = self.ctx.state.vip_lock_status(vip) {
+            self.notes.push(format!("{vip}: a migration is in flight"));
+            return false;
+        }
+        let now = now_ms();
+        let previous = self.ctx.state.read_reconcile(vip).value;
+        if let Some(p) = &previous
+            && !p.cooldown_over(now)
+        {
+            crate::debug!(
+                "reconcile_cooldown",
+                vip = vip,
+                holder = holder,
+                cooldown_s = p.cooldown_s
+            );
+            self.notes
+                .push(format!("{vip} is on {holder}; reconcile cooling down"));
+            return false;
+        }
+        let next = ReconcileRecord::next_attempt(
+            previous.as_ref(),
+            vip,
+            Some(holder),
+            self.ctx.config.check.reconcile_cooldown(),
+            now,
+        );
+        if let Err(e) = self.ctx.state.write_reconcile(&next) {
+            crate::warn!("state_write_failed", vip = vip, error = e);
+        }
+        crate::warn!(
+            "reconcile",
+            vip = vip,
+            holder = holder,
+            repeats = next.repeats,
+            next_cooldown_s = next.cooldown_s
+        );
+        self.notes
+            .push(format!("{vip} is on {holder}; reconcile started"));
+        true
+    }
+
+    fn start_reconcile(&mut self) {
+        match crate::notify::start_migration(self.ctx, self.common, self.instance, true) {
+            Ok(pid) => crate::info!(
+                "migrate_started",
+                instance = self.instance,
+                pid = pid,
+                reconcile = true
+            ),
+            Err(e) => crate::error!(
+                "migrate_start_failed",
+                instance = self.instance,
+                error = format!("{e:#}")
+            ),
+        }
+    }
+
+    fn restore_on_nic(&mut self, vip: &VipConfig, iface: &str) {
+        match crate::ifaddrs::has_ipv4(Some(iface), vip.address) {
+            Ok(true) => {}
+            Ok(false) => {
+                let nic = IpCommandNic::new().with_timeout(self.remaining());
+                match nic.add_ip(iface, vip.address, vip.prefix_len) {
+                    Ok(()) => {
+                        crate::warn!("vip_restored", vip = vip.address, interface = iface);
+                        self.notes
+                            .push(format!("{} restored on {iface}", vip.address));
+                    }
+                    Err(e) => crate::error!(
+                        "vip_restore_failed",
+                        vip = vip.address,
+                        interface = iface,
+                        error = e
+                    ),
+                }
+            }
+            Err(e) => crate::error!("nic_probe_failed", vip = vip.address, error = e),
+        }
+    }
+
+    fn as_standby(&mut self, vips: &[VipConfig], state: KeepalivedState) {
+        if !self.ctx.config.check.remove_stray_vip {
+            return;
+        }
+        // Without an interface in the config, any interface carrying the VIP counts.
+        for vip in vips {
+            let on = match crate::ifaddrs::ipv4_addresses() {
+                Ok(all) => all
+                    .into_iter()
+                    .filter(|a| a.address == vip.address)
+                    .filter(|a| vip.interface.as_deref().is_none_or(|i| i == a.interface))
+                    .map(|a| a.interface)
+                    .collect::<Vec<_>>(),
+                Err(e) => {
+                    crate::error!("nic_probe_failed", vip = vip.address, error = e);
+                    continue;
+                }
+            };
+            let name = format!("stray-{}", vip.address);
+            if on.is_empty() {
+                if self
+                    .ctx
+                    .state
+                    .read_cache::<StraySeen>(&name)
+                    .value
+                    .is_some()
+                {
+                    let _ = self.ctx.state.remove_cache(&name);
+                }
+                continue;
+            }
+            let now = now_ms();
+            let seen = self
+                .ctx
+                .state
+                .read_cache::<StraySeen>(&name)
+                .value
+                .map(|c| c.value)
+                .filter(|s| now.saturating_sub(s.last_seen_ms) < STRAY_FORGET.as_millis() as u64);
+            let first = seen.as_ref().map_or(now, |s| s.first_seen_ms);
+            if now.saturating_sub(first) < STRAY_GRACE.as_millis() as u64 {
+                let record = StraySeen {
+                    vip: vip.address,
+                    first_seen_ms: first,
+                    last_seen_ms: now,
+                };
+                if let Err(e) = self.ctx.state.write_cache(&name, &record) {
+                    crate::warn!("state_write_failed", vip = vip.address, error = e);
+                }
+                self.notes.push(format!(
+                    "{} on the NIC while {state}; removing it if it stays",
+                    vip.address
+                ));
+                continue;
+            }
+            for iface in on {
+                let nic = IpCommandNic::new().with_timeout(self.remaining());
+                match nic.remove_ip(&iface, vip.address) {
+                    Ok(()) => {
+                        crate::warn!(
+                            "stray_vip_removed",
+                            vip = vip.address,
+                            interface = iface,
+                            state = state
+                        );
+                        self.notes
+                            .push(format!("stray {} removed from {iface}", vip.address));
+                    }
+                    Err(e) => crate::error!(
+                        "stray_vip_remove_failed",
+                        vip = vip.address,
+                        interface = iface,
+                        error = e
+                    ),
+                }
+            }
+            let _ = self.ctx.state.remove_cache(&name);
+        }
+    }
+
+    fn cloud_unknown(&mut self, reason: &str) {
+        crate::warn!("cloud_unknown", instance = self.instance, reason = reason);
+        match self.ctx.config.check.on_cloud_error {
+            OnCloudError::Pass => self.notes.push(format!("cloud unknown ({reason})")),
+            OnCloudError::Fail => self.failures.push(format!("cloud unknown ({reason})")),
+        }
+    }
+
+    fn service_checks(&mut self) {
+        for check in &self.ctx.config.check.service_checks {
+            let Some((program, args)) = check.argv.split_first() else {
+                continue;
+            };
+            let shown = check.argv.join(" ");
+            let timeout = check.timeout().min(self.remaining());
+            if timeout.is_zero() {
+                self.failures
+                    .push(format!("no time left for service check `{shown}`"));
+                continue;
+            }
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            match crate::nic::command::run(Path::new(program), &args, timeout) {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => self
+                    .failures
+                    .push(format!("service check `{shown}` failed ({})", out.status)),
+                Err(e) => self.failures.push(format!("service check `{shown}`: {e}")),
+            }
+        }
+    }
+
+    fn finish(self, state: KeepalivedState) -> Exit {
+        let (result, reason, exit) = if self.failures.is_empty() {
+            let reason = if self.notes.is_empty() {
+                format!("{state}: healthy")
+            } else {
+                format!("{state}: {}", self.notes.join("; "))
+            };
+            (CheckResult::Pass, reason, Exit::Success)
+        } else {
+            (
+                CheckResult::Fail,
+                format!("{state}: {}", self.failures.join("; ")),
+                Exit::Failure,
+            )
+        };
+        let previous = self.ctx.state.read_check().value;
+        let changed = previous
+            .as_ref()
+            .is_none_or(|p| p.result != result || p.reason != reason);
+        if changed {
+            if result == CheckResult::Fail {
+                crate::warn!("check_failed", instance = self.instance, reason = reason);
+            } else {
+                crate::info!("check", instance = self.instance, reason = reason);
+            }
+            let record = CheckRecord {
+                result,
+                reason,
+                at_ms: now_ms(),
+            };
+            if let Err(e) = self.ctx.state.write_check(&record) {
+                crate::warn!("state_write_failed", error = e);
+            }
+        }
+        exit
+    }
+}
+
+/// The worker: identity first (a cache read on a warm node), then one lookup per stale VIP.
+fn learn(config: Config, stale: &[Ipv4Addr]) -> Learned {
+    let ctx = match Context::with_config(config, "check-self") {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            return Learned {
+                identity: Err(format!("{e:#}")),
+                views: Vec::new(),
+            };
+        }
+    };
+    let identity = match ctx.identity() {
+        Ok(identity) => identity.clone(),
+        Err(e) => {
+            return Learned {
+                identity: Err(format!("{e:#}")),
+                views: Vec::new(),
+            };
+        }
+    };
+    let views = stale
+        .iter()
+        .map(|&vip| {
+            let holder = ctx
+                .client()
+                .and_then(|client| Ok(cloud::find_holder(client, identity.vpc_id.as_str(), vip)?))
+                .map_err(|e| format!("{e:#}"));
+            (vip, holder)
+        })
+        .collect();
+    Learned {
+        identity: Ok(identity),
+        views,
+    }
+}

@@ -1,0 +1,197 @@
+//! Everything a command needs, built once per process and only as far as it is used: the
+//! configuration, the log, the state directory, this node's identity and the API client.
+//!
+//! A healthy check-self touches only the first three; discovery and the client (and with them
+//! credentials and the network) come into play on first use.
+
+use std::cell::OnceCell;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tencent_api::Client;
+use tencent_api::credentials::CredentialProvider;
+use vip_state::StateDir;
+
+use crate::cli::Common;
+use crate::config::{Config, VipConfig};
+use crate::discovery::{Discoverer, DiscoveryError, Identity};
+use crate::exit::{Exit, ExitResultExt as _, exit};
+use crate::log::{LogSettings, LogTarget};
+
+/// The record name used for the keepalived instance when no `[[vip]]` names one.
+pub const DEFAULT_INSTANCE: &str = "default";
+
+/// One command's view of the world.
+#[derive(Debug)]
+pub struct Context {
+    pub config: Config,
+    pub state: StateDir,
+    credentials: OnceCell<Arc<dyn CredentialProvider>>,
+    identity: OnceCell<Identity>,
+    client: OnceCell<Client>,
+}
+
+impl Context {
+    /// Loads the configuration (exit 78 on any error), applies the command-line overrides,
+    /// starts the log and opens the state directory.
+    pub fn load(common: &Common, binary: &'static str) -> anyhow::Result<Context> {
+        let mut config = Config::load(common.config.as_deref()).or_exit(Exit::Config)?;
+        config.apply(&common.overrides()).or_exit(Exit::Config)?;
+        Self::with_config(config, binary)
+    }
+
+    /// As [`load`](Self::load), from a configuration already in hand.
+    pub fn with_config(config: Config, binary: &'static str) -> anyhow::Result<Context> {
+        let target = LogTarget::parse(&config.log.target).map_err(|e| {
+            exit(
+                Exit::Config,
+                anyhow::anyhow!("{}: log.target: {e}", config.path.display()),
+            )
+        })?;
+        let level = config.log.level.as_str().parse().map_err(|e| {
+            exit(
+                Exit::Config,
+                anyhow::anyhow!("{}: log.level: {e}", config.path.display()),
+            )
+        })?;
+        crate::log::init(LogSettings::new(binary, target, level));
+        let state = StateDir::open(&config.state.dir).with_context(|| {
+            format!(
+                "opening the state directory (state.dir in {})",
+                config.path.display()
+            )
+        })?;
+        Ok(Context {
+            config,
+            state,
+            credentials: OnceCell::new(),
+            identity: OnceCell::new(),
+            client: OnceCell::new(),
+        })
+    }
+
+    /// The credential provider `credentials.source` names.
+    pub fn credentials(&self) -> Arc<dyn CredentialProvider> {
+        self.credentials
+            .get_or_init(|| self.config.credential_provider())
+            .clone()
+    }
+
+    /// This node's identity: configuration overrides, the cache, then the metadata service and
+    /// DescribeNetworkInterfaces. Each fact learned from outside is logged once.
+    pub fn identity(&self) -> anyhow::Result<&Identity> {
+        if let Some(identity) = self.identity.get() {
+            return Ok(identity);
+        }
+        let discovery = Discoverer::new(&self.config)
+            .with_state_dir(&self.state)
+            .with_credentials(self.credentials())
+            .discover()
+            .map_err(discovery_exit)?;
+        for fact in discovery.discovered() {
+            crate::info!(
+                "discovered",
+                fact = fact.name,
+                value = fact.value,
+                source = fact.source.as_str()
+            );
+        }
+        for warning in &discovery.warnings {
+            crate::warn!("discovery_warning", message = warning);
+        }
+        Ok(self.identity.get_or_init(|| discovery.identity))
+    }
+
+    /// The API client for this node's region.
+    pub fn client(&self) -> anyhow::Result<&Client> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let region = match &self.config.cloud.region {
+            Some(region) => region.clone(),
+            None => self.identity()?.region.clone(),
+        };
+        let client = Client::new(self.config.client_config(&region), self.credentials())
+            .or_exit(Exit::Config)?;
+        Ok(self.client.get_or_init(|| client))
+    }
+
+    /// The name under which keepalived instance `given` is recorded; `None` (the one-word
+    /// notify form, or a command run by hand) means the only configured instance.
+    pub fn instance_key(&self, given: Option<&str>) -> anyhow::Result<String> {
+        let names = self.config.instance_names();
+        if names.is_empty() {
+            return Ok(DEFAULT_INSTANCE.to_owned());
+        }
+        match given {
+            Some(name) => Ok(name.to_owned()),
+            None if names.len() == 1 => Ok(names[0].to_owned()),
+            None => Err(exit(
+                Exit::Config,
+                anyhow::anyhow!(
+                    "{}: several keepalived instances are configured ({}); say which with --instance",
+                    self.config.path.display(),
+                    names.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// The VIPs that follow the instance recorded as `key`.
+    pub fn vips_of(&self, key: &str) -> Vec<&VipConfig> {
+        if key == DEFAULT_INSTANCE && self.config.instance_names().is_empty() {
+            return self.config.vips.iter().collect();
+        }
+        self.config.vips_for_instance(key)
+    }
+
+    /// The interface a VIP lives on: `vip.interface`, else the one discovered.
+    pub fn interface_of(&self, vip: &VipConfig) -> anyhow::Result<String> {
+        if let Some(interface) = &vip.interface {
+            return Ok(interface.clone());
+        }
+        let identity = self.identity()?;
+        identity
+            .interface_for(vip)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                exit(
+                    Exit::Config,
+                    anyhow::anyhow!(
+                        "no local interface is known for {}; set interface in its [[vip]] entry",
+                        vip.address
+                    ),
+                )
+            })
+    }
+}
+
+/// Discovery failures: unreachable metadata is "unknown" (3), an API refusal keeps the API's
+/// class, anything else is a configuration problem the message names.
+fn discovery_exit(err: DiscoveryError) -> anyhow::Error {
+    let code = match &err {
+        DiscoveryError::Metadata { source, .. } if source.is_transient() => Exit::Unknown,
+        DiscoveryError::Api { source, .. } => api_exit(source),
+        _ => Exit::Config,
+    };
+    exit(code, err)
+}
+
+/// The exit code for an API error that ends a command.
+pub fn api_exit(err: &tencent_api::Error) -> Exit {
+    use tencent_api::Error as E;
+    if let E::Credentials(c) = err
+        && c.is_transient()
+    {
+        return Exit::Unknown;
+    }
+    if err.is_auth() || err.code() == Some("UnauthorizedOperation") {
+        return Exit::Auth;
+    }
+    match err {
+        E::Timeout { .. } | E::Connect { .. } | E::Transport { .. } | E::Http { .. } => {
+            Exit::Unknown
+        }
+        _ => Exit::Failure,
+    }
+}

@@ -1,0 +1,683 @@
+//! vip-migrate: make the cloud put each VIP of a keepalived instance on this node's ENI.
+//!
+//! For each VIP, under its single-flight lock and one overall deadline: find the holder (exact
+//! match); already here → done with no write call; nobody → AssignPrivateIpAddresses only when
+//! `failover.assign_if_unassigned` is set; otherwise MigratePrivateIpAddress from the holder,
+//! DescribeVpcTaskResult until SUCCESS or FAILED, and a Describe that confirms the landing.
+//! Before every write call, and while a move is in flight, the latest recorded keepalived state
+//! is re-read: when this node is no longer MASTER it stops (exit 4). Errors are retried only as
+//! their class allows: throttling and transport errors back off, InternalError re-reads the
+//! holder before anything is re-issued, an expired token is refreshed once, the rest stop at once.
+
+use std::net::Ipv4Addr;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tencent_api::retry::{Backoff, Jitter};
+use tencent_api::vpc::{
+    AssignPrivateIpAddressesRequest, DescribeVpcTaskResultRequest, MigratePrivateIpAddressRequest,
+    PrivateIpAddressInput, TaskStatus,
+};
+use tencent_api::{Client, Error, RetryClass};
+use vip_state::{
+    KeepalivedState, LockAttempt, MigrationOutcome, MigrationRecord, StateDir, now_ms,
+};
+
+use crate::cloud::{self, Holder};
+use crate::context::api_exit;
+use crate::exit::Exit;
+use crate::signal;
+
+/// How one VIP's migration is run.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub vip: Ipv4Addr,
+    /// The keepalived instance (record name) whose state gates every write.
+    pub instance: &'a str,
+    pub vpc_id: &'a str,
+    /// This node's ENI, where the VIP must end up.
+    pub eni_id: &'a str,
+    pub deadline: Instant,
+    pub assign_if_unassigned: bool,
+    /// Skip the MASTER check (manual use).
+    pub force: bool,
+    /// Say what would be called; call nothing that writes.
+    pub dry_run: bool,
+    /// "migrate" or "reconcile", for the lock and the log.
+    pub purpose: &'a str,
+}
+
+/// How one VIP's migration ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub vip: Ipv4Addr,
+    pub exit: Exit,
+    pub outcome: MigrationOutcome,
+    pub from_eni: Option<String>,
+    pub request_ids: Vec<String>,
+    pub attempts: u32,
+    pub elapsed: Duration,
+    /// One line for stdout.
+    pub message: String,
+}
+
+/// The first task polls come quickly (a move usually lands within seconds); later ones slow
+/// down to stay well under DescribeVpcTaskResult's 20 requests per second.
+fn poll_interval(since_write: Duration) -> Duration {
+    if since_write < Duration::from_secs(3) {
+        Duration::from_millis(100)
+    } else if since_write < Duration::from_secs(10) {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_millis(500)
+    }
+}
+
+/// Runs one VIP's migration under its single-flight lock.
+pub fn migrate_one(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report {
+    let started = Instant::now();
+    let lock = match state.try_lock_vip(plan.vip, plan.purpose) {
+        Ok(LockAttempt::Acquired(lock)) => lock,
+        Ok(LockAttempt::Busy(holder)) => {
+            let who = vip_state::describe_holder(holder.as_ref());
+            crate::info!("migrate_in_flight", vip = plan.vip, holder = who);
+            return Report {
+                vip: plan.vip,
+                exit: Exit::Success,
+                outcome: MigrationOutcome::InFlight,
+                from_eni: None,
+                request_ids: Vec::new(),
+                attempts: 0,
+                elapsed: started.elapsed(),
+                message: format!("{}: a migration is already in flight ({who})", plan.vip),
+            };
+        }
+        Err(e) => {
+            return Report {
+                vip: plan.vip,
+                exit: Exit::Failure,
+                outcome: MigrationOutcome::Failed,
+                from_eni: None,
+                request_ids: Vec::new(),
+                attempts: 0,
+                elapsed: started.elapsed(),
+                message: format!("{}: cannot take the migration lock: {e}", plan.vip),
+            };
+        }
+    };
+    let started_at_ms = now_ms();
+    let mut run = Run {
+        client,
+        state,
+        plan,
+        started,
+        request_ids: Vec::new(),
+        attempts: 0,
+        from_eni: None,
+        jitter: Jitter::from_entropy(),
+        backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
+        errors: 0,
+        refreshed: false,
+    };
+    if !plan.dry_run {
+        run.record(started_at_ms, None, MigrationOutcome::InFlight, "in flight");
+    }
+    let (exit, outcome, message) = match run.drive() {
+        Ok(done) => (Exit::Success, done.outcome, done.message),
+        Err(stop) => (stop.exit, stop.outcome, stop.message),
+    };
+    let elapsed = started.elapsed();
+    if !plan.dry_run {
+        run.record(started_at_ms, Some(now_ms()), outcome, &message);
+    }
+    let request_id = run.request_ids.last().cloned().unwrap_or_default();
+    let from = run.from_eni.clone().unwrap_or_default();
+    let elapsed_ms = elapsed.as_millis();
+    if exit == Exit::Success {
+        crate::info!(
+            "migrate_done",
+            vip = plan.vip,
+            eni = plan.eni_id,
+            from = from,
+            outcome = outcome,
+            request_id = request_id,
+            attempt = run.attempts,
+            elapsed_ms = elapsed_ms
+        );
+    } else {
+        crate::error!(
+            "migrate_failed",
+            vip = plan.vip,
+            eni = plan.eni_id,
+            from = from,
+            outcome = outcome,
+            request_id = request_id,
+            attempt = run.attempts,
+            elapsed_ms = elapsed_ms,
+            exit = exit.code(),
+            reason = message
+        );
+    }
+    drop(lock);
+    Report {
+        vip: plan.vip,
+        exit,
+        outcome,
+        from_eni: run.from_eni,
+        request_ids: run.request_ids,
+        attempts: run.attempts,
+        elapsed,
+        message,
+    }
+}
+
+struct Done {
+    outcome: MigrationOutcome,
+    message: String,
+}
+
+#[derive(Debug)]
+struct Stop {
+    exit: Exit,
+    outcome: MigrationOutcome,
+    message: String,
+}
+
+impl Stop {
+    fn new(exit: Exit, outcome: MigrationOutcome, message: String) -> Stop {
+        Stop {
+            exit,
+            outcome,
+            message,
+        }
+    }
+}
+
+struct Run<'a> {
+    client: &'a Client,
+    state: &'a StateDir,
+    plan: &'a Plan<'a>,
+    started: Instant,
+    request_ids: Vec<String>,
+    attempts: u32,
+    from_eni: Option<String>,
+    jitter: Jitter,
+    backoff: Backoff,
+    /// Consecutive retryable errors, for the backoff.
+    errors: u32,
+    /// Whether credentials were already refreshed once.
+    refreshed: bool,
+}
+
+/// What the write call of one attempt is.
+enum Write {
+    Migrate { from: String },
+    Assign,
+}
+
+impl Run<'_> {
+    fn drive(&mut self) -> Result<Done, Stop> {
+        let vip = self.plan.vip;
+        loop {
+            self.check_time()?;
+            let holder = match cloud::find_holder(self.client, self.plan.vpc_id, vip) {
+                Ok(holder) => holder,
+                Err(e) => {
+                    self.on_error(&e, "DescribeNetworkInterfaces")?;
+                    continue;
+                }
+            };
+            let write = match holder {
+                Some(h) if h.eni == self.plan.eni_id && !h.is_moving() => {
+                    return Ok(self.landed());
+                }
+                Some(h) if h.primary => {
+                    return Err(Stop::new(
+                        Exit::Failure,
+                        MigrationOutcome::Failed,
+                        format!(
+                            "{vip} is the primary IP of {}; a primary IP cannot be moved",
+                            h.eni
+                        ),
+                    ));
+                }
+                Some(h) if h.is_moving() => {
+                    crate::info!("migrate_wait", vip = vip, holder = h.eni, state = h.state);
+                    self.check_master()?;
+                    self.pause(poll_interval(self.started.elapsed()))?;
+                    continue;
+                }
+                Some(Holder { eni, .. }) => Write::Migrate { from: eni },
+                None if self.plan.assign_if_unassigned => Write::Assign,
+                None => {
+                    return Err(Stop::new(
+                        Exit::Failure,
+                        MigrationOutcome::Failed,
+                        format!(
+                            "{vip} is not assigned to any ENI in {}; assign it, or set failover.assign_if_unassigned = true to let vip-migrate assign it to {}",
+                            self.plan.vpc_id, self.plan.eni_id
+                        ),
+                    ));
+                }
+            };
+            self.check_master()?;
+            if self.plan.dry_run {
+                return Ok(Done {
+                    outcome: MigrationOutcome::Aborted,
+                    message: self.describe_write(&write, true),
+                });
+            }
+            self.attempts += 1;
+            crate::info!(
+                "migrate_call",
+                vip = vip,
+                eni = self.plan.eni_id,
+                action = self.describe_write(&write, false),
+                attempt = self.attempts
+            );
+            let written = Instant::now();
+            let request_id = match self.call_write(&write) {
+                Ok(id) => id,
+                Err(e) => {
+                    self.on_error(&e, write_action(&write))?;
+                    continue;
+                }
+            };
+            self.errors = 0;
+            self.request_ids.push(request_id.clone());
+            match self.poll_task(&request_id, written)? {
+                TaskStatus::Success => {
+                    // Confirmed by the Describe at the top of the loop.
+                    continue;
+                }
+                status => {
+                    crate::warn!(
+                        "migrate_task_failed",
+                        vip = vip,
+                        request_id = request_id,
+                        status = format!("{status:?}"),
+                        attempt = self.attempts
+                    );
+                    self.errors += 1;
+                    let delay = self.backoff.delay(self.errors, &mut self.jitter);
+                    self.pause(delay)?;
+                }
+            }
+        }
+    }
+
+    fn landed(&self) -> Done {
+        let vip = self.plan.vip;
+        let elapsed = self.started.elapsed().as_millis();
+        if self.request_ids.is_empty() {
+            Done {
+                outcome: MigrationOutcome::AlreadyHere,
+                message: format!("{vip} is already on {} (no change)", self.plan.eni_id),
+            }
+        } else {
+            Done {
+                outcome: MigrationOutcome::Success,
+                message: format!(
+                    "{vip} moved from {} to {} in {elapsed} ms (request {}, {} attempt{})",
+                    self.from_eni.as_deref().unwrap_or("unassigned"),
+                    self.plan.eni_id,
+                    self.request_ids.join(","),
+                    self.attempts,
+                    if self.attempts == 1 { "" } else { "s" }
+                ),
+            }
+        }
+    }
+
+    fn describe_write(&self, write: &Write, plan: bool) -> String {
+        let vip = self.plan.vip;
+        let to = self.plan.eni_id;
+        let verb = if plan { "would call " } else { "" };
+        match write {
+            Write::Migrate { from } => format!(
+                "{verb}MigratePrivateIpAddress(SourceNetworkInterfaceId={from}, DestinationNetworkInterfaceId={to}, PrivateIpAddress={vip})"
+            ),
+            Write::Assign => format!(
+                "{verb}AssignPrivateIpAddresses(NetworkInterfaceId={to}, PrivateIpAddresses=[{vip}])"
+            ),
+        }
+    }
+
+    fn call_write(&mut self, write: &Write) -> Result<String, Error> {
+        let vip = self.plan.vip;
+        match write {
+            Write::Migrate { from } => {
+                self.from_eni = Some(from.clone());
+                let request = MigratePrivateIpAddressRequest {
+                    source_network_interface_id: from.clone(),
+                    destination_network_interface_id: self.plan.eni_id.to_owned(),
+                    private_ip_address: vip,
+                };
+                Ok(self.client.migrate_private_ip_address(&request)?.request_id)
+            }
+            Write::Assign => {
+                let request = AssignPrivateIpAddressesRequest {
+                    network_interface_id: self.plan.eni_id.to_owned(),
+                    private_ip_addresses: vec![PrivateIpAddressInput {
+                        private_ip_address: vip,
+                    }],
+                    ..AssignPrivateIpAddressesRequest::default()
+                };
+                Ok(self
+                    .client
+                    .assign_private_ip_addresses(&request)?
+                    .request_id)
+            }
+        }
+    }
+
+    /// Polls the task until it ends; RUNNING past the deadline is a timeout.
+    fn poll_task(&mut self, request_id: &str, written: Instant) -> Result<TaskStatus, Stop> {
+        let request = DescribeVpcTaskResultRequest {
+            task_id: request_id.to_owned(),
+        };
+        loop {
+            self.pause(poll_interval(written.elapsed()))?;
+            self.check_master()?;
+            match self.client.describe_vpc_task_result(&request) {
+                Ok(reply) if reply.status.is_finished() => return Ok(reply.status),
+                Ok(_) => {}
+                Err(e) => self.on_error(&e, "DescribeVpcTaskResult")?,
+            }
+        }
+    }
+
+    /// Decides what an API error means for the run: back off and go on, or stop.
+    fn on_error(&mut self, err: &Error, action: &str) -> Result<(), Stop> {
+        let class = err.retry_class();
+        crate::warn!(
+            "api_error",
+            vip = self.plan.vip,
+            action = action,
+            class = format!("{class:?}"),
+            attempt = self.attempts,
+            error = err
+        );
+        match class {
+            RetryClass::Fatal => Err(Stop::new(
+                api_exit(err),
+                MigrationOutcome::Failed,
+                format!("{}: {action} failed: {err}", self.plan.vip),
+            )),
+            RetryClass::RefreshCredentials if self.refreshed => Err(Stop::new(
+                Exit::Auth,
+                MigrationOutcome::Failed,
+                format!(
+                    "{}: {action} failed after refreshing credentials: {err}",
+                    self.plan.vip
+                ),
+            )),
+            RetryClass::RefreshCredentials => {
+                self.refreshed = true;
+                self.client.credentials().invalidate();
+                Ok(())
+            }
+            RetryClass::Backoff | RetryClass::AfterReread => {
+                self.errors += 1;
+                let delay = self.backoff.delay(self.errors, &mut self.jitter);
+                self.pause(delay).map_err(|mut stop| {
+                    stop.message =
+                        format!("{stop_msg}; last error: {err}", stop_msg = stop.message);
+                    stop
+                })
+            }
+        }
+    }
+
+    /// Stops unless the latest record says this node is MASTER (or `--force`).
+    fn check_master(&self) -> Result<(), Stop> {
+        if self.plan.force {
+            return Ok(());
+        }
+        let read = self.state.read_state(self.plan.instance);
+        if read.state == KeepalivedState::Master {
+            return Ok(());
+        }
+        Err(Stop::new(
+            Exit::NotMaster,
+            MigrationOutcome::Aborted,
+            format!(
+                "{}: stopped before any further call: keepalived instance {} is {} (record {}), not MASTER; use --force to move it anyway",
+                self.plan.vip, self.plan.instance, read.state, read.seq
+            ),
+        ))
+    }
+
+    fn check_time(&self) -> Result<(), Stop> {
+        if signal::stop_requested() {
+            return Err(Stop::new(
+                Exit::Failure,
+                MigrationOutcome::Aborted,
+                format!("{}: stopped by a signal", self.plan.vip),
+            ));
+        }
+        if Instant::now() >= self.plan.deadline {
+            return Err(Stop::new(
+                Exit::Failure,
+                MigrationOutcome::TimedOut,
+                format!(
+                    "{}: not on {} when the deadline passed after {} ms",
+                    self.plan.vip,
+                    self.plan.eni_id,
+                    self.started.elapsed().as_millis()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sleeps `wanted`, cut short by the deadline or a signal (either one ends the run).
+    fn pause(&self, wanted: Duration) -> Result<(), Stop> {
+        let until = Instant::now() + wanted;
+        loop {
+            self.check_time()?;
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            let slice = (until - now)
+                .min(self.plan.deadline.saturating_duration_since(now))
+                .min(Duration::from_millis(50));
+            thread::sleep(slice);
+        }
+    }
+
+    fn record(
+        &self,
+        started_at_ms: u64,
+        ended_at_ms: Option<u64>,
+        outcome: MigrationOutcome,
+        message: &str,
+    ) {
+        let record = MigrationRecord {
+            vip: self.plan.vip,
+            started_at_ms,
+            ended_at_ms,
+            outcome,
+            from_eni: self.from_eni.clone(),
+            to_eni: Some(self.plan.eni_id.to_owned()),
+            request_ids: self.request_ids.clone(),
+            attempts: self.attempts,
+            message: message.to_owned(),
+        };
+        if let Err(e) = self.state.write_migration(&record) {
+            crate::warn!("state_write_failed", vip = self.plan.vip, error = e);
+        }
+    }
+}
+
+fn write_action(write: &Write) -> &'static str {
+    match write {
+        Write::Migrate { .. } => "MigratePrivateIpAddress",
+        Write::Assign => "AssignPrivateIpAddresses",
+    }
+}
+
+/// The exit code for several VIPs: the most serious one.
+pub fn combine(exits: impl IntoIterator<Item = Exit>) -> Exit {
+    let rank = |e: Exit| match e {
+        Exit::Success => 0,
+        Exit::Failure => 2,
+        Exit::Unknown => 1,
+        Exit::NotMaster => 3,
+        Exit::Usage => 4,
+        Exit::Auth => 5,
+        Exit::Config => 6,
+    };
+    exits
+        .into_iter()
+        .max_by_key(|e| rank(*e))
+        .unwrap_or(Exit::Success)
+}
+
+/// `vip-migrate`: moves the VIPs of a keepalived instance to this node.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "vip-migrate",
+    version,
+    about = "Move the VIPs of a keepalived instance to this node's ENI through the VPC API, verified",
+    long_about = "Moves each VIP of the keepalived instance to this node's ENI: finds the ENI that \
+holds it (exact match), calls MigratePrivateIpAddress, polls DescribeVpcTaskResult and confirms the \
+landing, all under one deadline (failover.deadline_s). One run per VIP at a time: a second run \
+exits 0 saying a migration is in flight. Before every write call it re-reads the recorded \
+keepalived state and stops (exit 4) when this node is no longer MASTER, unless --force.",
+    after_help = crate::exit::Exit::help_table()
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: crate::cli::Common,
+    /// keepalived vrrp_instance whose VIPs to move [default: the only one configured]
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Move only this VIP (repeatable); it must be configured
+    #[arg(long = "vip", value_name = "IP")]
+    pub vips: Vec<Ipv4Addr>,
+    /// Say what would be called; make no write call
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip the check that this node is MASTER (manual use)
+    #[arg(long)]
+    pub force: bool,
+    /// Reconcile only: move a VIP held elsewhere, never assign an unassigned one
+    #[arg(long)]
+    pub reconcile: bool,
+    /// Overall deadline in seconds [default: failover.deadline_s]
+    #[arg(long, value_name = "SECONDS")]
+    pub deadline_s: Option<u64>,
+}
+
+/// Runs `vip-migrate`.
+pub fn run(args: &Args) -> anyhow::Result<Exit> {
+    signal::install();
+    let ctx = crate::context::Context::load(&args.common, "vip-migrate")?;
+    let started = Instant::now();
+    let instance = ctx.instance_key(args.instance.as_deref())?;
+    let vips = select_vips(&ctx, &instance, &args.vips)?;
+    let deadline_s = args.deadline_s.unwrap_or(ctx.config.failover.deadline_s);
+    let deadline = started + Duration::from_secs(deadline_s);
+    let identity = ctx.identity()?;
+    let client = ctx.client()?;
+    let (vpc_id, eni_id) = (identity.vpc_id.as_str(), identity.eni_id.as_str());
+    let purpose = if args.reconcile {
+        "reconcile"
+    } else {
+        "migrate"
+    };
+    let plans: Vec<Plan<'_>> = vips
+        .iter()
+        .map(|vip| Plan {
+            vip: *vip,
+            instance: &instance,
+            vpc_id,
+            eni_id,
+            deadline,
+            assign_if_unassigned: ctx.config.failover.assign_if_unassigned && !args.reconcile,
+            force: args.force,
+            dry_run: args.dry_run,
+            purpose,
+        })
+        .collect();
+    let state = &ctx.state;
+    let reports: Vec<Report> = thread::scope(|scope| {
+        let handles: Vec<_> = plans
+            .iter()
+            .map(|plan| scope.spawn(move || migrate_one(client, state, plan)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(&plans)
+            .map(|(handle, plan)| {
+                handle.join().unwrap_or_else(|_| Report {
+                    vip: plan.vip,
+                    exit: Exit::Failure,
+                    outcome: MigrationOutcome::Failed,
+                    from_eni: None,
+                    request_ids: Vec::new(),
+                    attempts: 0,
+                    elapsed: started.elapsed(),
+                    message: format!("{}: the migration thread failed", plan.vip),
+                })
+            })
+            .collect()
+    });
+    for report in &reports {
+        if report.exit == Exit::Success {
+            println!("{}", report.message);
+            if matches!(
+                report.outcome,
+                MigrationOutcome::Success | MigrationOutcome::AlreadyHere
+            ) {
+                let view = vip_state::CloudView {
+                    vip: report.vip,
+                    holder_eni: Some(eni_id.to_owned()),
+                    holder_instance: Some(identity.instance_id.as_str().to_owned()),
+                    ip_state: Some("AVAILABLE".to_owned()),
+                    learned_at_ms: now_ms(),
+                };
+                if let Err(e) = ctx.state.write_cloud_view(&view) {
+                    crate::warn!("state_write_failed", vip = report.vip, error = e);
+                }
+            }
+        } else {
+            eprintln!("vip-migrate: {}", report.message);
+        }
+    }
+    Ok(combine(reports.iter().map(|r| r.exit)))
+}
+
+/// The VIPs to act on: those named (each must be configured), else those of the instance.
+pub fn select_vips(
+    ctx: &crate::context::Context,
+    instance: &str,
+    named: &[Ipv4Addr],
+) -> anyhow::Result<Vec<Ipv4Addr>> {
+    let path = ctx.config.path.display();
+    if !named.is_empty() {
+        for vip in named {
+            if ctx.config.vip(*vip).is_none() {
+                return Err(crate::exit::exit(
+                    Exit::Config,
+                    anyhow::anyhow!(
+                        "{vip} is not configured in {path}: add a [[vip]] entry with address = \"{vip}\""
+                    ),
+                ));
+            }
+        }
+        return Ok(named.to_vec());
+    }
+    let vips: Vec<Ipv4Addr> = ctx.vips_of(instance).iter().map(|v| v.address).collect();
+    if vips.is_empty() {
+        return Err(crate::exit::exit(
+            Exit::Config,
+            anyhow::anyhow!(
+                "no [[vip]] in {path} follows keepalived instance {instance:?}; set instance = \"{instance}\" on its [[vip]] entries"
+            ),
+        ));
+    }
+    Ok(vips)
+}

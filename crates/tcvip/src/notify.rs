@@ -1,0 +1,159 @@
+//! notify-action: keepalived's notify hook.
+//!
+//! Records the new state with the next sequence number (atomically, under the instance lock)
+//! and returns at once. On MASTER, and on MASTER_RX_LOWER_PRI, it starts `vip-migrate` detached
+//! (its own session, so keepalived never waits for it) unless a migration is already in flight
+//! for every VIP of the instance. keepalived neither waits for nor orders notify scripts; the
+//! sequence number and vip-migrate's re-read of the latest record before every write call are
+//! what keep a late MASTER notification from undoing a newer BACKUP.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use vip_state::{KeepalivedState, LockStatus, Source};
+
+use crate::cli::Common;
+use crate::context::Context;
+use crate::exit::Exit;
+use crate::notify_args::{self, NotifyState};
+
+/// `notify-action`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "notify-action",
+    version,
+    about = "keepalived notify hook: record the VRRP state, start the VIP move on MASTER",
+    override_usage = "notify-action [OPTIONS] MASTER|BACKUP|FAULT|STOP|MASTER_RX_LOWER_PRI\n       \
+notify-action [OPTIONS] INSTANCE|GROUP <NAME> <STATE> <PRIORITY>",
+    long_about = "keepalived notify hook. Wire it as the generic `notify` (keepalived appends \
+INSTANCE|GROUP NAME STATE PRIORITY) or as notify_master/notify_backup/notify_fault/notify_stop with \
+one state word, and as notify_master_rx_lower_pri with MASTER_RX_LOWER_PRI. It records the state \
+and returns at once; on MASTER it starts vip-migrate detached.",
+    after_help = crate::exit::Exit::help_table()
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// keepalived vrrp_instance, for the one-word form [default: the only one configured]
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// The state word, or INSTANCE|GROUP NAME STATE PRIORITY as keepalived appends them
+    #[arg(value_name = "ARGS", num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
+    pub words: Vec<String>,
+}
+
+/// Runs `notify-action`.
+pub fn run(args: &Args) -> anyhow::Result<Exit> {
+    let notification = match notify_args::parse(&args.words) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("notify-action: {e}");
+            eprintln!(
+                "usage: notify-action [OPTIONS] MASTER|BACKUP|FAULT|STOP|MASTER_RX_LOWER_PRI"
+            );
+            eprintln!("       notify-action [OPTIONS] INSTANCE|GROUP <NAME> <STATE> <PRIORITY>");
+            return Ok(Exit::Usage);
+        }
+    };
+    let ctx = Context::load(&args.common, "notify-action")?;
+    let given = notification.name.as_deref().or(args.instance.as_deref());
+    let key = ctx.instance_key(given)?;
+    let state = match notification.state {
+        NotifyState::Master | NotifyState::MasterRxLowerPri => KeepalivedState::Master,
+        NotifyState::Backup => KeepalivedState::Backup,
+        NotifyState::Fault => KeepalivedState::Fault,
+        NotifyState::Stop | NotifyState::Deleted => KeepalivedState::Stop,
+    };
+    let record = ctx
+        .state
+        .record_state(&key, state, notification.priority, Source::Notify)
+        .with_context(|| format!("recording {state} for instance {key}"))?;
+    crate::info!(
+        "state",
+        instance = key,
+        state = notification.state,
+        seq = record.seq,
+        priority = notification
+            .priority
+            .map(|p| p.to_string())
+            .unwrap_or_default()
+    );
+    if state != KeepalivedState::Master {
+        return Ok(Exit::Success);
+    }
+    let vips = ctx.vips_of(&key);
+    if vips.is_empty() {
+        crate::warn!(
+            "no_vip",
+            instance = key,
+            reason = "no [[vip]] follows this instance"
+        );
+        return Ok(Exit::Success);
+    }
+    let in_flight = vips.iter().all(|vip| {
+        matches!(
+            ctx.state.vip_lock_status(vip.address),
+            Ok(LockStatus::Held(_))
+        )
+    });
+    if in_flight {
+        crate::info!("migrate_in_flight", instance = key, seq = record.seq);
+        return Ok(Exit::Success);
+    }
+    let reconcile = notification.state == NotifyState::MasterRxLowerPri;
+    let pid = start_migration(&ctx, &args.common, &key, reconcile)?;
+    crate::info!(
+        "migrate_started",
+        instance = key,
+        seq = record.seq,
+        pid = pid,
+        reconcile = reconcile
+    );
+    Ok(Exit::Success)
+}
+
+/// Starts `vip-migrate` for `instance`, detached, with the same configuration and overrides.
+pub fn start_migration(
+    ctx: &Context,
+    common: &Common,
+    instance: &str,
+    reconcile: bool,
+) -> anyhow::Result<u32> {
+    let program = sibling("vip-migrate")?;
+    let mut argv = vec![
+        "--config".to_owned(),
+        ctx.config.path.display().to_string(),
+        "--instance".to_owned(),
+        instance.to_owned(),
+    ];
+    let passed = [
+        (
+            "--state-dir",
+            common.state_dir.as_ref().map(|p| p.display().to_string()),
+        ),
+        ("--log", common.log.clone()),
+        ("--log-level", common.log_level.clone()),
+        ("--region", common.region.clone()),
+        ("--endpoint", common.endpoint.clone()),
+    ];
+    for (flag, value) in passed {
+        if let Some(value) = value {
+            argv.push(flag.to_owned());
+            argv.push(value);
+        }
+    }
+    if reconcile {
+        argv.push("--reconcile".to_owned());
+    }
+    crate::proc::spawn_detached(&program, &argv)
+        .with_context(|| format!("starting {}", program.display()))
+}
+
+/// A binary installed beside this one.
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("finding this program's path")?;
+    let dir = me
+        .parent()
+        .with_context(|| format!("{} has no parent directory", me.display()))?;
+    Ok(dir.join(name))
+}

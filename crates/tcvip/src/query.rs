@@ -1,0 +1,265 @@
+//! vip-query: where the cloud has each VIP.
+//!
+//! Prints `true` (here, exit 0), `false` (elsewhere or unassigned, exit 1) or `unknown` (the
+//! cloud could not be asked, exit 3) for each VIP, like the `query_vip.py` it replaces; `--json`
+//! adds the holder ENI and instance, the IP state and the EIP; `--status` shows the whole
+//! picture, recorded keepalived state included.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use serde_json::json;
+use vip_state::{CloudView, KeepalivedState, LockStatus, age_of, format_utc, now_ms};
+
+use crate::cli::Common;
+use crate::cloud::{self, Holder};
+use crate::context::{Context, api_exit};
+use crate::exit::{Exit, exit_of};
+use crate::migrate::{combine, select_vips};
+
+/// `vip-query`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "vip-query",
+    version,
+    about = "Say where the cloud has the VIP: true (here), false (elsewhere), unknown",
+    after_help = crate::exit::Exit::help_table()
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// keepalived vrrp_instance whose VIPs to query [default: the only one configured]
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Query only this VIP (repeatable); it must be configured
+    #[arg(long = "vip", value_name = "IP")]
+    pub vips: Vec<Ipv4Addr>,
+    /// One JSON object per VIP: holder ENI, instance, IP state, EIP
+    #[arg(long, conflicts_with = "status")]
+    pub json: bool,
+    /// The whole picture: keepalived state, the NIC, the cloud, the last migration
+    #[arg(long)]
+    pub status: bool,
+}
+
+/// What the cloud said about one VIP.
+#[derive(Debug)]
+struct Answer {
+    vip: Ipv4Addr,
+    holder: Result<Option<Holder>, anyhow::Error>,
+    eip: Option<(String, String)>,
+}
+
+/// Runs `vip-query`.
+pub fn run(args: &Args) -> anyhow::Result<Exit> {
+    let ctx = Context::load(&args.common, "vip-query")?;
+    let instance = ctx.instance_key(args.instance.as_deref())?;
+    let vips = select_vips(&ctx, &instance, &args.vips)?;
+    let identity = ctx.identity();
+    let client = match &identity {
+        Ok(_) => ctx.client().map(Some),
+        Err(_) => Ok(None),
+    };
+    let (this_eni, this_instance) = match &identity {
+        Ok(id) => (Some(id.eni_id.as_str()), Some(id.instance_id.as_str())),
+        Err(_) => (None, None),
+    };
+    let answers: Vec<Answer> = vips
+        .iter()
+        .map(|&vip| {
+            let holder = match (&identity, &client) {
+                (Ok(id), Ok(Some(client))) => cloud::find_holder(client, id.vpc_id.as_str(), vip)
+                    .map_err(|e| crate::exit::exit(api_exit(&e), e)),
+                (Err(e), _) | (_, Err(e)) => Err(anyhow::anyhow!("{e:#}").context(exit_context(e))),
+                (Ok(_), Ok(None)) => Err(anyhow::anyhow!("no API client")),
+            };
+            let eip = match (&holder, &client) {
+                (Ok(Some(_)), Ok(Some(client))) if args.json || args.status => {
+                    cloud::eip_of(client, vip).unwrap_or_else(|e| {
+                        crate::warn!("eip_lookup_failed", vip = vip, error = e);
+                        None
+                    })
+                }
+                _ => None,
+            };
+            if let (Ok(holder), Some(_)) = (&holder, this_eni) {
+                let view = CloudView {
+                    vip,
+                    holder_eni: holder.as_ref().map(|h| h.eni.clone()),
+                    holder_instance: holder.as_ref().and_then(|h| h.instance.clone()),
+                    ip_state: holder.as_ref().map(|h| h.state.clone()),
+                    learned_at_ms: now_ms(),
+                };
+                if let Err(e) = ctx.state.write_cloud_view(&view) {
+                    crate::warn!("state_write_failed", vip = vip, error = e);
+                }
+            }
+            Answer { vip, holder, eip }
+        })
+        .collect();
+
+    let mut exits = Vec::new();
+    for answer in &answers {
+        let (word, exit) = verdict(answer, this_eni);
+        exits.push(exit);
+        if let Err(e) = &answer.holder {
+            crate::warn!("query_failed", vip = answer.vip, error = format!("{e:#}"));
+            eprintln!("vip-query: {}: {e:#}", answer.vip);
+        }
+        if args.json {
+            println!("{}", json_of(answer, word, this_eni, this_instance));
+        } else if args.status {
+            print!("{}", status_of(&ctx, &instance, answer, word, this_eni));
+        } else {
+            println!("{word}");
+        }
+    }
+    Ok(combine(exits))
+}
+
+/// An error's exit code, kept as context for [`verdict`].
+fn exit_context(err: &anyhow::Error) -> crate::exit::ExitError {
+    crate::exit::ExitError::new(exit_of(err), anyhow::anyhow!("cannot ask the cloud"))
+}
+
+/// `true`/`false`/`unknown` and the exit code.
+fn verdict(answer: &Answer, this_eni: Option<&str>) -> (&'static str, Exit) {
+    match &answer.holder {
+        Ok(Some(h)) if Some(h.eni.as_str()) == this_eni && !h.is_moving() => {
+            ("true", Exit::Success)
+        }
+        Ok(_) => ("false", Exit::Failure),
+        Err(e) => match exit_of(e) {
+            Exit::Auth => ("unknown", Exit::Auth),
+            Exit::Config => ("unknown", Exit::Config),
+            _ => ("unknown", Exit::Unknown),
+        },
+    }
+}
+
+fn json_of(
+    answer: &Answer,
+    word: &str,
+    this_eni: Option<&str>,
+    this_instance: Option<&str>,
+) -> String {
+    let holder = answer.holder.as_ref().ok().and_then(Option::as_ref);
+    let value = json!({
+        "vip": answer.vip.to_string(),
+        "here": match word { "true" => json!(true), "false" => json!(false), _ => json!(null) },
+        "answer": word,
+        "holder_eni": holder.map(|h| h.eni.clone()),
+        "holder_instance": holder.and_then(|h| h.instance.clone()),
+        "ip_state": holder.map(|h| h.state.clone()),
+        "eip": answer.eip.as_ref().map(|(id, ip)| json!({"address_id": id, "address_ip": ip})),
+        "this_eni": this_eni,
+        "this_instance": this_instance,
+        "error": answer.holder.as_ref().err().map(|e| format!("{e:#}")),
+    });
+    value.to_string()
+}
+
+fn status_of(
+    ctx: &Context,
+    instance: &str,
+    answer: &Answer,
+    word: &str,
+    this_eni: Option<&str>,
+) -> String {
+    let vip = answer.vip;
+    let mut out = format!("{vip}\n");
+    let read = ctx.state.read_state(instance);
+    let recorded = match &read.record {
+        Some(r) => format!(
+            "{} (seq {}, recorded {} ago by {})",
+            r.state,
+            r.seq,
+            human(age_of(r.recorded_at_ms)),
+            r.source.as_str()
+        ),
+        None => format!("{} (nothing recorded yet)", KeepalivedState::Unknown),
+    };
+    out.push_str(&format!("  keepalived {instance}: {recorded}\n"));
+    let nic = match ctx.config.vip(vip).map(|v| ctx.interface_of(v)) {
+        Some(Ok(iface)) => match crate::ifaddrs::has_ipv4(Some(&iface), vip) {
+            Ok(true) => format!("on {iface}"),
+            Ok(false) => format!("not on {iface}"),
+            Err(e) => format!("unknown ({e})"),
+        },
+        Some(Err(e)) => format!("unknown ({e:#})"),
+        None => "not configured".to_owned(),
+    };
+    out.push_str(&format!("  NIC: {nic}\n"));
+    let cloud = match &answer.holder {
+        Ok(Some(h)) => format!(
+            "held by {}{} ({}){}",
+            h.eni,
+            h.instance
+                .as_ref()
+                .map(|i| format!(" on {i}"))
+                .unwrap_or_default(),
+            if h.state.is_empty() {
+                "state unknown"
+            } else {
+                &h.state
+            },
+            if word == "true" { ", this node" } else { "" }
+        ),
+        Ok(None) => "assigned to no ENI".to_owned(),
+        Err(e) => format!("unknown ({e:#})"),
+    };
+    out.push_str(&format!("  cloud: {cloud}\n"));
+    out.push_str(&format!("  this ENI: {}\n", this_eni.unwrap_or("unknown")));
+    if let Some((id, ip)) = &answer.eip {
+        out.push_str(&format!("  EIP: {ip} ({id})\n"));
+    }
+    let migration = ctx.state.read_migration(vip).value;
+    let last = match migration {
+        Some(m) => {
+            let took = m
+                .ended_at_ms
+                .map(|end| format!(", took {} ms", end.saturating_sub(m.started_at_ms)))
+                .unwrap_or_default();
+            format!(
+                "{} {} ago{took}, {} attempt(s){}: {}",
+                m.outcome,
+                human(age_of(m.started_at_ms)),
+                m.attempts,
+                if m.request_ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(", request {}", m.request_ids.join(","))
+                },
+                m.message
+            )
+        }
+        None => "none recorded".to_owned(),
+    };
+    out.push_str(&format!("  last migration: {last}\n"));
+    if let Ok(LockStatus::Held(holder)) = ctx.state.vip_lock_status(vip) {
+        out.push_str(&format!(
+            "  in flight: {}\n",
+            vip_state::describe_holder(holder.as_ref())
+        ));
+    }
+    if let Some(check) = ctx.state.read_check().value {
+        out.push_str(&format!(
+            "  last check: {} at {}: {}\n",
+            check.result,
+            format_utc(check.at_ms),
+            check.reason
+        ));
+    }
+    out
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if s < 7200 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{}h", s / 3600)
+    }
+}
