@@ -122,7 +122,7 @@ pub fn verify(req: &Request, world: &World, now_unix: i64) -> Result<Caller, Api
             )
         })?,
     };
-    if (now_unix - timestamp).abs() > MAX_SKEW_S {
+    if now_unix.abs_diff(timestamp) > MAX_SKEW_S.unsigned_abs() {
         return Err(ApiError::new(
             "AuthFailure.SignatureExpire",
             format!(

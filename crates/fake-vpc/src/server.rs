@@ -165,10 +165,14 @@ impl Shared {
 
     /// Sleeps for `d`, or less when the simulator stops.
     pub fn sleep(&self, d: Duration) {
-        let deadline = Instant::now() + d;
+        // Beyond the representable future: sleep until stopped.
+        let deadline = Instant::now().checked_add(d);
         let mut guard = lock(&self.wake_lock);
         while !self.stopping() {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = match deadline {
+                Some(t) => t.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
             if left.is_zero() {
                 break;
             }
@@ -356,12 +360,12 @@ impl FakeVpcHandle {
 
     /// Polls (every 5 ms) until `cond` holds or `timeout` passes; returns whether it held.
     pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&World) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             if cond(&self.shared.world_advanced(Instant::now())) {
                 return true;
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));

@@ -247,6 +247,12 @@ pub struct Landing {
     pub instance_primary_ip: Option<Ipv4Addr>,
 }
 
+/// The longest landing lag accepted (longer values are clamped).
+pub const MAX_LAG: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest temporary-credential lifetime accepted (longer values are clamped).
+pub const MAX_CREDENTIAL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// The whole simulated account.
 #[derive(Debug, Clone)]
 pub struct World {
@@ -438,8 +444,9 @@ impl World {
     pub fn lag(&self) -> Duration {
         self.lag
     }
+    /// Sets the landing lag (at most [`MAX_LAG`]).
     pub fn set_lag(&mut self, lag: Duration) {
-        self.lag = lag;
+        self.lag = lag.min(MAX_LAG);
     }
     /// The next task created ends `FAILED` and changes nothing.
     pub fn fail_next_task(&mut self) {
@@ -454,8 +461,9 @@ impl World {
     pub fn credential_lifetime(&self) -> Duration {
         self.credential_lifetime
     }
+    /// Sets the lifetime of credentials issued from now on (at most [`MAX_CREDENTIAL_LIFETIME`]).
     pub fn set_credential_lifetime(&mut self, lifetime: Duration) {
-        self.credential_lifetime = lifetime;
+        self.credential_lifetime = lifetime.min(MAX_CREDENTIAL_LIFETIME);
     }
     /// Makes every temporary credential issued so far expired.
     pub fn expire_temp_credentials(&mut self) {

@@ -35,6 +35,10 @@ fn skew_beyond_300_s_is_signature_expire() {
     assert_code(&send(&h, &c), "AuthFailure.SignatureExpire");
     c.timestamp = now() - 200;
     assert_ok(&send(&h, &c));
+    for extreme in [i64::MIN, i64::MAX, 0] {
+        c.timestamp = extreme;
+        assert_code(&send(&h, &c), "AuthFailure.SignatureExpire");
+    }
 }
 
 #[test]

@@ -168,7 +168,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 fn rate_limit_per_secret_id_and_action() {
     let h = start_default();
     // AssociateAddress allows 10/s; the 11th and later within the second are refused.
-    let codes: Vec<String> = (0..15)
+    let codes: Vec<String> = (0..30)
         .map(|_| {
             code(&api(
                 &h,
@@ -189,4 +189,50 @@ fn rate_limit_per_secret_id_and_action() {
     );
     // Another action is counted apart.
     assert_ok(&api(&h, "DescribeNetworkInterfaces", json!({})));
+}
+
+#[test]
+fn serves_concurrent_clients() {
+    let h = start_default();
+    let addr = h.addr();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    let r = Call::new("DescribeNetworkInterfaces", json!({})).send(addr);
+                    assert_eq!(r["TotalCount"], 2, "{r}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(h.calls().len(), 80);
+    assert!(h.calls().iter().all(|c| c.is_ok()));
+}
+
+#[test]
+fn absurd_lag_and_delay_are_clamped_not_panicked_on() {
+    let h = start_default();
+    h.set_lag(Duration::MAX);
+    assert_eq!(h.world().lag(), fake_vpc::world::MAX_LAG);
+    assert_ok(&migrate(&h, "eni-node0001", "eni-node0002", "198.18.1.100"));
+    assert_eq!(h.holder_of(VIP).as_deref(), Some("eni-node0001"));
+    h.inject(FaultSpec {
+        action: Some("DescribeHaVips".into()),
+        count: 1,
+        fault: Fault::Delay(Duration::MAX),
+    });
+    let addr = h.addr();
+    let t = std::thread::spawn(move || {
+        let c = Call::new("DescribeHaVips", json!({}));
+        send_raw(addr, &c.bytes(addr))
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    drop(h);
+    assert!(
+        t.join().unwrap().is_err(),
+        "closed unanswered when the simulator stops"
+    );
 }
