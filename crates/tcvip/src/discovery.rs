@@ -299,9 +299,14 @@ impl<'a> Discoverer<'a> {
         let interface = if need_interface {
             // need_mac guaranteed a MAC (or an error) when an interface is needed.
             match &k.mac {
+                // Only check-self needs the interface, and it says so when it is missing: the
+                // cloud side (vip-migrate, vip-query) works without it.
                 Some((mac, _)) => match nic::interface_by_mac(&self.sys_class_net, mac.as_str())? {
                     Some(name) => Some((name, FactSource::Sysfs)),
-                    None => return Err(DiscoveryError::NoInterface { mac: mac.clone() }),
+                    None => {
+                        warnings.push(DiscoveryError::NoInterface { mac: mac.clone() }.to_string());
+                        None
+                    }
                 },
                 None => None,
             }
