@@ -4,3 +4,8 @@
 
 mod util;
 mod smoke;
+mod notify;
+mod migrate;
+mod query;
+mod check;
+mod all_four;
