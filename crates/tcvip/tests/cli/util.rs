@@ -33,7 +33,14 @@ pub fn example(name: &str) -> String {
 /// Starts a fake VPC from topology text, with moves landing after `lag`.
 pub fn start(topology: &str, lag: Duration) -> FakeVpcHandle {
     let topology = Topology::from_toml_str(topology).unwrap();
-    FakeVpc::start(topology, Options { lag, ..Options::default() }).unwrap()
+    FakeVpc::start(
+        topology,
+        Options {
+            lag,
+            ..Options::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Path of one of the binaries under test.
@@ -148,7 +155,11 @@ pub struct Run {
 /// Runs `cmd` with piped output, killing it and failing the test past [`RUN_LIMIT`].
 pub fn run(cmd: &mut Command) -> Run {
     let started = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let out_reader = thread::spawn(move || {
@@ -203,4 +214,69 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Pids of running processes whose argv names `node`'s config file: the detached `vip-migrate`
+/// runs that notify-action (or check-self) started for it.
+pub fn detached_of(node: &Node) -> Vec<u32> {
+    let config = node.config.as_os_str().as_encoded_bytes();
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|argv| argv.split(|b| *b == 0).any(|arg| arg == config))
+        })
+        .collect()
+}
+
+/// Waits until every detached run started for `node` has ended, so that its temporary
+/// directory outlives them. Past `timeout` they are killed and the test fails.
+pub fn wait_detached(node: &Node, timeout: Duration) {
+    if wait_for(timeout, || detached_of(node).is_empty()) {
+        return;
+    }
+    let left = detached_of(node);
+    for pid in &left {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+    panic!("detached runs {left:?} still running after {timeout:?}");
+}
+
+/// A two-node topology whose VIP is 127.0.0.1, held by `holder` (`eni-lo000001` of
+/// `ins-lo000001`, `eni-lo000002` of `ins-lo000002`, or `none`). 127.0.0.1 is on the host's
+/// `lo` already, so a MASTER with `interface = "lo"` finds its VIP in place and changes no
+/// interface. The addresses are data for the simulator only: nothing is sent to them. (The
+/// subnet starts below 127.0.0.0 so that 127.0.0.1 is not its reserved gateway address.)
+pub fn loopback_topology(holder: &str) -> String {
+    let secondary = |eni: &str| {
+        if eni == holder {
+            "[\"127.0.0.1\"]"
+        } else {
+            "[]"
+        }
+    };
+    format!(
+        "region = \"ap-guangzhou\"\n\
+         [[vpc]]\nid = \"vpc-lo000001\"\ncidr_block = \"126.0.0.0/7\"\n\
+         [[subnet]]\nid = \"subnet-lo000001\"\nvpc = \"vpc-lo000001\"\ncidr_block = \"126.0.0.0/7\"\n\
+         zone = \"ap-guangzhou-3\"\n\
+         [[instance]]\nid = \"ins-lo000001\"\nname = \"lo1\"\nzone = \"ap-guangzhou-3\"\nvpc = \"vpc-lo000001\"\n\
+         [[instance]]\nid = \"ins-lo000002\"\nname = \"lo2\"\nzone = \"ap-guangzhou-3\"\nvpc = \"vpc-lo000001\"\n\
+         [[eni]]\nid = \"eni-lo000001\"\nmac = \"52:54:00:00:07:01\"\nsubnet = \"subnet-lo000001\"\n\
+         primary_ip = \"127.0.0.11\"\nsecondary_ips = {s1}\ninstance = \"ins-lo000001\"\nprimary = true\n\
+         [[eni]]\nid = \"eni-lo000002\"\nmac = \"52:54:00:00:07:02\"\nsubnet = \"subnet-lo000001\"\n\
+         primary_ip = \"127.0.0.12\"\nsecondary_ips = {s2}\ninstance = \"ins-lo000002\"\nprimary = true\n\
+         [[key]]\nsecret_id = \"{SECRET_ID}\"\nsecret_key = \"{SECRET_KEY}\"\n",
+        s1 = secondary("eni-lo000001"),
+        s2 = secondary("eni-lo000002"),
+    )
 }
