@@ -100,6 +100,21 @@ e2e_poll() {
     done
 }
 
+# e2e_hold SECONDS DESCRIPTION COMMAND... : COMMAND must keep succeeding, polled every 0.2 s,
+# for SECONDS (an observation window, not a wait); fails the run at the first failure.
+e2e_hold() {
+    local secs=$1 what=$2
+    shift 2
+    local end
+    end=$(awk -v n="$EPOCHREALTIME" -v t="$secs" 'BEGIN { printf "%.3f", n + t }')
+    while awk -v n="$EPOCHREALTIME" -v d="$end" 'BEGIN { exit !(n < d) }'; do
+        "$@" || e2e_fail "no longer true: $what"
+        sleep 0.2
+    done
+}
+
+e2e_not() { ! "$@"; }
+
 # e2e_mark NAME : records "NAME EPOCH" in the run's timeline.
 e2e_mark() { printf '%s %s\n' "$1" "${2:-$EPOCHREALTIME}" >>"$RUN_DIR/marks"; }
 
@@ -168,7 +183,9 @@ e2e_kill_ns_pids() {
 }
 
 e2e_teardown() {
-    local status=$?
+    local status=${1:-$?}
+    # Never stop half-way: no errexit in here.
+    set +e
     trap - EXIT INT TERM
     [ "$status" -ne 0 ] && E2E_FAILED=1
     [ -n "$RUN_DIR" ] || return "$status"
@@ -205,7 +222,9 @@ e2e_reap_stale() {
     for dir in /run/tcvip-e2e-*; do
         [ -d "$dir" ] || continue
         owner=$(cat "$dir/owner.pid" 2>/dev/null || echo 0)
-        if [ "$owner" -gt 0 ] && kill -0 "$owner" 2>/dev/null; then
+        # Alive and not a zombie (an orphan may wait a while to be reaped): still running.
+        if [ "$owner" -gt 0 ] && [ -r "/proc/$owner/stat" ] &&
+            [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$owner/stat" 2>/dev/null)" != Z ]; then
             continue
         fi
         run=${dir#/run/tcvip-e2e-}
@@ -406,7 +425,7 @@ e2e_ping_last_node() { e2e_ping_replies | awk 'END { if (NR) print $2 }'; }
 # ---------------------------------------------------------------------------------------------
 # fake-vpc: the VPC API and metadata on 198.18.0.1:80 in the router namespace.
 
-E2E_FAKE_VPC_BIN=""
+E2E_FAKE_VPC_BIN=${E2E_FAKE_VPC_BIN:-}
 
 # The data plane's hook, run by fake-vpc inside the router namespace whenever an IP lands; argv:
 # IP HOLDER-ENI HOLDER-PRIMARY-IP. Routes the IP to the holder; records the landing. Prints its path.
@@ -436,7 +455,7 @@ e2e_fake_vpc_start() {
         --calls-log "$RUN_DIR/calls.jsonl" "$@" --on-change "$hook" >"$RUN_DIR/fake-vpc.log" 2>&1 &
     E2E_BG_PIDS+=("$!")
     e2e_wait_until 10 "fake-vpc listening" grep -q "listening on" "$RUN_DIR/fake-vpc.log"
-    e2e_wait_until 10 "the VIP routed to its first holder" e2e_router_vip_node
+    e2e_wait_until 10 "the VIP routed to its first holder" e2e_router_vip_node >/dev/null
     e2e_log "fake-vpc up on $E2E_API_IP:$E2E_API_PORT; VIP routed to node $(e2e_router_vip_node)"
 }
 
@@ -531,7 +550,7 @@ e2e_keepalived_start() {
     (ip netns exec "$(e2e_ns "n$n")" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
         TCVIP_CONFIG="$dir/tcvip.toml" \
         keepalived -n -l -D -f "$dir/keepalived.conf" -p "$dir/keepalived.pid" \
-        -r "$dir/vrrp.pid" -c "$dir/checkers.pid" 2>&1 | e2e_stamp >>"$dir/keepalived.log") &
+        -r "$dir/vrrp.pid" -c "$dir/checkers.pid" 2>&1 | e2e_stamp >>"$dir/keepalived.log") 2>/dev/null &
     E2E_BG_PIDS+=("$!")
     e2e_wait_until 10 "keepalived on node $n started" e2e_keepalived_running "$n"
     e2e_mark "n${n}_started"
@@ -595,6 +614,19 @@ e2e_masters() {
     echo "${out# }"
 }
 
+# e2e_masters_are "LIST" : exactly these nodes are MASTER ("1 2").
+e2e_masters_are() { [ "$(e2e_masters)" = "$1" ]; }
+
+# e2e_roles_are MASTER BACKUP... : node MASTER is the only MASTER, the others BACKUP.
+e2e_roles_are() {
+    local m=$1 b
+    shift
+    e2e_is_state "$m" MASTER || return 1
+    for b in "$@"; do
+        e2e_is_state "$b" BACKUP || return 1
+    done
+}
+
 # e2e_wait_master [TIMEOUT_S] [STABLE_S] : waits until one node has been the only MASTER for
 # STABLE_S seconds (default 3: nodes started together may both become MASTER for a moment);
 # prints it.
@@ -620,4 +652,184 @@ e2e_wait_master() {
         fi
         sleep 0.2
     done
+}
+
+# ---------------------------------------------------------------------------------------------
+# fake-vpc's control endpoint (/_control/, same listener) and its calls log
+
+# e2e_control METHOD PATH [JSON-BODY] : a control request from inside the router namespace.
+e2e_control() {
+    local method=$1 path=$2 body=${3:-}
+    local -a args=(-sS --noproxy '*' --max-time 5 -X "$method" "http://$E2E_API_IP:$E2E_API_PORT/_control/$path")
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data "$body")
+    e2e_in vpc curl "${args[@]}"
+}
+
+# The node whose ENI holds the VIP in fake-vpc's world (and whether it is mid-move), as
+# "NODE STATE", e.g. "2 AVAILABLE"; nothing when unassigned.
+e2e_cloud_view() {
+    local eni state
+    read -r eni state < <(e2e_control GET "holder/$E2E_VIP") || return 1
+    [ "$eni" != none ] || return 1
+    echo "$(e2e_node_of_eni "$eni") $state"
+}
+
+# e2e_calls [ACTION] [SINCE] -> "UNIX_S ACTION OUTCOME SECRET_ID" per recorded API call.
+e2e_calls() {
+    local action=${1:-} since=${2:-0}
+    [ -f "$RUN_DIR/calls.jsonl" ] || return 0
+    awk -v a="$action" -v s="$since" '
+        function field(name,    v) {
+            if (!match($0, "\"" name "\":(\"[^\"]*\"|[0-9.]+|null)")) return ""
+            v = substr($0, RSTART + length(name) + 3, RLENGTH - length(name) - 3)
+            gsub(/"/, "", v)
+            return v
+        }
+        {
+            t = field("unix_ms") / 1000; act = field("action"); out = field("outcome"); sid = field("secret_id")
+            if ((a == "" || act == a) && t >= s) printf "%.3f %s %s %s\n", t, act, out, (sid == "" || sid == "null" ? "-" : sid)
+        }' "$RUN_DIR/calls.jsonl"
+}
+
+# e2e_moves SINCE -> the accepted MigratePrivateIpAddress calls since SINCE, in order, as
+# "SRC-ENI>DST-ENI" words.
+e2e_moves() {
+    [ -f "$RUN_DIR/calls.jsonl" ] || return 0
+    awk -v s="$1" '
+        /"action":"MigratePrivateIpAddress"/ && /"outcome":"OK"/ {
+            if (!match($0, /"unix_ms":[0-9]+/)) next
+            if (substr($0, RSTART + 10, RLENGTH - 10) / 1000 < s) next
+            src = dst = "?"
+            if (match($0, /"SourceNetworkInterfaceId":"[^"]*"/)) src = substr($0, RSTART + 28, RLENGTH - 29)
+            if (match($0, /"DestinationNetworkInterfaceId":"[^"]*"/)) dst = substr($0, RSTART + 33, RLENGTH - 34)
+            printf "%s%s>%s", sep, src, dst; sep = " "
+        }
+        END { print "" }' "$RUN_DIR/calls.jsonl"
+}
+
+# e2e_count_calls ACTION [SINCE] -> how many calls of ACTION since SINCE.
+e2e_count_calls() { e2e_calls "$1" "${2:-0}" | awk 'END { print NR }'; }
+
+# e2e_first_call ACTION SINCE -> the epoch of the first call of ACTION after SINCE.
+e2e_first_call() { e2e_calls "$1" "$2" | awk 'NR == 1 { print $1 }'; }
+
+# ---------------------------------------------------------------------------------------------
+# The whole rehearsal
+
+# shellcheck disable=SC2034 # used by the scenarios
+E2E_TOPOLOGY_2="$E2E_REPO/crates/fake-vpc/examples/two-nodes.toml"
+# shellcheck disable=SC2034
+E2E_TOPOLOGY_3="$E2E_REPO/crates/fake-vpc/examples/three-nodes.toml"
+
+# e2e_up TOPOLOGY MODE [CREDENTIALS] [FAKE-VPC FLAGS...] : network, fake-vpc, tcvip installed,
+# every node's config rendered, the client pinging, keepalived started on every node. Returns
+# once one node is the stable MASTER and holds the VIP everywhere (cloud, NIC, route, pings);
+# sets E2E_MASTER.
+E2E_MASTER=""
+e2e_up() {
+    local topology=$1 mode=$2 creds=${3:-file}
+    shift 3 || shift $#
+    local i t
+    e2e_load_topology "$topology"
+    e2e_net_up
+    e2e_fake_vpc_start "$topology" "$@"
+    e2e_install "${E2E_BIN_FROM:-}"
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        e2e_render_node "$i" "$mode" "$creds"
+    done
+    e2e_ping_start
+    t=$EPOCHREALTIME
+    e2e_mark start "$t"
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        e2e_keepalived_start "$i"
+    done
+    E2E_MASTER=$(e2e_wait_master 40)
+    e2e_log "node $E2E_MASTER is MASTER (+$(e2e_secs_between "$t" "$(e2e_state_at "$E2E_MASTER" MASTER "$t")")s after start)"
+    e2e_expect_vip_on "$E2E_MASTER" "$t" 40
+}
+
+# Every fact that says where the VIP is, as one line: for the failure messages.
+e2e_vip_facts() {
+    local view
+    view=$(e2e_cloud_view 2>/dev/null || echo "none")
+    echo "cloud: node ${view:-?}; route: node $(e2e_router_vip_node || echo none); NICs: $(e2e_nics_with_vip); masters: $(e2e_masters); last ping reply: node $(e2e_ping_last_node)"
+}
+
+# The VIP is where node N should have it: the cloud says N's ENI holds it (settled), the router
+# sends it to N, N's NIC has it and no other running node's NIC does.
+e2e_vip_settled_on() {
+    local n=$1 i view
+    view=$(e2e_cloud_view 2>/dev/null) || return 1
+    [ "$view" = "$n AVAILABLE" ] || return 1
+    [ "$(e2e_router_vip_node)" = "$n" ] || return 1
+    e2e_nic_has_vip "$n" || return 1
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        if [ "$i" -ne "$n" ] && e2e_keepalived_running "$i" && e2e_nic_has_vip "$i"; then
+            return 1
+        fi
+    done
+}
+
+# e2e_expect_vip_on N SINCE [TIMEOUT] : waits until the VIP is settled on node N, then until the
+# client's pings are answered by N (five in a row); fails with every fact otherwise.
+e2e_expect_vip_on() {
+    local n=$1 since=$2 timeout=${3:-30}
+    if ! e2e_poll "$timeout" e2e_vip_settled_on "$n"; then
+        e2e_fail "VIP not settled on node $n within ${timeout}s ($(e2e_vip_facts))"
+    fi
+    local settled=$EPOCHREALTIME
+    if ! e2e_poll 10 e2e_ping_reaches "$n" "$settled"; then
+        e2e_fail "client's pings not answered by node $n ($(e2e_vip_facts))"
+    fi
+    e2e_log "VIP on node $n: cloud, route, NIC, client pings ($(e2e_vip_facts))"
+}
+
+# e2e_failover_timeline T0 NEW : prints (and returns in E2E_TIMELINE) the failover timeline
+# measured from T0 (when the master was killed or stopped) to the VIP settling on node NEW.
+E2E_TIMELINE=""
+e2e_failover_timeline() {
+    local t0=$1 n=$2 master migrate landed outage
+    master=$(e2e_state_at "$n" MASTER "$t0")
+    migrate=$(e2e_first_call MigratePrivateIpAddress "$t0")
+    landed=$(e2e_landed_at "$n" "$t0")
+    outage=$(e2e_ping_outage "$t0")
+    E2E_TIMELINE="peer MASTER +$(e2e_rel "$t0" "$master")s, Migrate received +$(e2e_rel "$t0" "$migrate")s, landed +$(e2e_rel "$t0" "$landed")s, ping outage ${outage}s"
+    e2e_log "timeline from T+0.00s: $E2E_TIMELINE"
+}
+
+# e2e_rel FROM TO -> seconds from FROM to TO, or "?" when TO is unknown.
+e2e_rel() { if [ -n "$2" ]; then e2e_secs_between "$1" "$2"; else echo "?"; fi; }
+
+# ---------------------------------------------------------------------------------------------
+# Scenario bookkeeping: each scenario script calls e2e_scenario NAME first and e2e_pass SUMMARY
+# last; a line "NAME|PASS|seconds|summary" (or FAIL) goes to $E2E_RESULTS when set.
+
+E2E_SCENARIO=""
+e2e_scenario() {
+    E2E_SCENARIO=$1
+    e2e_require
+    e2e_init
+    trap 'e2e_scenario_exit' EXIT
+    e2e_log "scenario $E2E_SCENARIO: $2"
+}
+
+E2E_PASSED=""
+e2e_pass() {
+    E2E_PASSED=$1
+    e2e_log "PASS $E2E_SCENARIO: $1"
+}
+
+e2e_scenario_exit() {
+    local status=$?
+    set +e
+    local secs
+    secs=$(e2e_elapsed)
+    if [ "$status" -eq 0 ] && [ -n "$E2E_PASSED" ]; then
+        [ -n "${E2E_RESULTS:-}" ] && echo "$E2E_SCENARIO|PASS|$secs|$E2E_PASSED" >>"$E2E_RESULTS"
+    else
+        [ "$status" -eq 0 ] && status=1
+        E2E_FAILED=1
+        [ -n "${E2E_RESULTS:-}" ] && echo "$E2E_SCENARIO|FAIL|$secs|see the log above (exit $status)" >>"$E2E_RESULTS"
+    fi
+    e2e_teardown "$status"
 }

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The end-to-end failover rehearsal: real keepalived (Debian's) on simulated nodes in network
+# namespaces, fake-vpc as the VPC, the tcvip binaries as installed by scripts/install.sh.
+#
+# Usage: sudo tests/e2e/run.sh [--release] [--no-build] [SCENARIO...]
+#   SCENARIO   a name or its leading letter(s) from tests/e2e/scenarios/ (default: all), e.g. b g
+#   --release  build and test release binaries (default: debug, which cargo test already built)
+#   --no-build use the binaries already built
+# Needs root; installs keepalived & co. when missing (scripts/e2e-deps.sh). When it cannot run,
+# it fails loudly: it never passes without having run. Ends with a summary table and exits
+# non-zero if any scenario failed.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+profile=debug
+build=true
+wanted=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --release) profile=release; shift ;;
+        --no-build) build=false; shift ;;
+        -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+        *) wanted+=("$1"); shift ;;
+    esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "e2e: FAILED: the failover rehearsal needs root (network namespaces, keepalived); run: sudo $0" >&2
+    exit 1
+fi
+"$repo/scripts/e2e-deps.sh" || {
+    echo "e2e: FAILED: keepalived, iproute2, ping or curl missing and not installable" >&2
+    exit 1
+}
+
+scenarios=()
+for f in "$here"/scenarios/*.sh; do
+    name=$(basename "$f" .sh)
+    if [ ${#wanted[@]} -eq 0 ]; then
+        scenarios+=("$f")
+        continue
+    fi
+    for w in "${wanted[@]}"; do
+        if [ "$name" = "$w" ] || [[ "$name" == "$w"-* ]]; then
+            scenarios+=("$f")
+            break
+        fi
+    done
+done
+if [ ${#scenarios[@]} -eq 0 ]; then
+    echo "e2e: FAILED: no scenario matches: ${wanted[*]}" >&2
+    exit 1
+fi
+
+target="${CARGO_TARGET_DIR:-$repo/target}"
+if $build; then
+    flags=(--locked -p tcvip -p fake-vpc --bins)
+    [ "$profile" = release ] && flags+=(--release)
+    echo "== e2e: cargo build ${flags[*]}" >&2
+    (cd "$repo" && cargo build "${flags[@]}")
+fi
+export E2E_BIN_FROM="${E2E_BIN_FROM:-$target/$profile}"
+export E2E_FAKE_VPC_BIN="${E2E_FAKE_VPC_BIN:-$target/$profile/fake-vpc}"
+for b in "$E2E_BIN_FROM"/{notify-action,vip-migrate,vip-query,check-self} "$E2E_FAKE_VPC_BIN"; do
+    if [ ! -x "$b" ]; then
+        echo "e2e: FAILED: no $b (build it, or drop --no-build)" >&2
+        exit 1
+    fi
+done
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+export E2E_RESULTS="$results"
+
+start=$SECONDS
+echo "== e2e: keepalived examples" >&2
+if "$here/validate-examples.sh"; then
+    echo "examples|PASS|-|keepalived -t accepts both shipped examples" >>"$results"
+else
+    echo "examples|FAIL|-|keepalived -t rejected a shipped example" >>"$results"
+fi
+for f in "${scenarios[@]}"; do
+    name=$(basename "$f" .sh)
+    echo >&2
+    echo "== e2e: $name" >&2
+    before=$(wc -l <"$results")
+    # A deadline on each scenario; TERM lets it tear everything down.
+    timeout -s TERM -k 20 300 "$f" || true
+    if [ "$(wc -l <"$results")" -eq "$before" ]; then
+        echo "$name|FAIL|-|ended without a result (timeout or crash)" >>"$results"
+    fi
+done
+
+echo
+echo "e2e summary ($((SECONDS - start)) s, $profile binaries):"
+printf '%-20s %-6s %8s  %s\n' scenario result seconds timings
+awk -F'|' '{ printf "%-20s %-6s %8s  %s\n", $1, $2, $3, $4 }' "$results"
+passed=$(awk -F'|' '$2 == "PASS"' "$results" | wc -l)
+failed=$(awk -F'|' '$2 != "PASS"' "$results" | wc -l)
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
