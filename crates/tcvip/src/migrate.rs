@@ -76,7 +76,7 @@ fn poll_interval(since_write: Duration) -> Duration {
 /// Runs one VIP's migration under its single-flight lock.
 pub fn migrate_one(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report {
     let started = Instant::now();
-    let lock = match state.try_lock_vip(plan.vip, plan.purpose) {
+    let lock = match take_lock(state, plan) {
         Ok(LockAttempt::Acquired(lock)) => lock,
         Ok(LockAttempt::Busy(holder)) => {
             let who = vip_state::describe_holder(holder.as_ref());
@@ -168,6 +168,25 @@ pub fn migrate_one(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report
         attempts: run.attempts,
         elapsed,
         message,
+    }
+}
+
+/// How long a busy VIP lock is waited for before the run joins the holder. Whoever only looks
+/// at a lock (`vip_lock_status`: notify-action, check-self, vip-query) takes it and lets go at
+/// once; a migration holds it for the whole move. Without this wait, a run starting just as
+/// someone looks would take the look for a migration in flight and move nothing.
+const JOIN_AFTER: Duration = Duration::from_millis(250);
+
+/// Takes the VIP's single-flight lock, waiting up to [`JOIN_AFTER`] when it is busy.
+fn take_lock(state: &StateDir, plan: &Plan<'_>) -> Result<LockAttempt, vip_state::StateError> {
+    match state.try_lock_vip(plan.vip, plan.purpose)? {
+        LockAttempt::Busy(_) => {}
+        acquired => return Ok(acquired),
+    }
+    match state.lock_vip_timeout(plan.vip, plan.purpose, JOIN_AFTER) {
+        Ok(lock) => Ok(LockAttempt::Acquired(lock)),
+        Err(vip_state::StateError::LockTimeout { holder, .. }) => Ok(LockAttempt::Busy(holder)),
+        Err(e) => Err(e),
     }
 }
 
