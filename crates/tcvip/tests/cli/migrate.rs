@@ -571,3 +571,34 @@ fn a_second_run_started_at_once_joins_the_first() {
     assert_eq!(fake.calls_of("MigratePrivateIpAddress").len(), 1);
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
 }
+
+#[test]
+fn a_momentary_look_at_the_lock_is_not_taken_for_a_migration_in_flight() {
+    // vip-query --status, check-self and notify-action look at a VIP lock by taking it and
+    // letting go at once. A migration starting at that moment must still run.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+    let path = node.state_dir.join(format!("vip-{VIP}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .unwrap();
+    lock.lock().unwrap();
+    let mut cmd = node.command("vip-migrate");
+    let migrate = thread::spawn(move || run(&mut cmd));
+    // Long enough for the run to reach the lock on a loaded machine, short next to a move.
+    thread::sleep(Duration::from_millis(100));
+    lock.unlock().unwrap();
+    let run = migrate.join().unwrap();
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(
+        fake.holder_of(VIP).as_deref(),
+        Some("eni-node0002"),
+        "{run:?}\nlog:\n{}",
+        node.log_text()
+    );
+    assert_eq!(fake.calls_of("MigratePrivateIpAddress").len(), 1);
+}
