@@ -30,7 +30,7 @@ use vip_state::{
 
 use crate::cli::Common;
 use crate::cloud::{self, Holder, MIGRATING};
-use crate::config::{Config, OnCloudError, VipConfig};
+use crate::config::{Config, OnCloudError, ServiceCheck, VipConfig};
 use crate::context::Context;
 use crate::discovery::Identity;
 use crate::exit::Exit;
@@ -98,16 +98,28 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         failures: Vec::new(),
         notes: Vec::new(),
     };
-    match read.state {
-        KeepalivedState::Unknown => check
-            .notes
-            .push("no keepalived state recorded yet".to_owned()),
-        KeepalivedState::Master => check.as_master(&vips),
-        KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
-            check.as_standby(&vips, read.state)
+    // The service checks run beside the rest, so that a slow cloud lookup cannot use up the
+    // time they need (a healthy service must not fail because the API is slow).
+    let services = &ctx.config.check.service_checks;
+    let service_failures = thread::scope(|scope| {
+        let running =
+            (!services.is_empty()).then(|| scope.spawn(move || service_checks(services, deadline)));
+        match read.state {
+            KeepalivedState::Unknown => check
+                .notes
+                .push("no keepalived state recorded yet".to_owned()),
+            KeepalivedState::Master => check.as_master(&vips),
+            KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
+                check.as_standby(&vips, read.state)
+            }
         }
-    }
-    check.service_checks();
+        running.map_or_else(Vec::new, |handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| vec!["the service checks could not be run".to_owned()])
+        })
+    });
+    check.failures.extend(service_failures);
     Ok(check.finish(read.state))
 }
 
@@ -427,29 +439,6 @@ impl Check<'_> {
         }
     }
 
-    fn service_checks(&mut self) {
-        for check in &self.ctx.config.check.service_checks {
-            let Some((program, args)) = check.argv.split_first() else {
-                continue;
-            };
-            let shown = check.argv.join(" ");
-            let timeout = check.timeout().min(self.remaining());
-            if timeout.is_zero() {
-                self.failures
-                    .push(format!("no time left for service check `{shown}`"));
-                continue;
-            }
-            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
-            match crate::nic::command::run(Path::new(program), &args, timeout) {
-                Ok(out) if out.status.success() => {}
-                Ok(out) => self
-                    .failures
-                    .push(format!("service check `{shown}` failed ({})", out.status)),
-                Err(e) => self.failures.push(format!("service check `{shown}`: {e}")),
-            }
-        }
-    }
-
     fn finish(self, state: KeepalivedState) -> Exit {
         let (result, reason, exit) = if self.failures.is_empty() {
             let reason = if self.notes.is_empty() {
@@ -486,6 +475,33 @@ impl Check<'_> {
         }
         exit
     }
+}
+
+/// Runs each configured service check in turn, each under its timeout and all before
+/// `deadline`; returns what failed.
+fn service_checks(checks: &[ServiceCheck], deadline: Instant) -> Vec<String> {
+    let mut failures = Vec::new();
+    for check in checks {
+        let Some((program, args)) = check.argv.split_first() else {
+            continue;
+        };
+        let shown = check.argv.join(" ");
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(MARGIN);
+        let timeout = check.timeout().min(remaining);
+        if timeout.is_zero() {
+            failures.push(format!("no time left for service check `{shown}`"));
+            continue;
+        }
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        match crate::nic::command::run(Path::new(program), &args, timeout) {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => failures.push(format!("service check `{shown}` failed ({})", out.status)),
+            Err(e) => failures.push(format!("service check `{shown}`: {e}")),
+        }
+    }
+    failures
 }
 
 /// The worker: identity first (a cache read on a warm node), then one lookup per stale VIP.
