@@ -239,7 +239,9 @@ impl Run<'_> {
         let vip = self.plan.vip;
         loop {
             self.check_time()?;
-            let holder = match cloud::find_holder(self.client, self.plan.vpc_id, vip) {
+            let short = self.short_client()?;
+            let client = short.as_ref().unwrap_or(self.client);
+            let holder = match cloud::find_holder(client, self.plan.vpc_id, vip) {
                 Ok(holder) => holder,
                 Err(e) => {
                     self.on_error(&e, "DescribeNetworkInterfaces")?;
@@ -295,7 +297,8 @@ impl Run<'_> {
                 attempt = self.attempts
             );
             let written = Instant::now();
-            let request_id = match self.call_write(&write) {
+            let short = self.short_client()?;
+            let request_id = match self.call_write(short.as_ref().unwrap_or(self.client), &write) {
                 Ok(id) => id,
                 Err(e) => {
                     self.on_error(&e, write_action(&write))?;
@@ -323,6 +326,22 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// A client whose requests end by the deadline, when less than one request timeout is
+    /// left (`None`: the shared client will do). A request in flight must not carry the run
+    /// past its deadline.
+    fn short_client(&self) -> Result<Option<Client>, Stop> {
+        self.check_time()?;
+        let left = self.plan.deadline.saturating_duration_since(Instant::now());
+        let config = self.client.config();
+        if left >= config.timeout || left.is_zero() {
+            return Ok(None);
+        }
+        let short = config
+            .clone()
+            .with_timeouts(config.connect_timeout.min(left), left);
+        Ok(Client::new(short, self.client.credentials().clone()).ok())
     }
 
     fn landed(&self) -> Done {
@@ -362,7 +381,7 @@ impl Run<'_> {
         }
     }
 
-    fn call_write(&mut self, write: &Write) -> Result<String, Error> {
+    fn call_write(&mut self, client: &Client, write: &Write) -> Result<String, Error> {
         let vip = self.plan.vip;
         match write {
             Write::Migrate { from } => {
@@ -372,7 +391,7 @@ impl Run<'_> {
                     destination_network_interface_id: self.plan.eni_id.to_owned(),
                     private_ip_address: vip,
                 };
-                Ok(self.client.migrate_private_ip_address(&request)?.request_id)
+                Ok(client.migrate_private_ip_address(&request)?.request_id)
             }
             Write::Assign => {
                 let request = AssignPrivateIpAddressesRequest {
@@ -382,10 +401,7 @@ impl Run<'_> {
                     }],
                     ..AssignPrivateIpAddressesRequest::default()
                 };
-                Ok(self
-                    .client
-                    .assign_private_ip_addresses(&request)?
-                    .request_id)
+                Ok(client.assign_private_ip_addresses(&request)?.request_id)
             }
         }
     }
@@ -398,7 +414,9 @@ impl Run<'_> {
         loop {
             self.pause(poll_interval(written.elapsed()))?;
             self.check_master()?;
-            match self.client.describe_vpc_task_result(&request) {
+            let short = self.short_client()?;
+            let client = short.as_ref().unwrap_or(self.client);
+            match client.describe_vpc_task_result(&request) {
                 Ok(reply) if reply.status.is_finished() => return Ok(reply.status),
                 Ok(_) => {}
                 Err(e) => self.on_error(&e, "DescribeVpcTaskResult")?,
