@@ -602,3 +602,26 @@ fn a_momentary_look_at_the_lock_is_not_taken_for_a_migration_in_flight() {
     );
     assert_eq!(fake.calls_of("MigratePrivateIpAddress").len(), 1);
 }
+
+#[test]
+fn a_cloud_that_stops_answering_fails_at_the_deadline_not_later() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    fake.inject(FaultSpec {
+        action: None,
+        count: 1000,
+        fault: Fault::Delay(Duration::from_secs(30)),
+    });
+    let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+    let run = node.run("vip-migrate", &["--deadline-s", "3"]);
+    eprintln!("gave up after {:?}", run.elapsed);
+    assert_eq!(run.code, 1, "{run:?}\nlog:\n{}", node.log_text());
+    assert!(run.elapsed >= Duration::from_secs(3), "{:?}", run.elapsed);
+    assert!(
+        // A request in flight at the deadline is cut at the deadline, not at its own timeout
+        // (2 s here); the margin is for a loaded machine.
+        run.elapsed < Duration::from_secs(3) + Duration::from_millis(900),
+        "overran its deadline: {:?}",
+        run.elapsed
+    );
+    assert!(writes(&fake).is_empty());
+}
