@@ -74,7 +74,29 @@ fn poll_interval(since_write: Duration) -> Duration {
 }
 
 /// Runs one VIP's migration under its single-flight lock.
+///
+/// A run stopped because the instance was no longer MASTER looks at the record once more after
+/// letting go of the lock: a MASTER notification that arrived while it was stopping saw the lock
+/// held and started nothing, so this run takes the migration up again.
 pub fn migrate_one(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report {
+    loop {
+        let report = migrate_locked(client, state, plan);
+        let again = report.exit == Exit::NotMaster
+            && Instant::now() < plan.deadline
+            && state.read_state(plan.instance).state == KeepalivedState::Master;
+        if !again {
+            return report;
+        }
+        crate::info!(
+            "migrate_resumed",
+            vip = plan.vip,
+            instance = plan.instance,
+            reason = "MASTER again"
+        );
+    }
+}
+
+fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report {
     let started = Instant::now();
     let lock = match take_lock(state, plan) {
         Ok(LockAttempt::Acquired(lock)) => lock,
