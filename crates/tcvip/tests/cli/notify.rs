@@ -293,3 +293,27 @@ fn two_masters_10_ms_apart_make_one_migrate_call() {
         "{read:?}"
     );
 }
+
+#[test]
+fn master_backup_master_while_moving_ends_with_the_vip_here_and_one_write() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(1500));
+    let node = Node::new(&fake, "ins-node0002", "");
+    assert_eq!(node.run("notify-action", &["MASTER"]).code, 0);
+    assert!(wait_for(SETTLE, || !fake
+        .calls_of("MigratePrivateIpAddress")
+        .is_empty()));
+    // keepalived flaps: the migration in flight sees BACKUP or the newer MASTER; either way the
+    // VIP must end here, and the move already accepted is not issued again.
+    assert_eq!(node.run("notify-action", &["BACKUP"]).code, 0);
+    assert_eq!(node.run("notify-action", &["MASTER"]).code, 0);
+    assert_eq!(
+        settle(&fake, &node, "eni-node0002"),
+        MigrationOutcome::Success
+    );
+    let migrates = fake.calls_of("MigratePrivateIpAddress");
+    assert_eq!(migrates.len(), 1, "{migrates:?}\nlog:\n{}", node.log_text());
+    assert_eq!(
+        node.state().read_state("default").state,
+        KeepalivedState::Master
+    );
+}
