@@ -40,6 +40,8 @@ use crate::nic::{IpCommandNic, Nic};
 const STRAY_GRACE: Duration = Duration::from_millis(500);
 /// A stray sighting older than this starts over.
 const STRAY_FORGET: Duration = Duration::from_secs(120);
+/// A reconcile record is kept at least this long after its last attempt while the VIP is here.
+const CONFLICT_QUIET: Duration = Duration::from_secs(60);
 /// Time kept in hand at the end of the deadline for recording and exiting.
 const MARGIN: Duration = Duration::from_millis(50);
 
@@ -250,7 +252,15 @@ impl Check<'_> {
             .is_some_and(|s| s.eq_ignore_ascii_case(MIGRATING));
         match view.holder_eni.as_deref() {
             Some(holder) if holder == me => {
-                if self.ctx.state.read_reconcile(vip).value.is_some()
+                // Having the VIP back does not end a conflict: with two masters each one wins
+                // in turn. The record (and its grown cooldown) goes only once the conflict has
+                // stayed away for a while.
+                if self
+                    .ctx
+                    .state
+                    .read_reconcile(vip)
+                    .value
+                    .is_some_and(|r| conflict_over(&r, now_ms()))
                     && let Err(e) = self.ctx.state.clear_reconcile(vip)
                 {
                     crate::warn!("state_write_failed", vip = vip, error = e);
@@ -477,6 +487,16 @@ impl Check<'_> {
     }
 }
 
+/// Whether a reconcile conflict is over: the VIP is here and no reconcile has been needed for
+/// twice the cooldown (and at least [`CONFLICT_QUIET`]). Until then the cooldown keeps growing.
+fn conflict_over(record: &ReconcileRecord, now_ms: u64) -> bool {
+    let quiet = record
+        .cooldown_s
+        .saturating_mul(2000)
+        .max(CONFLICT_QUIET.as_millis() as u64);
+    now_ms >= record.last_attempt_at_ms.saturating_add(quiet)
+}
+
 /// Runs each configured service check in turn, each under its timeout and all before
 /// `deadline`; returns what failed.
 fn service_checks(checks: &[ServiceCheck], deadline: Instant) -> Vec<String> {
@@ -537,5 +557,38 @@ fn learn(config: Config, stale: &[Ipv4Addr]) -> Learned {
     Learned {
         identity: Ok(identity),
         views,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(last_attempt_at_ms: u64, cooldown_s: u64) -> ReconcileRecord {
+        ReconcileRecord {
+            vip: Ipv4Addr::new(10, 0, 1, 100),
+            holder_eni: Some("eni-peer".to_owned()),
+            last_attempt_at_ms,
+            cooldown_s,
+            repeats: 3,
+        }
+    }
+
+    #[test]
+    fn a_conflict_is_over_only_after_a_quiet_spell() {
+        let start = 1_000_000;
+        // Short cooldowns: the quiet spell is at least CONFLICT_QUIET.
+        let r = record(start, 4);
+        assert!(!conflict_over(&r, start));
+        assert!(!conflict_over(&r, start + 8_000));
+        assert!(!conflict_over(&r, start + 59_999));
+        assert!(conflict_over(&r, start + 60_000));
+        // Long cooldowns: twice the cooldown.
+        let r = record(start, 300);
+        assert!(!conflict_over(&r, start + 599_999));
+        assert!(conflict_over(&r, start + 600_000));
+        // A clock that went back does not end it.
+        assert!(!conflict_over(&r, start - 1));
+        assert!(!conflict_over(&record(u64::MAX - 5, 600), u64::MAX - 1));
     }
 }
