@@ -625,3 +625,86 @@ fn a_cloud_that_stops_answering_fails_at_the_deadline_not_later() {
     );
     assert!(writes(&fake).is_empty());
 }
+
+#[test]
+fn nothing_recorded_means_no_write_unless_forced() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = Node::new(&fake, "ins-node0002", "");
+    let run = node.run("vip-migrate", &[]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stderr.contains("--force"), "{run:?}");
+    assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
+
+    let run = node.run("vip-migrate", &["--force"]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    assert_eq!(writes(&fake).len(), 1);
+}
+
+#[test]
+fn a_dropped_or_failed_write_is_reread_then_reissued() {
+    for fault in [
+        Fault::Drop,
+        Fault::Http500,
+        Fault::Garbage,
+        Fault::ApiError(
+            "UnsupportedOperation.MutexOperationTaskRunning".into(),
+            "busy".into(),
+        ),
+    ] {
+        let fake = start(&example("two-nodes"), Duration::from_millis(200));
+        fake.inject(FaultSpec {
+            action: Some("MigratePrivateIpAddress".into()),
+            count: 1,
+            fault: fault.clone(),
+        });
+        let node = master(&fake, "ins-node0002", "");
+        let run = node.run("vip-migrate", &["--deadline-s", "20"]);
+        assert_eq!(run.code, 0, "{fault:?}: {run:?}\nlog:\n{}", node.log_text());
+        assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+        let calls = fake.calls();
+        let first = calls
+            .iter()
+            .position(|c| c.action == "MigratePrivateIpAddress")
+            .unwrap();
+        let again = position_after(&calls, first + 1, |c| c.action == "MigratePrivateIpAddress")
+            .unwrap_or_else(|| panic!("{fault:?}: never re-issued: {calls:?}"));
+        assert!(
+            position_after(&calls, first + 1, |c| c.action
+                == "DescribeNetworkInterfaces")
+            .is_some_and(|i| i < again),
+            "{fault:?}: re-issued without re-reading the holder: {calls:?}"
+        );
+        assert_eq!(writes(&fake).len(), 2, "{fault:?}");
+    }
+}
+
+#[test]
+fn an_expired_signature_is_refreshed_once_then_refused() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    fake.inject(FaultSpec {
+        action: Some("MigratePrivateIpAddress".into()),
+        count: 1,
+        fault: Fault::ApiError("AuthFailure.SignatureExpire".into(), "expired".into()),
+    });
+    let node = master(&fake, "ins-node0002", "");
+    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    fake.inject(FaultSpec {
+        action: Some("MigratePrivateIpAddress".into()),
+        count: 10,
+        fault: Fault::ApiError("AuthFailure.SignatureExpire".into(), "expired".into()),
+    });
+    let node = master(&fake, "ins-node0002", "");
+    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
+    assert_eq!(run.code, 77, "{run:?}\nlog:\n{}", node.log_text());
+    let tries = fake.calls_of("MigratePrivateIpAddress").len();
+    assert!(
+        tries <= 4,
+        "kept retrying an expired signature: {tries} calls"
+    );
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
+}
