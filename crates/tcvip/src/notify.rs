@@ -8,6 +8,7 @@
 //! what keep a late MASTER notification from undoing a newer BACKUP.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use vip_state::{KeepalivedState, LockStatus, Source};
@@ -16,6 +17,9 @@ use crate::cli::Common;
 use crate::context::Context;
 use crate::exit::Exit;
 use crate::notify_args::{self, NotifyState};
+
+/// How long a STOP waits for the instance lock (another notify-action recording).
+const STOP_LOCK_TIMEOUT: Duration = Duration::from_millis(400);
 
 /// `notify-action`.
 #[derive(Debug, clap::Parser)]
@@ -64,8 +68,13 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         NotifyState::Fault => KeepalivedState::Fault,
         NotifyState::Stop | NotifyState::Deleted => KeepalivedState::Stop,
     };
-    let record = ctx
-        .state
+    // keepalived SIGKILLs a STOP script after 1 s: never wait that long for the instance lock.
+    let dir = if state == KeepalivedState::Stop {
+        ctx.state.clone().with_lock_timeout(STOP_LOCK_TIMEOUT)
+    } else {
+        ctx.state.clone()
+    };
+    let record = dir
         .record_state(&key, state, notification.priority, Source::Notify)
         .with_context(|| format!("recording {state} for instance {key}"))?;
     crate::info!(
