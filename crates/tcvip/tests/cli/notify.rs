@@ -323,3 +323,29 @@ fn master_backup_master_while_moving_ends_with_the_vip_here_and_one_write() {
         KeepalivedState::Master
     );
 }
+
+#[test]
+fn stop_ends_well_under_a_second_even_when_the_state_is_locked() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(&fake, "ins-node0001", "");
+    node.record("default", KeepalivedState::Master);
+    // Another recorder is stuck holding the instance lock.
+    let lock = std::fs::File::open(node.state_dir.join("state-default.lock")).unwrap();
+    lock.lock().unwrap();
+    let run = node.run("notify-action", &["STOP"]);
+    drop(lock);
+    eprintln!(
+        "notify-action STOP with the lock held took {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.elapsed < Duration::from_millis(900),
+        "keepalived would have killed it: {run:?}"
+    );
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("STOP"), "{run:?}");
+    assert_eq!(
+        node.state().read_state("default").state,
+        KeepalivedState::Master
+    );
+}
