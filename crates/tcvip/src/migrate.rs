@@ -140,6 +140,7 @@ fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report 
         backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
         errors: 0,
         refreshed: false,
+        waited_from: None,
     };
     if !plan.dry_run {
         run.record(started_at_ms, None, MigrationOutcome::InFlight, "in flight");
@@ -248,6 +249,8 @@ struct Run<'a> {
     errors: u32,
     /// Whether credentials were already refreshed once.
     refreshed: bool,
+    /// The ENI a move already in flight (started by someone else) was taking the VIP from.
+    waited_from: Option<String>,
 }
 
 /// What the write call of one attempt is.
@@ -286,6 +289,10 @@ impl Run<'_> {
                 }
                 Some(h) if h.is_moving() => {
                     crate::info!("migrate_wait", vip = vip, holder = h.eni, state = h.state);
+                    if h.eni != self.plan.eni_id {
+                        self.waited_from = Some(h.eni.clone());
+                        self.from_eni.get_or_insert_with(|| h.eni.clone());
+                    }
                     self.check_master()?;
                     self.pause(poll_interval(self.started.elapsed()))?;
                     continue;
@@ -369,7 +376,17 @@ impl Run<'_> {
     fn landed(&self) -> Done {
         let vip = self.plan.vip;
         let elapsed = self.started.elapsed().as_millis();
-        if self.request_ids.is_empty() {
+        if self.request_ids.is_empty()
+            && let Some(from) = &self.waited_from
+        {
+            Done {
+                outcome: MigrationOutcome::Success,
+                message: format!(
+                    "{vip} arrived on {} from {from} in {elapsed} ms (a move already in flight; no call made)",
+                    self.plan.eni_id
+                ),
+            }
+        } else if self.request_ids.is_empty() {
             Done {
                 outcome: MigrationOutcome::AlreadyHere,
                 message: format!("{vip} is already on {} (no change)", self.plan.eni_id),
