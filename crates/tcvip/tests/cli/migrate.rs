@@ -717,3 +717,34 @@ fn an_expired_signature_is_refreshed_once_then_refused() {
     );
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
 }
+
+#[test]
+fn a_move_left_in_flight_by_a_killed_run_is_awaited_not_reissued() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(1500));
+    let node = master(&fake, "ins-node0002", "");
+    let mut first = node
+        .command("vip-migrate")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || !fake
+        .calls_of("MigratePrivateIpAddress")
+        .is_empty()));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(
+        fake.ip_state(VIP),
+        Some(fake_vpc::IpState::Migrating),
+        "the move landed before the test could look"
+    );
+
+    let run = node.run("vip-migrate", &[]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert!(run.stdout.contains("in flight"), "{run:?}");
+    assert_eq!(writes(&fake).len(), 1, "{:?}", writes(&fake));
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    let record = last_migration(&node, VIP);
+    assert_eq!(record.outcome, MigrationOutcome::Success, "{record:?}");
+    assert_eq!(record.from_eni.as_deref(), Some("eni-node0001"));
+}
