@@ -748,3 +748,42 @@ fn a_move_left_in_flight_by_a_killed_run_is_awaited_not_reissued() {
     assert_eq!(record.outcome, MigrationOutcome::Success, "{record:?}");
     assert_eq!(record.from_eni.as_deref(), Some("eni-node0001"));
 }
+
+#[test]
+fn sigterm_stops_a_run_promptly_and_records_how_it_ended() {
+    let fake = start(&example("two-nodes"), Duration::from_secs(30));
+    let node = master(&fake, "ins-node0002", "");
+    let mut child = node
+        .command("vip-migrate")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || !fake
+        .calls_of("MigratePrivateIpAddress")
+        .is_empty()));
+    let signalled = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut status = None;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "still running after SIGTERM"
+    );
+    let took = signalled.elapsed();
+    eprintln!("stopped {took:?} after SIGTERM");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(status.unwrap().code(), Some(1));
+    let record = last_migration(&node, VIP);
+    assert_eq!(record.outcome, MigrationOutcome::Aborted, "{record:?}");
+    assert!(record.ended_at_ms.is_some());
+    assert!(record.message.contains("signal"), "{record:?}");
+    assert_eq!(writes(&fake).len(), 1);
+}
