@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit and integration tests, and (as root) the
-# end-to-end failover rehearsal. Prints one summary line; exits non-zero on any failure.
+# The whole test suite, in order: formatting, lints, unit and integration tests (cargo), the
+# Python SDK compatibility check of fake-vpc, and — as root — the end-to-end failover rehearsal
+# (which also validates both keepalived examples with `keepalived -t`).
+#
+# Prints one summary line ("summary: N passed, M failed") and exits non-zero on any failure.
+# The end-to-end stage needs root; without root it fails loudly rather than passing silently,
+# unless it is left out on purpose with TCVIP_E2E=0 (the examples are then still validated when
+# keepalived is installed). TCVIP_SDK=0 leaves out the SDK check (it needs PyPI).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 failed_stages=()
+ran_stages=()
 
 stage() {
     local name=$1
     shift
+    echo
     echo "== $name: $*"
+    ran_stages+=("$name")
     if "$@" 2>&1 | tee "$log_dir/$name.log"; then
         return 0
     fi
@@ -19,11 +28,36 @@ stage() {
     return 1
 }
 
+root=false
+[ "$(id -u)" -eq 0 ] && root=true
+e2e=${TCVIP_E2E:-1}
+
+if $root; then
+    # keepalived, iproute2, ping, curl: for the namespace tests and the rehearsal.
+    stage deps scripts/e2e-deps.sh
+    # The NIC tests in network namespaces are mandatory when root: they fail if they cannot run.
+    export TCVIP_NETNS_TESTS=1
+fi
+
 stage fmt cargo fmt --all --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage test cargo test --workspace --locked
+if [ "${TCVIP_SDK:-1}" != 0 ]; then
+    stage sdk crates/fake-vpc/tests/sdk_compat.sh
+fi
+if [ "$e2e" != 0 ]; then
+    if $root; then
+        stage e2e tests/e2e/run.sh
+    else
+        echo
+        echo "== e2e: FAILED: the end-to-end rehearsal needs root (sudo scripts/test.sh), or set TCVIP_E2E=0 to leave it out"
+        failed_stages+=("e2e")
+    fi
+elif command -v keepalived >/dev/null 2>&1 || [ -x /usr/sbin/keepalived ]; then
+    stage examples tests/e2e/validate-examples.sh
+fi
 
-# Sum the per-binary "test result:" lines of cargo test.
+# Tests counted: cargo's "test result:" lines, and the rehearsal's own summary line.
 passed=0
 failed=0
 if [ -f "$log_dir/test.log" ]; then
@@ -32,11 +66,23 @@ if [ -f "$log_dir/test.log" ]; then
         failed=$((failed + f))
     done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$log_dir/test.log")
 fi
+if [ -f "$log_dir/e2e.log" ]; then
+    read -r p f < <(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log_dir/e2e.log" | tail -n 1) || true
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+fi
+# Stages with no count of their own (fmt, clippy, sdk, ...) count as one test each.
+for s in "${ran_stages[@]}"; do
+    case "$s" in test | e2e | deps) ;; *)
+        if [[ " ${failed_stages[*]} " == *" $s "* ]]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi ;;
+    esac
+done
 
 echo
 if [ ${#failed_stages[@]} -eq 0 ]; then
     echo "summary: $passed passed, $failed failed"
     exit 0
 fi
+[ "$failed" -eq 0 ] && failed=${#failed_stages[@]}
 echo "summary: $passed passed, $failed failed (failed stages: ${failed_stages[*]})"
 exit 1
