@@ -733,6 +733,7 @@ pub fn select_vips(
     named: &[Ipv4Addr],
 ) -> anyhow::Result<Vec<Ipv4Addr>> {
     let path = ctx.config.path.display();
+    let vips: Vec<Ipv4Addr> = ctx.vips_of(instance).iter().map(|v| v.address).collect();
     if !named.is_empty() {
         for vip in named {
             if ctx.config.vip(*vip).is_none() {
@@ -743,10 +744,18 @@ pub fn select_vips(
                     ),
                 ));
             }
+            // Its moves are gated on the recorded state of the instance it follows.
+            if !vips.contains(vip) {
+                return Err(crate::exit::exit(
+                    Exit::Config,
+                    anyhow::anyhow!(
+                        "{vip} does not follow keepalived instance {instance:?} in {path}; name its own instance with --instance"
+                    ),
+                ));
+            }
         }
         return Ok(named.to_vec());
     }
-    let vips: Vec<Ipv4Addr> = ctx.vips_of(instance).iter().map(|v| v.address).collect();
     if vips.is_empty() {
         return Err(crate::exit::exit(
             Exit::Config,
