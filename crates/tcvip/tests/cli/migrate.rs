@@ -787,3 +787,41 @@ fn sigterm_stops_a_run_promptly_and_records_how_it_ended() {
     assert!(record.message.contains("signal"), "{record:?}");
     assert_eq!(writes(&fake).len(), 1);
 }
+
+#[test]
+fn a_named_vip_moves_only_under_the_instance_it_follows() {
+    let second: Ipv4Addr = "198.18.1.101".parse().unwrap();
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    fake.with_world(|w| w.add_secondary_ip("eni-node0001", second))
+        .unwrap();
+    let node = Node::new(
+        &fake,
+        "ins-node0002",
+        &format!(
+            "[[vip]]\naddress = \"{VIP}\"\ninstance = \"VI_1\"\n\n\
+             [[vip]]\naddress = \"{second}\"\ninstance = \"VI_2\"\n"
+        ),
+    );
+    node.record("VI_1", KeepalivedState::Master);
+    node.record("VI_2", KeepalivedState::Backup);
+
+    // VI_2 is BACKUP here: its VIP must not move on VI_1's say-so.
+    let run = node.run(
+        "vip-migrate",
+        &["--instance", "VI_1", "--vip", &second.to_string()],
+    );
+    assert_eq!(run.code, 78, "{run:?}");
+    assert!(run.stderr.contains("VI_1"), "{run:?}");
+    let run = node.run(
+        "vip-migrate",
+        &["--instance", "VI_2", "--vip", &second.to_string()],
+    );
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
+
+    let run = node.run("vip-migrate", &["--instance", "VI_1"]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    assert_eq!(fake.holder_of(second).as_deref(), Some("eni-node0001"));
+    assert_eq!(writes(&fake).len(), 1);
+}
