@@ -70,7 +70,20 @@ e2e_log() { printf '[%7ss] %s\n' "$(e2e_elapsed)" "$*" >&2; }
 e2e_fail() {
     E2E_FAILED=1
     printf '[%7ss] FAIL: %s\n' "$(e2e_elapsed)" "$*" >&2
+    e2e_stall_report
     exit 1
+}
+
+# keepalived logs it when its event loop ran late (the machine too loaded to keep VRRP's
+# timers): a node that misses adverts that way takes over. Said next to any failure.
+e2e_stall_report() {
+    [ -n "$RUN_DIR" ] || return 0
+    local f
+    for f in "$RUN_DIR"/n*/keepalived.log; do
+        [ -f "$f" ] || continue
+        grep -h "thread timer expired" "$f" 2>/dev/null | sed "s|^|  stalled keepalived, ${f#"$RUN_DIR"/}: |" >&2
+    done
+    return 0
 }
 
 # e2e_wait_until TIMEOUT_S DESCRIPTION COMMAND... : polls COMMAND every 0.1 s until it succeeds;
