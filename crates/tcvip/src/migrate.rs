@@ -156,7 +156,14 @@ fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report 
     let request_id = run.request_ids.last().cloned().unwrap_or_default();
     let from = run.from_eni.clone().unwrap_or_default();
     let elapsed_ms = elapsed.as_millis();
-    if exit == Exit::Success {
+    if plan.dry_run && exit == Exit::Success {
+        crate::info!(
+            "migrate_plan",
+            vip = plan.vip,
+            eni = plan.eni_id,
+            plan = message
+        );
+    } else if exit == Exit::Success {
         crate::info!(
             "migrate_done",
             vip = plan.vip,
@@ -409,7 +416,11 @@ impl Run<'_> {
     fn describe_write(&self, write: &Write, plan: bool) -> String {
         let vip = self.plan.vip;
         let to = self.plan.eni_id;
-        let verb = if plan { "would call " } else { "" };
+        let verb = if plan {
+            format!("{vip}: dry run: would call ")
+        } else {
+            String::new()
+        };
         match write {
             Write::Migrate { from } => format!(
                 "{verb}MigratePrivateIpAddress(SourceNetworkInterfaceId={from}, DestinationNetworkInterfaceId={to}, PrivateIpAddress={vip})"
