@@ -496,9 +496,31 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     ] {
         assert!(run.stdout.contains(word), "{word} missing: {run:?}");
     }
+    assert!(
+        run.stdout.starts_with(&format!("{VIP}: dry run")),
+        "{run:?}"
+    );
     assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
     assert!(node.state().read_migration(VIP).value.is_none());
+    assert!(node.log_text().contains("event=migrate_plan"));
+
+    // Unassigned, with assigning allowed: the plan is an Assign to this ENI.
+    fake.with_world(|w| w.remove_secondary_ip(VIP)).unwrap();
+    let node = master(
+        &fake,
+        "ins-node0002",
+        "[failover]\nassign_if_unassigned = true\n",
+    );
+    let run = node.run("vip-migrate", &["--dry-run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("AssignPrivateIpAddresses(NetworkInterfaceId=eni-node0002"),
+        "{run:?}"
+    );
+    assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
+    assert_eq!(fake.holder_of(VIP), None);
 }
 
 #[test]
