@@ -96,6 +96,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         ctx: &ctx,
         common: &args.common,
         instance: &instance,
+        started,
         deadline,
         failures: Vec::new(),
         notes: Vec::new(),
@@ -129,6 +130,7 @@ struct Check<'a> {
     ctx: &'a Context,
     common: &'a Common,
     instance: &'a str,
+    started: Instant,
     deadline: Instant,
     failures: Vec<String>,
     notes: Vec<String>,
@@ -483,6 +485,12 @@ impl Check<'_> {
                 crate::warn!("state_write_failed", error = e);
             }
         }
+        crate::debug!(
+            "check_done",
+            instance = self.instance,
+            exit = exit.code(),
+            elapsed_ms = self.started.elapsed().as_millis()
+        );
         exit
     }
 }
