@@ -11,6 +11,10 @@ use tencent_api::{Client, Error};
 
 /// `PrivateIpAddressSpecification.State` while a move is in flight.
 pub const MIGRATING: &str = "MIGRATING";
+/// `PrivateIpAddressSpecification.State` while an assignment is in flight.
+pub const PENDING: &str = "PENDING";
+/// `PrivateIpAddressSpecification.State` while an unassignment is in flight.
+pub const DELETING: &str = "DELETING";
 
 /// The ENI that holds a VIP, as the cloud sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +31,15 @@ impl Holder {
     /// Whether a move of this address is in flight.
     pub fn is_moving(&self) -> bool {
         self.state.eq_ignore_ascii_case(MIGRATING)
+    }
+
+    /// Whether any change of this address is in flight: a move (`MIGRATING`), an assignment
+    /// (`PENDING`) or an unassignment (`DELETING`). Until it ends, where the address will be
+    /// is not known.
+    pub fn is_changing(&self) -> bool {
+        [MIGRATING, PENDING, DELETING]
+            .iter()
+            .any(|s| self.state.eq_ignore_ascii_case(s))
     }
 }
 

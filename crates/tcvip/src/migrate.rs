@@ -281,7 +281,7 @@ impl Run<'_> {
                 }
             };
             let write = match holder {
-                Some(h) if h.eni == self.plan.eni_id && !h.is_moving() => {
+                Some(h) if h.eni == self.plan.eni_id && !h.is_changing() => {
                     return Ok(self.landed());
                 }
                 Some(h) if h.primary => {
@@ -294,11 +294,13 @@ impl Run<'_> {
                         ),
                     ));
                 }
-                Some(h) if h.is_moving() => {
+                Some(h) if h.is_changing() => {
                     crate::info!("migrate_wait", vip = vip, holder = h.eni, state = h.state);
-                    if h.eni != self.plan.eni_id {
+                    if h.is_moving() && h.eni != self.plan.eni_id {
                         self.waited_from = Some(h.eni.clone());
                         self.from_eni.get_or_insert_with(|| h.eni.clone());
+                    } else if h.state.eq_ignore_ascii_case(cloud::PENDING) {
+                        self.waited_from = Some("unassigned".to_owned());
                     }
                     self.check_master()?;
                     self.pause(poll_interval(self.started.elapsed()))?;
