@@ -851,3 +851,50 @@ fn a_named_vip_moves_only_under_the_instance_it_follows() {
     assert_eq!(fake.holder_of(second).as_deref(), Some("eni-node0001"));
     assert_eq!(writes(&fake).len(), 1);
 }
+
+#[test]
+fn an_assignment_left_pending_is_awaited_and_a_failed_one_redone() {
+    for fail in [false, true] {
+        let fake = start(&example("two-nodes"), Duration::from_millis(1500));
+        fake.with_world(|w| w.remove_secondary_ip(VIP)).unwrap();
+        if fail {
+            fake.fail_next_task();
+        }
+        let node = master(
+            &fake,
+            "ins-node0002",
+            "[failover]\nassign_if_unassigned = true\n",
+        );
+        let mut first = node
+            .command("vip-migrate")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(wait_for(Duration::from_secs(20), || !fake
+            .calls_of("AssignPrivateIpAddresses")
+            .is_empty()));
+        first.kill().unwrap();
+        first.wait().unwrap();
+        assert_eq!(
+            fake.ip_state(VIP),
+            Some(fake_vpc::IpState::Pending),
+            "the assignment ended before the test could look"
+        );
+
+        // The VIP is listed on this ENI, PENDING: not here until the assignment ends.
+        let run = node.run("vip-migrate", &[]);
+        assert_eq!(
+            run.code,
+            0,
+            "fail={fail}: {run:?}\nlog:\n{}",
+            node.log_text()
+        );
+        assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+        assert_eq!(fake.ip_state(VIP), Some(fake_vpc::IpState::Available));
+        let assigns = fake.calls_of("AssignPrivateIpAddresses").len();
+        assert_eq!(assigns, if fail { 2 } else { 1 }, "fail={fail}");
+        let record = last_migration(&node, VIP);
+        assert_eq!(record.outcome, MigrationOutcome::Success, "{record:?}");
+    }
+}
