@@ -12,7 +12,7 @@ use crate::util::*;
 
 const WRITES: [&str; 2] = ["MigratePrivateIpAddress", "AssignPrivateIpAddresses"];
 
-/// `[node]` facts for ins-node0002 of the examples, so that discovery makes no call.
+/// `[node]` facts for ins-node0002 of the examples, so that discovery makes no API call.
 const NODE2_LOCAL: &str = "[node]\ninstance_id = \"ins-node0002\"\neni_id = \"eni-node0002\"\n\
                            vpc_id = \"vpc-demo0001\"\n";
 
@@ -38,7 +38,7 @@ fn last_migration(node: &Node, vip: Ipv4Addr) -> MigrationRecord {
         .unwrap_or_else(|| panic!("no migration record for {vip}"))
 }
 
-/// Index of the first call in `calls` after `from` that satisfies `pred`.
+/// Index of the first call in `calls`, at `from` or later, that satisfies `pred`.
 fn position_after(
     calls: &[CallRecord],
     from: usize,
@@ -71,7 +71,7 @@ fn moves_the_vip_from_the_peer_with_one_migrate_polled_and_confirmed() {
         "eni-node0002"
     );
     assert_eq!(migrate.params["PrivateIpAddress"], VIP.to_string());
-    assert!(writes(&fake).len() == 1);
+    assert_eq!(writes(&fake).len(), 1);
 
     // Polled by the Migrate's RequestId until the task ended, then confirmed by a Describe.
     let calls = fake.calls();

@@ -46,6 +46,7 @@ fn master_one_word_form_records_and_returns_while_the_cloud_is_slow() {
     let fake = start(&example("two-nodes"), Duration::from_millis(200));
     slow_cloud(&fake, 3);
     let node = Node::new(&fake, "ins-node0002", "");
+    let _reap = Detached(&node);
 
     let run = node.run("notify-action", &["MASTER"]);
     eprintln!("notify-action MASTER took {:?}", run.elapsed);
@@ -79,6 +80,7 @@ fn master_generic_form_records_instance_and_priority_and_moves_the_vip() {
         "ins-node0002",
         &format!("[[vip]]\naddress = \"{VIP}\"\ninstance = \"VI_1\"\n"),
     );
+    let _reap = Detached(&node);
 
     let run = node.run("notify-action", &["INSTANCE", "VI_1", "MASTER", "100"]);
     eprintln!(
@@ -117,6 +119,7 @@ fn backup_fault_and_stop_record_and_return_without_touching_the_cloud() {
         "ins-node0001",
         &format!("[[vip]]\naddress = \"{VIP}\"\ninstance = \"VI_1\"\n"),
     );
+    let _reap = Detached(&node);
     let mut last_seq = 0;
     for (args, want) in [
         (&["BACKUP"][..], KeepalivedState::Backup),
@@ -166,6 +169,7 @@ fn bad_arguments_exit_2_with_usage_and_record_nothing() {
         "ins-node0002",
         &format!("[[vip]]\naddress = \"{VIP}\"\ninstance = \"VI_1\"\n"),
     );
+    let _reap = Detached(&node);
     for args in [
         &["master"][..],
         &["PROMOTED"][..],
@@ -197,6 +201,7 @@ fn bad_arguments_exit_2_with_usage_and_record_nothing() {
 fn master_rx_lower_pri_leaves_a_vip_that_is_already_here() {
     let fake = start(&example("two-nodes"), Duration::from_millis(200));
     let node = Node::new(&fake, "ins-node0001", "");
+    let _reap = Detached(&node);
     let run = node.run("notify-action", &["MASTER_RX_LOWER_PRI"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
@@ -226,6 +231,7 @@ fn master_rx_lower_pri_leaves_a_vip_that_is_already_here() {
 fn master_rx_lower_pri_takes_the_vip_back_from_another_eni() {
     let fake = start(&example("two-nodes"), Duration::from_millis(200));
     let node = Node::new(&fake, "ins-node0002", "");
+    let _reap = Detached(&node);
     let run = node.run("notify-action", &["MASTER_RX_LOWER_PRI"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
@@ -249,6 +255,7 @@ fn master_rx_lower_pri_never_assigns_an_unassigned_vip() {
         "ins-node0002",
         "[failover]\nassign_if_unassigned = true\n",
     );
+    let _reap = Detached(&node);
     let run = node.run("notify-action", &["MASTER_RX_LOWER_PRI"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
@@ -270,6 +277,7 @@ fn master_rx_lower_pri_never_assigns_an_unassigned_vip() {
 fn two_masters_10_ms_apart_make_one_migrate_call() {
     let fake = start(&example("two-nodes"), Duration::from_millis(800));
     let node = Node::new(&fake, "ins-node0002", "");
+    let _reap = Detached(&node);
     let mut first = node.command("notify-action");
     first.arg("MASTER");
     let mut second = node.command("notify-action");
@@ -298,6 +306,7 @@ fn two_masters_10_ms_apart_make_one_migrate_call() {
 fn master_backup_master_while_moving_ends_with_the_vip_here_and_one_write() {
     let fake = start(&example("two-nodes"), Duration::from_millis(1500));
     let node = Node::new(&fake, "ins-node0002", "");
+    let _reap = Detached(&node);
     assert_eq!(node.run("notify-action", &["MASTER"]).code, 0);
     assert!(wait_for(SETTLE, || !fake
         .calls_of("MigratePrivateIpAddress")
@@ -322,6 +331,7 @@ fn master_backup_master_while_moving_ends_with_the_vip_here_and_one_write() {
 fn stop_ends_well_under_a_second_even_when_the_state_is_locked() {
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let node = Node::new(&fake, "ins-node0001", "");
+    let _reap = Detached(&node);
     node.record("default", KeepalivedState::Master);
     // Another recorder is stuck holding the instance lock.
     let lock = std::fs::File::open(node.state_dir.join("state-default.lock")).unwrap();

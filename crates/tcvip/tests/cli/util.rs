@@ -280,3 +280,26 @@ pub fn loopback_topology(holder: &str) -> String {
         s2 = secondary("eni-lo000002"),
     )
 }
+
+/// Waits, when dropped, for the detached runs started for a node (also when the test fails
+/// first), so that none outlives the node's temporary directory; kills them past a minute.
+/// Declare it after the node, so that it is dropped first.
+pub struct Detached<'a>(pub &'a Node);
+
+impl Drop for Detached<'_> {
+    fn drop(&mut self) {
+        if wait_for(Duration::from_secs(60), || detached_of(self.0).is_empty()) {
+            return;
+        }
+        let left = detached_of(self.0);
+        for pid in &left {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+        }
+        if !thread::panicking() {
+            panic!("detached runs {left:?} still running after a minute");
+        }
+    }
+}
