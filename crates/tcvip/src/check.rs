@@ -335,7 +335,7 @@ impl Check<'_> {
             Err(e) => crate::error!(
                 "migrate_start_failed",
                 instance = self.instance,
-                error = format!("{e:#}")
+                error = crate::cli::error_text(&e)
             ),
         }
     }
@@ -538,7 +538,7 @@ fn learn(config: Config, stale: &[Ipv4Addr]) -> Learned {
         Ok(ctx) => ctx,
         Err(e) => {
             return Learned {
-                identity: Err(format!("{e:#}")),
+                identity: Err(crate::cli::error_text(&e)),
                 views: Vec::new(),
             };
         }
@@ -547,7 +547,7 @@ fn learn(config: Config, stale: &[Ipv4Addr]) -> Learned {
         Ok(identity) => identity.clone(),
         Err(e) => {
             return Learned {
-                identity: Err(format!("{e:#}")),
+                identity: Err(crate::cli::error_text(&e)),
                 views: Vec::new(),
             };
         }
@@ -558,7 +558,7 @@ fn learn(config: Config, stale: &[Ipv4Addr]) -> Learned {
             let holder = ctx
                 .client()
                 .and_then(|client| Ok(cloud::find_holder(client, identity.vpc_id.as_str(), vip)?))
-                .map_err(|e| format!("{e:#}"));
+                .map_err(|e| crate::cli::error_text(&e));
             (vip, holder)
         })
         .collect();

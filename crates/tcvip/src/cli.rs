@@ -51,7 +51,7 @@ pub fn finish(binary: &str, result: anyhow::Result<Exit>) -> ExitCode {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
             let exit = exit_of(&err);
-            let message = format!("{err:#}");
+            let message = error_text(&err);
             crate::error!("failed", exit = exit.code(), error = message);
             if !crate::log::writes_stderr() {
                 eprintln!("{binary}: {message}");
@@ -61,7 +61,61 @@ pub fn finish(binary: &str, result: anyhow::Result<Exit>) -> ExitCode {
     }
 }
 
+/// An error and its causes on one line, as `{:#}` prints them, except that a cause whose text
+/// the line already holds is left out: an error that prints its source in its own message would
+/// otherwise show the same words two or three times.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// The exit-code table, for `--help`.
 pub fn exit_codes_help() -> String {
     Exit::help_table()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("no credentials file")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("no usable credentials: {0}")]
+    struct Middle(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot find the ENI: {source}; set node.eni_id")]
+    struct Outer {
+        source: Middle,
+    }
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let err = anyhow::Error::new(Outer {
+            source: Middle(Inner),
+        })
+        .context("vip-query");
+        assert_eq!(
+            error_text(&err),
+            "vip-query: cannot find the ENI: no usable credentials: no credentials file; set node.eni_id"
+        );
+        let plain = anyhow::anyhow!("refused").context("calling DescribeNetworkInterfaces");
+        assert_eq!(
+            error_text(&plain),
+            "calling DescribeNetworkInterfaces: refused"
+        );
+    }
 }

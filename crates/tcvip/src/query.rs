@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use vip_state::{CloudView, KeepalivedState, LockStatus, age_of, format_utc, now_ms};
 
-use crate::cli::Common;
+use crate::cli::{Common, error_text};
 use crate::cloud::{self, Holder};
 use crate::context::{Context, api_exit};
 use crate::exit::{Exit, exit_of};
@@ -70,7 +70,9 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             let holder = match (&identity, &client) {
                 (Ok(id), Ok(Some(client))) => cloud::find_holder(client, id.vpc_id.as_str(), vip)
                     .map_err(|e| crate::exit::exit(api_exit(&e), e)),
-                (Err(e), _) | (_, Err(e)) => Err(anyhow::anyhow!("{e:#}").context(exit_context(e))),
+                (Err(e), _) | (_, Err(e)) => {
+                    Err(anyhow::anyhow!("{}", error_text(e)).context(exit_context(e)))
+                }
                 (Ok(_), Ok(None)) => Err(anyhow::anyhow!("no API client")),
             };
             let eip = match (&holder, &client) {
@@ -103,8 +105,9 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         let (word, exit) = verdict(answer, this_eni);
         exits.push(exit);
         if let Err(e) = &answer.holder {
-            crate::warn!("query_failed", vip = answer.vip, error = format!("{e:#}"));
-            eprintln!("vip-query: {}: {e:#}", answer.vip);
+            let text = error_text(e);
+            crate::warn!("query_failed", vip = answer.vip, error = text);
+            eprintln!("vip-query: {}: {text}", answer.vip);
         }
         if args.json {
             println!("{}", json_of(answer, word, this_eni, this_instance));
@@ -154,7 +157,7 @@ fn json_of(
         "eip": answer.eip.as_ref().map(|(id, ip)| json!({"address_id": id, "address_ip": ip})),
         "this_eni": this_eni,
         "this_instance": this_instance,
-        "error": answer.holder.as_ref().err().map(|e| format!("{e:#}")),
+        "error": answer.holder.as_ref().err().map(error_text),
     });
     value.to_string()
 }
@@ -186,7 +189,7 @@ fn status_of(
             Ok(false) => format!("not on {iface}"),
             Err(e) => format!("unknown ({e})"),
         },
-        Some(Err(e)) => format!("unknown ({e:#})"),
+        Some(Err(e)) => format!("unknown ({})", error_text(&e)),
         None => "not configured".to_owned(),
     };
     out.push_str(&format!("  NIC: {nic}\n"));
@@ -206,7 +209,7 @@ fn status_of(
             if word == "true" { ", this node" } else { "" }
         ),
         Ok(None) => "assigned to no ENI".to_owned(),
-        Err(e) => format!("unknown ({e:#})"),
+        Err(e) => format!("unknown ({})", error_text(e)),
     };
     out.push_str(&format!("  cloud: {cloud}\n"));
     out.push_str(&format!("  this ENI: {}\n", this_eni.unwrap_or("unknown")));
