@@ -353,3 +353,26 @@ fn help_explains_each_binary_and_its_exit_codes() {
         }
     }
 }
+
+#[test]
+fn role_credentials_without_metadata_are_unknown_not_refused() {
+    // The CVM role's credentials come from the metadata service; when it does not answer,
+    // whether credentials exist is unknown (3), unlike a definite refusal (77).
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        "[node]\ninstance_id = \"ins-node0001\"\neni_id = \"eni-node0001\"\nvpc_id = \"vpc-demo0001\"\n\n\
+         [[vip]]\naddress = \"198.18.1.100\"\ninterface = \"lo\"\n",
+    );
+    edit_config(&node, "source = \"env\"\n", "source = \"cvm-role\"\n");
+    fake.set_metadata_available(false);
+    let run = node.run("vip-query", &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (3, "unknown\n"), "{run:?}");
+    assert!(run.stderr.contains("CVM role"), "{run:?}");
+    assert!(fake.calls().is_empty());
+    // With metadata back, the role's temporary credentials work.
+    fake.set_metadata_available(true);
+    let run = node.run("vip-query", &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "true\n"), "{run:?}");
+}

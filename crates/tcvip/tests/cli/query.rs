@@ -252,3 +252,21 @@ fn unreachable_api_is_unknown_within_the_timeout() {
     assert!(!run.stderr.is_empty(), "the reason goes to stderr: {run:?}");
     fake.clear_faults();
 }
+
+#[test]
+fn unreachable_metadata_is_unknown_too() {
+    // A node that has not learned who it is yet, and a metadata service that does not answer.
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    fake.set_metadata_available(false);
+    let node = Node::new(&fake, "ins-node0001", "");
+    let run = node.run("vip-query", &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (3, "unknown\n"), "{run:?}");
+    assert!(run.stderr.contains("metadata"), "{run:?}");
+    assert!(run.elapsed < Duration::from_secs(5), "{run:?}");
+    assert!(fake.calls().is_empty());
+
+    // Once it answers again, so does vip-query.
+    fake.set_metadata_available(true);
+    let run = node.run("vip-query", &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "true\n"), "{run:?}");
+}
