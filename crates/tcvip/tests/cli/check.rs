@@ -250,6 +250,26 @@ fn master_with_an_expired_view_reconciles_in_the_background() {
         Some(LO_ME),
         "check-self waited for the migration: {run:?}"
     );
+    // The migration outlives check-self, in a session of its own (keepalived's kill of the
+    // track script's process group cannot reach it).
+    let running = detached_of(&node);
+    assert_eq!(running.len(), 1, "{running:?}: {}", node.log_text());
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", running[0])).unwrap();
+    let after_name = stat.rsplit_once(')').unwrap().1;
+    let session: u32 = after_name
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(session, running[0], "not in its own session: {stat}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", running[0])).unwrap();
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    assert!(argv[0].ends_with("vip-migrate"), "{argv:?}");
+    assert!(argv.iter().any(|a| a == "--reconcile"), "{argv:?}");
     assert!(
         wait_for(Duration::from_secs(30), || fake
             .holder_of(LO_VIP)
