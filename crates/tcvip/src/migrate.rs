@@ -98,9 +98,17 @@ pub fn migrate_one(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report
 
 fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report {
     let started = Instant::now();
-    let lock = match take_lock(state, plan) {
-        Ok(LockAttempt::Acquired(lock)) => lock,
-        Ok(LockAttempt::Busy(holder)) => {
+    // A dry run writes nothing, so it takes no lock: holding one would make a real migration
+    // starting meanwhile (notify-action, check-self) believe one was already in flight.
+    let attempt = if plan.dry_run {
+        Ok(None)
+    } else {
+        take_lock(state, plan).map(Some)
+    };
+    let lock = match attempt {
+        Ok(None) => None,
+        Ok(Some(LockAttempt::Acquired(lock))) => Some(lock),
+        Ok(Some(LockAttempt::Busy(holder))) => {
             let who = vip_state::describe_holder(holder.as_ref());
             crate::info!("migrate_in_flight", vip = plan.vip, holder = who);
             return Report {
@@ -293,6 +301,15 @@ impl Run<'_> {
                             h.eni
                         ),
                     ));
+                }
+                Some(h) if h.is_changing() && self.plan.dry_run => {
+                    return Ok(Done {
+                        outcome: MigrationOutcome::Aborted,
+                        message: format!(
+                            "{vip}: dry run: a change is in flight ({} on {}); would wait for it to end, then look again",
+                            h.state, h.eni
+                        ),
+                    });
                 }
                 Some(h) if h.is_changing() => {
                     crate::info!("migrate_wait", vip = vip, holder = h.eni, state = h.state);
