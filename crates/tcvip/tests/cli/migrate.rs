@@ -898,3 +898,69 @@ fn an_assignment_left_pending_is_awaited_and_a_failed_one_redone() {
         assert_eq!(record.outcome, MigrationOutcome::Success, "{record:?}");
     }
 }
+
+/// How many injected faults are still queued (a delayed call takes its fault when it arrives),
+/// from the fake's control endpoint.
+fn queued_faults(fake: &FakeVpcHandle) -> usize {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(fake.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /_control/state HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        fake.addr()
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    let state: serde_json::Value = serde_json::from_str(body).unwrap();
+    state["faults"].as_array().unwrap().len()
+}
+
+#[test]
+fn a_dry_run_in_progress_does_not_hold_back_a_real_migration() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    fake.inject(FaultSpec {
+        action: Some("DescribeNetworkInterfaces".into()),
+        count: 1,
+        fault: Fault::Delay(Duration::from_millis(1500)),
+    });
+    let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+    let mut cmd = node.command("vip-migrate");
+    cmd.arg("--dry-run");
+    let dry_run = thread::spawn(move || run(&mut cmd));
+    // The dry run is now inside its (slow) holder lookup.
+    assert!(wait_for(Duration::from_secs(20), || queued_faults(&fake) == 0));
+
+    let real = node.run("vip-migrate", &[]);
+    assert_eq!(real.code, 0, "{real:?}\nlog:\n{}", node.log_text());
+    assert_eq!(
+        fake.holder_of(VIP).as_deref(),
+        Some("eni-node0002"),
+        "{real:?}"
+    );
+    let dry_run = dry_run.join().unwrap();
+    assert_eq!(dry_run.code, 0, "{dry_run:?}");
+    assert_eq!(writes(&fake).len(), 1, "{:?}", writes(&fake));
+}
+
+#[test]
+fn a_dry_run_during_a_move_says_so_and_does_not_wait() {
+    let fake = start(&example("two-nodes"), Duration::from_secs(4));
+    let node = master(&fake, "ins-node0002", "");
+    let mut cmd = node.command("vip-migrate");
+    let moving = thread::spawn(move || run(&mut cmd));
+    assert!(wait_for(Duration::from_secs(20), || !fake
+        .calls_of("MigratePrivateIpAddress")
+        .is_empty()));
+    let dry = node.run("vip-migrate", &["--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stdout.contains("MIGRATING on eni-node0001"), "{dry:?}");
+    assert!(dry.elapsed < Duration::from_secs(3), "waited: {dry:?}");
+    let moving = moving.join().unwrap();
+    assert_eq!(moving.code, 0, "{moving:?}");
+    assert_eq!(writes(&fake).len(), 1);
+}
