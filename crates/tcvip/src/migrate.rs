@@ -8,6 +8,12 @@
 //! is re-read: when this node is no longer MASTER it stops (exit 4). Errors are retried only as
 //! their class allows: throttling and transport errors back off, InternalError re-reads the
 //! holder before anything is re-issued, an expired token is refreshed once, the rest stop at once.
+//!
+//! A change of the VIP already in flight (MIGRATING, PENDING, DELETING) is waited for, never
+//! raced. A request still running at the deadline is cut there. A busy lock is waited for
+//! briefly before joining its holder, because looking at a lock takes it for an instant. A dry
+//! run takes no lock and calls nothing that writes. It refuses to move a VIP on the say-so of
+//! an instance the VIP does not follow.
 
 use std::net::Ipv4Addr;
 use std::thread;

@@ -1,5 +1,7 @@
-//! SIGTERM and SIGINT as a flag that long waits check, so that a migration stopped by keepalived
-//! (through PR_SET_PDEATHSIG) or by an operator records how it ended instead of vanishing.
+//! SIGTERM and SIGINT as a flag that long waits check, so that a migration stopped by an
+//! operator, or by keepalived's PR_SET_PDEATHSIG when keepalived runs vip-migrate itself, records
+//! how it ended instead of vanishing. (A run started detached by notify-action is in its own
+//! session and does not inherit PR_SET_PDEATHSIG.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
