@@ -41,6 +41,7 @@ bin="${CARGO_TARGET_DIR:-$root/target}/debug/fake-vpc"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export NO_PROXY="127.0.0.1" no_proxy="127.0.0.1"
 
+: >"$work/stdout"
 "$bin" --topology "$crate/examples/two-nodes.toml" --listen 127.0.0.1:0 --lag-ms 200 \
     >"$work/stdout" 2>"$work/stderr" &
 fake_pid=$!

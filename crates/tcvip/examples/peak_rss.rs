@@ -45,10 +45,17 @@ fn main() -> ExitCode {
         let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         let elapsed = started.elapsed();
         if rc != pid {
-            eprintln!("peak_rss: wait4 failed: {}", std::io::Error::last_os_error());
+            eprintln!(
+                "peak_rss: wait4 failed: {}",
+                std::io::Error::last_os_error()
+            );
             return ExitCode::from(2);
         }
-        let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
         println!("{} {} {}", elapsed.as_micros(), code, usage.ru_maxrss);
     }
     ExitCode::SUCCESS

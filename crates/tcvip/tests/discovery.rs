@@ -365,7 +365,10 @@ fn no_local_interface_with_the_mac_is_a_warning_that_asks_for_vip_interface() {
     assert_eq!(found.identity.interface, None);
     assert_eq!(found.identity.eni_id.as_str(), "eni-node0001");
     assert!(
-        found.warnings.iter().any(|w| w.contains("set vip.interface")),
+        found
+            .warnings
+            .iter()
+            .any(|w| w.contains("set vip.interface")),
         "{:?}",
         found.warnings
     );

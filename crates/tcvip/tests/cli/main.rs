@@ -2,10 +2,10 @@
 //! loopback. Each module is one binary's contract; `util` is the harness.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod util;
-mod smoke;
-mod notify;
-mod migrate;
-mod query;
-mod check;
 mod all_four;
+mod check;
+mod migrate;
+mod notify;
+mod query;
+mod smoke;
+mod util;
