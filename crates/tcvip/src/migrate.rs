@@ -34,6 +34,11 @@ use crate::context::api_exit;
 use crate::exit::Exit;
 use crate::signal;
 
+/// Migrate's answer when the source ENI does not hold the IP (any more).
+const SOURCE_LOST: &str = "UnauthorizedOperation.AttachmentNotFound";
+/// How often that answer sends us back to look up the holder before it counts as an error.
+const MAX_HOLDER_RACES: u32 = 3;
+
 /// How one VIP's migration is run.
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
@@ -154,6 +159,7 @@ fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report 
         backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
         errors: 0,
         refreshed: false,
+        holder_races: 0,
         waited_from: None,
     };
     if !plan.dry_run {
@@ -270,6 +276,9 @@ struct Run<'a> {
     errors: u32,
     /// Whether credentials were already refreshed once.
     refreshed: bool,
+    /// Migrate calls refused because the source no longer held the VIP (another node moved it
+    /// between our lookup and our call).
+    holder_races: u32,
     /// The ENI a move already in flight (started by someone else) was taking the VIP from.
     waited_from: Option<String>,
 }
@@ -501,7 +510,17 @@ impl Run<'_> {
 
     /// Decides what an API error means for the run: back off and go on, or stop.
     fn on_error(&mut self, err: &Error, action: &str) -> Result<(), Stop> {
-        let class = err.retry_class();
+        let mut class = err.retry_class();
+        // The holder changed between our lookup and our Migrate (three or more nodes racing):
+        // the source ENI no longer holds the VIP. Look again rather than give up — a few times,
+        // since a persistent refusal is a real error.
+        if action == "MigratePrivateIpAddress"
+            && err.code() == Some(SOURCE_LOST)
+            && self.holder_races < MAX_HOLDER_RACES
+        {
+            self.holder_races += 1;
+            class = RetryClass::AfterReread;
+        }
         crate::warn!(
             "api_error",
             vip = self.plan.vip,

@@ -964,3 +964,42 @@ fn a_dry_run_during_a_move_says_so_and_does_not_wait() {
     assert_eq!(moving.code, 0, "{moving:?}");
     assert_eq!(writes(&fake).len(), 1);
 }
+
+#[test]
+fn a_source_that_lost_the_vip_meanwhile_is_looked_up_again() {
+    // Between our lookup and our Migrate another node took the VIP: the API answers that the
+    // source ENI does not hold it. The run looks again and moves it from the new holder.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    fake.inject(FaultSpec {
+        action: Some("MigratePrivateIpAddress".into()),
+        count: 1,
+        fault: Fault::ApiError(
+            "UnauthorizedOperation.AttachmentNotFound".into(),
+            "the ENI does not hold this IP".into(),
+        ),
+    });
+    let node = master(&fake, "ins-node0002", "");
+    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.calls_of("MigratePrivateIpAddress").len(), 2);
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+}
+
+#[test]
+fn a_source_that_keeps_refusing_is_an_error_not_a_loop() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    fake.inject(FaultSpec {
+        action: Some("MigratePrivateIpAddress".into()),
+        count: 100,
+        fault: Fault::ApiError(
+            "UnauthorizedOperation.AttachmentNotFound".into(),
+            "the ENI does not hold this IP".into(),
+        ),
+    });
+    let node = master(&fake, "ins-node0002", "");
+    let run = node.run("vip-migrate", &["--deadline-s", "30"]);
+    assert_eq!(run.code, 1, "{run:?}\nlog:\n{}", node.log_text());
+    assert!(run.stderr.contains("AttachmentNotFound"), "{run:?}");
+    assert_eq!(fake.calls_of("MigratePrivateIpAddress").len(), 4);
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
+}
