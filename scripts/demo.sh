@@ -54,11 +54,12 @@ first_landed=$(e2e_landed_at "$m" "$start")
 t0=$EPOCHREALTIME
 if $power_off; then
     e2e_log "node $m dies: keepalived killed and the node taken off the network"
-    ip -n "$(e2e_ns vpc)" link set "r-n$m" down
+    e2e_keepalived_crash "$m"
+    e2e_node_unplug "$m"
 else
     e2e_log "killing node $m's keepalived (SIGKILL: the VRRP process, then the parent)"
+    e2e_keepalived_crash "$m"
 fi
-e2e_keepalived_crash "$m"
 e2e_expect_vip_on "$o" "$t0" 60
 e2e_failover_timeline "$t0" "$o"
 peer_master=$(e2e_state_at "$o" MASTER "$t0")
@@ -68,7 +69,9 @@ outage=$(e2e_ping_outage "$t0")
 
 t1=$EPOCHREALTIME
 e2e_log "bringing node $m back"
-$power_off && ip -n "$(e2e_ns vpc)" link set "r-n$m" up
+if $power_off; then
+    e2e_node_plug "$m"
+fi
 e2e_keepalived_start "$m"
 e2e_wait_until 30 "node $m back as BACKUP" e2e_is_state "$m" BACKUP
 back=$(e2e_state_at "$m" BACKUP "$t1")
@@ -85,16 +88,16 @@ rel() {
 }
 echo
 echo "tcvip failover rehearsal — timeline (T = node $m's keepalived killed)"
-printf '  T%7ss  keepalived started on both nodes\n' "$(rel "$start")"
-printf '  T%7ss  node %s elected MASTER\n' "$(rel "$elected")" "$m"
+printf '  %10s  keepalived started on both nodes\n' "T$(rel "$start")s"
+printf '  %10s  node %s elected MASTER\n' "T$(rel "$elected")s" "$m"
 if [ -n "$first_landed" ]; then
-    printf '  T%7ss  VIP landed on %s (node %s)\n' "$(rel "$first_landed")" "${NODE_ENI[m]}" "$m"
+    printf '  %10s  VIP landed on %s (node %s)\n' "T$(rel "$first_landed")s" "${NODE_ENI[m]}" "$m"
 fi
-printf '  T%7ss  node %s: keepalived killed%s\n' +0.00 "$m" "$($power_off && echo ", node off the network")"
-printf '  T%7ss  node %s became MASTER\n' "$(rel "$peer_master")" "$o"
-printf '  T%7ss  MigratePrivateIpAddress received by the VPC API\n' "$(rel "$migrate")"
-printf '  T%7ss  VIP landed on %s: the VPC routes %s to node %s\n' "$(rel "$landed")" "${NODE_ENI[o]}" "$E2E_VIP" "$o"
-printf '  T%7ss  node %s back, BACKUP (nopreempt): the VIP stays on node %s\n' "$(rel "$back")" "$m" "$o"
+printf '  %10s  node %s: keepalived killed%s\n' T+0.00s "$m" "$($power_off && echo ", node off the network")"
+printf '  %10s  node %s became MASTER\n' "T$(rel "$peer_master")s" "$o"
+printf '  %10s  MigratePrivateIpAddress received by the VPC API\n' "T$(rel "$migrate")s"
+printf '  %10s  VIP landed on %s: the VPC routes %s to node %s\n' "T$(rel "$landed")s" "${NODE_ENI[o]}" "$E2E_VIP" "$o"
+printf '  %10s  node %s back, BACKUP (nopreempt): the VIP stays on node %s\n' "T$(rel "$back")s" "$m" "$o"
 echo "  client ping outage: ${outage}s$($power_off || echo " (the old master answers until the move lands: its NIC keeps the VIP)")"
 echo "  MigratePrivateIpAddress calls: $(e2e_count_calls MigratePrivateIpAddress) in all, $(e2e_moves "$start")"
 echo "result: VIP on node $o (${NODE_ENI[o]}) in the cloud, the router, its NIC and the client's pings: OK"

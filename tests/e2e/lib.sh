@@ -384,6 +384,15 @@ e2e_nics_with_vip() {
     echo "${out# }"
 }
 
+# Take node N off the network (as if powered off) / put it back: its link in the router goes
+# down, which also drops the router's routes through it; plugging restores the host route (the
+# VIP's route is fake-vpc's business).
+e2e_node_unplug() { ip -n "$(e2e_ns vpc)" link set "r-n$1" down; }
+e2e_node_plug() {
+    ip -n "$(e2e_ns vpc)" link set "r-n$1" up
+    ip -n "$(e2e_ns vpc)" route replace "${NODE_IP[$1]}/32" dev "r-n$1" src "$E2E_GATEWAY"
+}
+
 # Cut / heal VRRP between the nodes (in the router; everything else still flows).
 e2e_vrrp_cut() {
     ip -n "$(e2e_ns vpc)" rule add priority 100 ipproto vrrp blackhole
@@ -569,7 +578,14 @@ e2e_keepalived_start() {
     e2e_mark "n${n}_started"
 }
 
-e2e_pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Whether the process in pid file $1 runs. A zombie counts as gone: a killed keepalived's
+# orphans wait for init to reap them, sometimes for a second.
+e2e_pid_alive() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+    [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$pid/stat" 2>/dev/null)" != Z ]
+}
 
 # Both the main and the VRRP process of node N's keepalived are alive.
 e2e_keepalived_running() {
