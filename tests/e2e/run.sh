@@ -72,6 +72,8 @@ done
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
+# Ctrl-C reaches the running scenario too, which tears its rehearsal down; then stop here.
+trap 'echo "e2e: interrupted" >&2; exit 130' INT TERM
 export E2E_RESULTS="$results"
 
 start=$SECONDS
@@ -87,7 +89,7 @@ for f in "${scenarios[@]}"; do
     echo "== e2e: $name" >&2
     before=$(wc -l <"$results")
     # A deadline on each scenario; TERM lets it tear everything down.
-    timeout -s TERM -k 20 300 "$f" || true
+    timeout --foreground -s TERM -k 20 300 "$f" || true
     if [ "$(wc -l <"$results")" -eq "$before" ]; then
         echo "$name|FAIL|-|ended without a result (timeout or crash)" >>"$results"
     fi
