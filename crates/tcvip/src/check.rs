@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use vip_state::{
-    CheckRecord, CheckResult, CloudView, KeepalivedState, LockStatus, ReconcileRecord, now_ms,
+    CheckRecord, CheckResult, CloudView, KeepalivedState, LockStatus, ReconcileRecord, StateDir,
+    StateError, now_ms,
 };
 
 use crate::cli::Common;
@@ -42,8 +43,14 @@ const STRAY_GRACE: Duration = Duration::from_millis(500);
 const STRAY_FORGET: Duration = Duration::from_secs(120);
 /// A reconcile record is kept at least this long after its last attempt while the VIP is here.
 const CONFLICT_QUIET: Duration = Duration::from_secs(60);
-/// Time kept in hand at the end of the deadline for recording and exiting.
-const MARGIN: Duration = Duration::from_millis(50);
+/// Time kept in hand at the end of the deadline for recording and exiting: a tenth of
+/// `check.deadline_ms`, within these bounds.
+const MIN_MARGIN: Duration = Duration::from_millis(50);
+const MAX_MARGIN: Duration = Duration::from_millis(250);
+
+fn margin_for(deadline: Duration) -> Duration {
+    (deadline / 10).clamp(MIN_MARGIN, MAX_MARGIN)
+}
 
 /// `check-self`.
 #[derive(Debug, clap::Parser)]
@@ -84,6 +91,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let ctx = Context::load(&args.common, "check-self")?;
     let deadline = started + ctx.config.check.deadline();
+    let margin = margin_for(ctx.config.check.deadline());
     let instance = ctx.instance_key(args.instance.as_deref())?;
     let read = ctx.state.read_state(&instance);
     if let Some(warning) = &read.warning
@@ -98,6 +106,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         instance: &instance,
         started,
         deadline,
+        margin,
         failures: Vec::new(),
         notes: Vec::new(),
     };
@@ -105,8 +114,8 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     // time they need (a healthy service must not fail because the API is slow).
     let services = &ctx.config.check.service_checks;
     let service_failures = thread::scope(|scope| {
-        let running =
-            (!services.is_empty()).then(|| scope.spawn(move || service_checks(services, deadline)));
+        let running = (!services.is_empty())
+            .then(|| scope.spawn(move || service_checks(services, deadline, margin)));
         match read.state {
             KeepalivedState::Unknown => check
                 .notes
@@ -132,6 +141,7 @@ struct Check<'a> {
     instance: &'a str,
     started: Instant,
     deadline: Instant,
+    margin: Duration,
     failures: Vec<String>,
     notes: Vec<String>,
 }
@@ -140,7 +150,35 @@ impl Check<'_> {
     fn remaining(&self) -> Duration {
         self.deadline
             .saturating_duration_since(Instant::now())
-            .saturating_sub(MARGIN)
+            .saturating_sub(self.margin)
+    }
+
+    /// Runs a state-directory write on a thread of its own and waits for it until the deadline
+    /// at most: the writes are atomic and durable (fsync), and a busy disk must not hold
+    /// check-self past `check.deadline_ms`. A write given up on carries on until the process
+    /// exits; until its rename the old file stays in place.
+    fn save<F>(&self, what: &'static str, write: F)
+    where
+        F: FnOnce(&StateDir) -> Result<(), StateError> + Send + 'static,
+    {
+        let state = self.ctx.state.clone();
+        let (tx, rx) = mpsc::channel();
+        let spawned = thread::Builder::new().name("state".into()).spawn(move || {
+            let _ = tx.send(write(&state));
+        });
+        if let Err(e) = spawned {
+            crate::warn!("state_write_failed", record = what, error = e);
+            return;
+        }
+        match rx.recv_timeout(self.remaining()) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => crate::warn!("state_write_failed", record = what, error = e),
+            Err(_) => crate::warn!(
+                "state_write_slow",
+                record = what,
+                reason = "not finished before check.deadline_ms; left to finish in the background"
+            ),
+        }
     }
 
     fn as_master(&mut self, vips: &[VipConfig]) {
@@ -239,9 +277,8 @@ impl Check<'_> {
             ip_state: holder.map(|h| h.state.clone()),
             learned_at_ms: now_ms(),
         };
-        if let Err(e) = self.ctx.state.write_cloud_view(&view) {
-            crate::warn!("state_write_failed", vip = vip, error = e);
-        }
+        let stored = view.clone();
+        self.save("cloud_view", move |state| state.write_cloud_view(&stored));
         view
     }
 
@@ -263,9 +300,8 @@ impl Check<'_> {
                     .read_reconcile(vip)
                     .value
                     .is_some_and(|r| conflict_over(&r, now_ms()))
-                    && let Err(e) = self.ctx.state.clear_reconcile(vip)
                 {
-                    crate::warn!("state_write_failed", vip = vip, error = e);
+                    self.save("reconcile", move |state| state.clear_reconcile(vip));
                 }
                 false
             }
@@ -309,9 +345,8 @@ impl Check<'_> {
             self.ctx.config.check.reconcile_cooldown(),
             now,
         );
-        if let Err(e) = self.ctx.state.write_reconcile(&next) {
-            crate::warn!("state_write_failed", vip = vip, error = e);
-        }
+        let stored = next.clone();
+        self.save("reconcile", move |state| state.write_reconcile(&stored));
         crate::warn!(
             "reconcile",
             vip = vip,
@@ -390,7 +425,7 @@ impl Check<'_> {
                     .value
                     .is_some()
                 {
-                    let _ = self.ctx.state.remove_cache(&name);
+                    self.save("stray", move |state| state.remove_cache(&name));
                 }
                 continue;
             }
@@ -409,9 +444,7 @@ impl Check<'_> {
                     first_seen_ms: first,
                     last_seen_ms: now,
                 };
-                if let Err(e) = self.ctx.state.write_cache(&name, &record) {
-                    crate::warn!("state_write_failed", vip = vip.address, error = e);
-                }
+                self.save("stray", move |state| state.write_cache(&name, &record));
                 self.notes.push(format!(
                     "{} on the NIC while {state}; removing it if it stays",
                     vip.address
@@ -439,12 +472,17 @@ impl Check<'_> {
                     ),
                 }
             }
-            let _ = self.ctx.state.remove_cache(&name);
+            self.save("stray", move |state| state.remove_cache(&name));
         }
     }
 
     fn cloud_unknown(&mut self, reason: &str) {
-        crate::warn!("cloud_unknown", instance = self.instance, reason = reason);
+        crate::warn!(
+            "cloud_unknown",
+            instance = self.instance,
+            reason = reason,
+            elapsed_ms = self.started.elapsed().as_millis()
+        );
         match self.ctx.config.check.on_cloud_error {
             OnCloudError::Pass => self.notes.push(format!("cloud unknown ({reason})")),
             OnCloudError::Fail => self.failures.push(format!("cloud unknown ({reason})")),
@@ -481,9 +519,7 @@ impl Check<'_> {
                 reason,
                 at_ms: now_ms(),
             };
-            if let Err(e) = self.ctx.state.write_check(&record) {
-                crate::warn!("state_write_failed", error = e);
-            }
+            self.save("check", move |state| state.write_check(&record));
         }
         crate::debug!(
             "check_done",
@@ -507,7 +543,7 @@ fn conflict_over(record: &ReconcileRecord, now_ms: u64) -> bool {
 
 /// Runs each configured service check in turn, each under its timeout and all before
 /// `deadline`; returns what failed.
-fn service_checks(checks: &[ServiceCheck], deadline: Instant) -> Vec<String> {
+fn service_checks(checks: &[ServiceCheck], deadline: Instant, margin: Duration) -> Vec<String> {
     let mut failures = Vec::new();
     for check in checks {
         let Some((program, args)) = check.argv.split_first() else {
@@ -516,7 +552,7 @@ fn service_checks(checks: &[ServiceCheck], deadline: Instant) -> Vec<String> {
         let shown = check.argv.join(" ");
         let remaining = deadline
             .saturating_duration_since(Instant::now())
-            .saturating_sub(MARGIN);
+            .saturating_sub(margin);
         let timeout = check.timeout().min(remaining);
         if timeout.is_zero() {
             failures.push(format!("no time left for service check `{shown}`"));
@@ -580,6 +616,20 @@ mod tests {
             cooldown_s,
             repeats: 3,
         }
+    }
+
+    #[test]
+    fn the_margin_is_a_tenth_of_the_deadline_within_bounds() {
+        assert_eq!(margin_for(Duration::from_millis(100)), MIN_MARGIN);
+        assert_eq!(
+            margin_for(Duration::from_millis(800)),
+            Duration::from_millis(80)
+        );
+        assert_eq!(
+            margin_for(Duration::from_millis(2000)),
+            Duration::from_millis(200)
+        );
+        assert_eq!(margin_for(Duration::from_secs(60)), MAX_MARGIN);
     }
 
     #[test]
