@@ -738,7 +738,9 @@ fn check_self_returns_before_its_deadline_whatever_the_cloud_does() {
             })
             .next_back();
         let own: u64 = own.unwrap_or_else(|| panic!("no check_done event: {log}"));
-        assert!(own < deadline_ms, "check-self took {own} ms: {log}");
+        // (With 100 ms for a loaded scheduler; waiting for the 1 s metadata timeout or the 2 s
+        // request timeout would show.)
+        assert!(own < deadline_ms + 100, "check-self took {own} ms: {log}");
         // …and from outside (process start and exit included, on a loaded machine) it was
         // nowhere near the 20 s the cloud would have taken.
         assert!(
