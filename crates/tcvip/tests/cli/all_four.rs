@@ -376,3 +376,23 @@ fn role_credentials_without_metadata_are_unknown_not_refused() {
     let run = node.run("vip-query", &[]);
     assert_eq!((run.code, run.stdout.as_str()), (0, "true\n"), "{run:?}");
 }
+
+#[test]
+fn a_bad_command_line_is_exit_2_with_usage() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(&fake, "ins-node0001", "");
+    for (binary, _) in BINARIES {
+        let r = node.run(binary, &["--no-such-flag"]);
+        assert_eq!(r.code, 2, "{binary}: {r:?}");
+        assert!(r.stderr.to_lowercase().contains("usage"), "{binary}: {r:?}");
+    }
+    let r = node.run("vip-query", &["--json", "--status"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = node.run("vip-query", &["--vip", "198.18.1.1000"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    // A VIP that is not configured is a configuration matter, named.
+    let r = node.run("vip-query", &["--vip", "198.18.1.10"]);
+    assert_eq!(r.code, 78, "{r:?}");
+    assert!(r.stderr.contains("198.18.1.10 is not configured"), "{r:?}");
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
