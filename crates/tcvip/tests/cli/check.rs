@@ -458,6 +458,39 @@ fn backup_removes_a_stray_vip_and_restarts_nothing() {
 }
 
 #[test]
+fn fault_and_stop_remove_a_stray_vip_too_unless_told_not_to() {
+    let Some(ns) = Netns::create() else { return };
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    for (state, more, removed) in [
+        (KeepalivedState::Fault, "", true),
+        (KeepalivedState::Stop, "", true),
+        (
+            KeepalivedState::Backup,
+            "[check]\nremove_stray_vip = false\n",
+            false,
+        ),
+    ] {
+        let node = netns_node(&fake, more);
+        node.record("default", state);
+        if !ns.has(VIP) {
+            ns.add("198.18.1.100/32");
+        }
+        for _ in 0..2 {
+            let run = ns.run(&node, "check-self", &[]);
+            assert_eq!(run.code, 0, "{state}: {run:?}");
+            thread::sleep(Duration::from_millis(600));
+        }
+        assert_eq!(
+            !ns.has(VIP),
+            removed,
+            "{state} {more:?}: {}",
+            node.log_text()
+        );
+    }
+    assert!(fake.calls().is_empty());
+}
+
+#[test]
 fn backup_execs_nothing_but_ip() {
     // With strace, the whole process tree of check-self is visible: it runs `ip` to remove the
     // stray and nothing else (no keepalived, no systemctl, no shell), and signals no process.
