@@ -125,6 +125,7 @@ fn no_credentials_anywhere_is_exit_77_naming_every_source_tried() {
     // credentials to give, and there is no profile file and no variable either.
     let fake = start(&loopback_topology("eni-lo000002"), Duration::ZERO);
     let node = Node::new(&fake, "ins-lo000001", "");
+    let _detached = Detached(&node);
     let profile = node.dir.path().join("no-credentials-file");
     edit_config(
         &node,
@@ -218,6 +219,7 @@ fn secrets_never_reach_logs_output_or_argv() {
     let secrets = [SECRET_KEY, wrong_key];
     let fake = start(&example("two-nodes"), Duration::from_millis(800));
     let node = Node::new(&fake, "ins-node0002", "");
+    let _detached = Detached(&node);
     let mut runs = Vec::new();
 
     // A whole failover at debug level, with the key in the environment.

@@ -231,6 +231,7 @@ fn master_with_an_expired_view_reconciles_in_the_background() {
     let lag = Duration::from_secs(2);
     let fake = start(&loopback_topology(LO_PEER), lag);
     let node = Node::new(&fake, "ins-lo000001", &lo_vip("[check]\ncloud_ttl_s = 5\n"));
+    let _detached = Detached(&node);
     node.record("default", KeepalivedState::Master);
     // An old belief that the VIP is here.
     node.state()
@@ -307,6 +308,7 @@ fn two_masters_do_not_ping_pong_the_vip() {
         Node::new(&fake, "ins-lo000001", &lo_vip(more)),
         Node::new(&fake, "ins-lo000002", &lo_vip(more)),
     ];
+    let _detached = [Detached(&nodes[0]), Detached(&nodes[1])];
     for node in &nodes {
         node.record("default", KeepalivedState::Master);
     }
