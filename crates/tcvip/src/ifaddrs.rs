@@ -3,6 +3,10 @@
 //! check-self asks "is the VIP on the NIC?" every interval; answering it without forking `ip`
 //! keeps a healthy check within a few milliseconds. Matching is exact: 10.0.1.10 is not
 //! 10.0.1.100.
+//!
+//! getifaddrs names an IPv4 address after its label, and keepalived's `label eth0:1` gives the
+//! VIP one: that address is still on `eth0`. Addresses are reported under their device (a Linux
+//! interface name never contains `:`, so the label's suffix is cut there).
 
 use std::ffi::CStr;
 use std::io;
@@ -11,8 +15,14 @@ use std::net::Ipv4Addr;
 /// One IPv4 address and the interface that carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfAddr {
+    /// The device, e.g. `eth0` (also for an address labelled `eth0:1`).
     pub interface: String,
     pub address: Ipv4Addr,
+}
+
+/// The device an address label belongs to: `eth0:1` → `eth0`.
+fn device_of(label: &str) -> &str {
+    label.split_once(':').map_or(label, |(device, _)| device)
 }
 
 /// Every IPv4 address configured on this host (in the caller's network namespace).
@@ -41,7 +51,7 @@ pub fn ipv4_addresses() -> io::Result<Vec<IfAddr>> {
         // SAFETY: ifa_name is a NUL-terminated string owned by the list.
         let name = unsafe { CStr::from_ptr(entry.ifa_name) };
         found.push(IfAddr {
-            interface: name.to_string_lossy().into_owned(),
+            interface: device_of(&name.to_string_lossy()).to_owned(),
             address: Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
         });
     }
@@ -73,5 +83,13 @@ mod tests {
         assert!(has_ipv4(None, Ipv4Addr::LOCALHOST).unwrap());
         assert!(!has_ipv4(Some("lo"), Ipv4Addr::new(127, 0, 0, 10)).unwrap());
         assert!(!has_ipv4(Some("no-such-if"), Ipv4Addr::LOCALHOST).unwrap());
+    }
+
+    #[test]
+    fn labels_belong_to_their_device() {
+        assert_eq!(device_of("eth0"), "eth0");
+        assert_eq!(device_of("eth0:1"), "eth0");
+        assert_eq!(device_of("eth0:vip:x"), "eth0");
+        assert_eq!(device_of(""), "");
     }
 }
