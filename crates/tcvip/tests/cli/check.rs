@@ -460,6 +460,53 @@ fn backup_removes_a_stray_vip_and_restarts_nothing() {
 }
 
 #[test]
+fn a_labelled_vip_is_found_on_its_device() {
+    // keepalived's `virtual_ipaddress { 198.18.1.100/32 dev tv0 label tv0:vip }` puts the
+    // address on tv0 under the label tv0:vip; it is still tv0's address.
+    let Some(ns) = Netns::create() else { return };
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = netns_node(&fake, "");
+    ip(&[
+        "-n",
+        &ns.name,
+        "addr",
+        "add",
+        "198.18.1.100/32",
+        "dev",
+        "tv0",
+        "label",
+        "tv0:vip",
+    ])
+    .unwrap();
+
+    // A MASTER sees it in place: nothing to restore, no error.
+    node.state()
+        .write_cloud_view(&view(VIP, "eni-node0001", "ins-node0001", Duration::ZERO))
+        .unwrap();
+    node.record("default", KeepalivedState::Master);
+    let run = ns.run(&node, "check-self", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let log = node.log_text();
+    assert!(!log.contains("vip_restore"), "{log}");
+    assert!(!log.contains("level=error"), "{log}");
+    let status = ns.run(&node, "vip-query", &["--status"]);
+    assert!(status.stdout.contains("NIC: on tv0"), "{status:?}");
+
+    // A BACKUP removes it.
+    node.record("default", KeepalivedState::Backup);
+    for _ in 0..2 {
+        let run = ns.run(&node, "check-self", &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        thread::sleep(Duration::from_millis(600));
+    }
+    assert!(
+        !ns.has(VIP),
+        "labelled stray not removed: {}",
+        node.log_text()
+    );
+}
+
+#[test]
 fn fault_and_stop_remove_a_stray_vip_too_unless_told_not_to() {
     let Some(ns) = Netns::create() else { return };
     let fake = start(&example("two-nodes"), Duration::ZERO);
