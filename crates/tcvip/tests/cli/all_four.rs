@@ -269,6 +269,7 @@ fn secrets_never_reach_logs_output_or_argv() {
 fn secrets_in_the_config_file_stay_out_of_logs_and_errors() {
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let node = Node::new(&fake, "ins-node0001", "");
+    let _detached = Detached(&node);
     edit_config(
         &node,
         "source = \"env\"\n",
@@ -276,15 +277,26 @@ fn secrets_in_the_config_file_stay_out_of_logs_and_errors() {
     );
     std::fs::set_permissions(&node.config, std::fs::Permissions::from_mode(0o600)).unwrap();
     let mut runs = Vec::new();
-    for args in [&[][..], &["--json"], &["--status"]] {
-        let mut cmd = node.command("vip-query");
+    node.record("default", KeepalivedState::Master);
+    for (binary, args) in [
+        ("vip-query", &[][..]),
+        ("vip-query", &["--json"]),
+        ("vip-query", &["--status"]),
+        ("vip-migrate", &[]),
+        ("vip-migrate", &["--dry-run", "--force"]),
+        ("check-self", &[]),
+        ("notify-action", &["MASTER"]),
+    ] {
+        let mut cmd = node.command(binary);
         cmd.args(args)
             .env_remove("TENCENTCLOUD_SECRET_ID")
             .env_remove("TENCENTCLOUD_SECRET_KEY");
         let r = run(&mut cmd);
-        assert!(r.code == 0, "{r:?}");
+        assert!(r.code == 0, "{binary} {args:?}: {r:?}");
         runs.push(r);
     }
+    wait_detached(&node, Duration::from_secs(30));
+    assert!(node.log_text().contains("bin=vip-migrate"));
 
     // A file others may read is refused, naming the key and not showing it.
     std::fs::set_permissions(&node.config, std::fs::Permissions::from_mode(0o644)).unwrap();
