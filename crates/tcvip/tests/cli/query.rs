@@ -270,3 +270,22 @@ fn unreachable_metadata_is_unknown_too() {
     let run = node.run("vip-query", &[]);
     assert_eq!((run.code, run.stdout.as_str()), (0, "true\n"), "{run:?}");
 }
+
+#[test]
+fn hanging_metadata_is_unknown_within_the_metadata_timeout() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    fake.inject(FaultSpec {
+        action: Some("metadata".to_owned()),
+        count: 1000,
+        fault: Fault::Delay(Duration::from_secs(20)),
+    });
+    let node = Node::new(&fake, "ins-node0001", "");
+    let run = node.run("vip-query", &[]);
+    fake.clear_faults();
+    assert_eq!((run.code, run.stdout.as_str()), (3, "unknown\n"), "{run:?}");
+    // One metadata request times out (1 s); the rest are not tried one by one.
+    assert!(
+        run.elapsed < Duration::from_millis(1000) + Duration::from_millis(2500),
+        "{run:?}"
+    );
+}
