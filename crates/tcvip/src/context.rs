@@ -15,7 +15,7 @@ use vip_state::StateDir;
 use crate::cli::Common;
 use crate::config::{Config, VipConfig};
 use crate::discovery::{Discoverer, DiscoveryError, Identity};
-use crate::exit::{Exit, ExitResultExt as _, exit};
+use crate::exit::{Exit, ExitResultExt as _, exit, exit_of};
 use crate::log::{LogSettings, LogTarget};
 
 /// The record name used for the keepalived instance when no `[[vip]]` names one.
@@ -28,6 +28,8 @@ pub struct Context {
     pub state: StateDir,
     credentials: OnceCell<Arc<dyn CredentialProvider>>,
     identity: OnceCell<Identity>,
+    /// Why discovery failed, so that it is not tried again (with its timeouts) in this process.
+    identity_failure: OnceCell<(Exit, String)>,
     client: OnceCell<Client>,
 }
 
@@ -66,6 +68,7 @@ impl Context {
             state,
             credentials: OnceCell::new(),
             identity: OnceCell::new(),
+            identity_failure: OnceCell::new(),
             client: OnceCell::new(),
         })
     }
@@ -78,16 +81,29 @@ impl Context {
     }
 
     /// This node's identity: configuration overrides, the cache, then the metadata service and
-    /// DescribeNetworkInterfaces. Each fact learned from outside is logged once.
+    /// DescribeNetworkInterfaces. Each fact learned from outside is logged once; a failure is
+    /// remembered and returned again, not retried.
     pub fn identity(&self) -> anyhow::Result<&Identity> {
         if let Some(identity) = self.identity.get() {
             return Ok(identity);
         }
-        let discovery = Discoverer::new(&self.config)
+        if let Some((code, message)) = self.identity_failure.get() {
+            return Err(exit(*code, anyhow::anyhow!("{message}")));
+        }
+        let discovered = Discoverer::new(&self.config)
             .with_state_dir(&self.state)
             .with_credentials(self.credentials())
             .discover()
-            .map_err(discovery_exit)?;
+            .map_err(discovery_exit);
+        let discovery = match discovered {
+            Ok(discovery) => discovery,
+            Err(err) => {
+                let _ = self
+                    .identity_failure
+                    .set((exit_of(&err), crate::cli::error_text(&err)));
+                return Err(err);
+            }
+        };
         for fact in discovery.discovered() {
             crate::info!(
                 "discovered",
