@@ -289,3 +289,26 @@ fn hanging_metadata_is_unknown_within_the_metadata_timeout() {
         "{run:?}"
     );
 }
+
+#[test]
+fn status_asks_the_metadata_service_no_more_than_the_plain_query() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    fake.inject(FaultSpec {
+        action: Some("metadata".to_owned()),
+        count: 1000,
+        fault: Fault::ApiError("Unavailable".into(), "down".into()),
+    });
+    let node = Node::new(&fake, "ins-node0001", "");
+    let plain = node.run("vip-query", &[]);
+    assert_eq!(plain.code, 3, "{plain:?}");
+    let after_plain = fake.metadata_requests().len();
+    assert!(after_plain > 0);
+    let status = node.run("vip-query", &["--status"]);
+    assert_eq!(status.code, 3, "{status:?}");
+    assert!(status.stdout.contains("cloud: unknown"), "{status:?}");
+    let by_status = fake.metadata_requests().len() - after_plain;
+    assert_eq!(
+        by_status, after_plain,
+        "a failed discovery is not repeated for the NIC line: {status:?}"
+    );
+}
