@@ -287,8 +287,19 @@ impl<'a> Discoverer<'a> {
             k.mac.is_none() && (k.eni_id.is_none() || k.vpc_id.is_none() || need_interface);
         let asked_metadata =
             k.instance_id.is_none() || k.region.is_none() || k.vpc_id.is_none() || need_mac;
+        // When every cloud fact is known and the MAC is wanted only to name the local
+        // interface, an unreachable metadata service leaves the interface unknown (check-self
+        // says so) instead of stopping vip-migrate and vip-query, which need no interface.
+        let only_for_interface = k.instance_id.is_some()
+            && k.region.is_some()
+            && k.vpc_id.is_some()
+            && k.eni_id.is_some();
         if asked_metadata {
-            self.read_metadata(&mut k, need_mac, need_interface)?;
+            match self.read_metadata(&mut k, need_mac, need_interface) {
+                Ok(()) => {}
+                Err(e) if only_for_interface => warnings.push(e.to_string()),
+                Err(e) => return Err(e),
+            }
         }
         let mut asked_api = false;
         if k.eni_id.is_none() {

@@ -373,3 +373,33 @@ fn no_local_interface_with_the_mac_is_a_warning_that_asks_for_vip_interface() {
         found.warnings
     );
 }
+
+#[test]
+fn configured_cloud_facts_survive_a_dead_metadata_service_without_an_interface() {
+    // Every cloud fact is configured; the VIP names no interface, so discovery would like the
+    // MAC. With the metadata service down the identity still stands (vip-migrate and vip-query
+    // need no interface) and the missing interface is a warning naming vip.interface.
+    let fake = start();
+    fake.set_metadata_available(false);
+    let text = format!(
+        "[cloud]\nendpoint = \"{}\"\nregion = \"ap-guangzhou\"\n\
+         [metadata]\nurl = \"{}\"\n\
+         [node]\ninstance_id = \"ins-node0001\"\neni_id = \"eni-node0001\"\nvpc_id = \"vpc-demo0001\"\n\
+         [[vip]]\naddress = \"198.18.1.100\"\n",
+        fake.url(),
+        fake.metadata_url("ins-node0001")
+    );
+    let cfg = Config::from_toml_str(&text, Path::new("/test/tcvip.toml")).unwrap();
+    let d = Discoverer::new(&cfg)
+        .with_sys_class_net("/nonexistent")
+        .discover()
+        .unwrap();
+    assert_eq!(d.identity.eni_id.as_str(), "eni-node0001");
+    assert_eq!(d.identity.interface, None);
+    assert!(
+        d.warnings.iter().any(|w| w.contains("vip.interface")),
+        "{:?}",
+        d.warnings
+    );
+    assert!(fake.calls().is_empty());
+}
