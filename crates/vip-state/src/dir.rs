@@ -35,6 +35,7 @@ impl StateDir {
         if !meta.is_dir() {
             return Err(StateError::NotADirectory { path });
         }
+        remove_orphan_temps(&path);
         Ok(StateDir {
             path,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
@@ -63,6 +64,43 @@ impl StateDir {
     }
 }
 
+/// Removes `.<target>.<pid>.<n>.tmp` files left by writers that died mid-write (their pid no
+/// longer runs). Best effort: a directory that cannot be read is left as it is.
+fn remove_orphan_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(pid) = orphan_temp_pid(name)
+            && !pid_alive(pid)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The writer's pid in a `.<target>.<pid>.<n>.tmp` name.
+fn orphan_temp_pid(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = stem.rsplitn(3, '.');
+    let n = parts.next()?;
+    let pid = parts.next()?;
+    parts.next()?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 sends nothing; kill only checks that the pid exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -89,5 +127,27 @@ mod tests {
         std::fs::write(&p, b"x").unwrap();
         let err = StateDir::open(&p).unwrap_err().to_string();
         assert!(err.contains(&p.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn temp_files_of_dead_writers_are_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir
+            .path()
+            .join(".cache-view-198.18.1.100.json.4194999.0.tmp");
+        let mine = dir
+            .path()
+            .join(format!(".state-VI_1.json.{}.3.tmp", std::process::id()));
+        let other = dir.path().join("cache-identity.json");
+        for f in [&dead, &mine, &other] {
+            std::fs::write(f, b"{}").unwrap();
+        }
+        StateDir::open(dir.path()).unwrap();
+        assert!(!dead.exists(), "a dead writer's temp file stays");
+        assert!(mine.exists(), "a live writer's temp file was removed");
+        assert!(other.exists());
+        assert_eq!(orphan_temp_pid(".a.b.12.0.tmp"), Some(12));
+        assert_eq!(orphan_temp_pid(".state-VI_1.json.tmp"), None);
+        assert_eq!(orphan_temp_pid("state.12.0.tmp"), None);
     }
 }
