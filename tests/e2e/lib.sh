@@ -773,8 +773,21 @@ e2e_up() {
         e2e_keepalived_start "$i"
     done
     E2E_MASTER=$(e2e_wait_master 40)
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        e2e_scripts_accepted "$i"
+    done
     e2e_log "node $E2E_MASTER is MASTER (+$(e2e_secs_between "$t" "$(e2e_state_at "$E2E_MASTER" MASTER "$t")")s after start)"
     e2e_expect_vip_on "$E2E_MASTER" "$t" 40
+}
+
+# keepalived (enable_script_security) ran node N's notify and track scripts: no security
+# complaint in its log, and check-self has reported at least once.
+e2e_scripts_accepted() {
+    local log="$RUN_DIR/n$1/keepalived.log" bad
+    bad=$(grep -E "SECURITY VIOLATION|[Uu]nsafe permissions|Disabling (track )?script|insecure|not executable" "$log" || true)
+    [ -z "$bad" ] || e2e_fail "keepalived on node $1 refused tcvip's scripts: $bad"
+    grep -q "VRRP_Script(tcvip_check) succeeded" "$log" ||
+        e2e_fail "keepalived on node $1 never ran check-self successfully"
 }
 
 # Every fact that says where the VIP is, as one line: for the failure messages.
