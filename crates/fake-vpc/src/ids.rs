@@ -42,14 +42,19 @@ pub(crate) fn request_id() -> String {
     let mut b = random_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(&b[..16]);
+    uuid_shape(&hex::encode(&b[..16]))
+}
+
+/// The first 32 hex digits of `h` as `8-4-4-4-12`.
+pub(crate) fn uuid_shape(h: &str) -> String {
+    let d = |a: usize, b: usize| h.get(a..b).unwrap_or_default();
     format!(
         "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
+        d(0, 8),
+        d(8, 12),
+        d(12, 16),
+        d(16, 20),
+        d(20, 32)
     )
 }
 

@@ -863,15 +863,7 @@ impl World {
 
 /// A stable UUID-shaped value derived from the instance id.
 fn uuid_for(id: &str) -> String {
-    let h = tencent_api::sign::sha256_hex(id.as_bytes());
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::ids::uuid_shape(&tencent_api::sign::sha256_hex(id.as_bytes()))
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ fn remove_orphan_temps(dir: &Path) {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(pid) = orphan_temp_pid(name)
-            && !pid_alive(pid)
+            && !crate::lock::pid_alive(pid)
         {
             let _ = std::fs::remove_file(entry.path());
         }
@@ -90,15 +90,6 @@ fn orphan_temp_pid(name: &str) -> Option<u32> {
     parts.next()?;
     n.parse::<u64>().ok()?;
     pid.parse().ok()
-}
-
-fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 sends nothing; kill only checks that the pid exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

@@ -37,15 +37,7 @@ impl Holder {
     /// Whether the process named by `pid` still exists. `false` means this holder information is
     /// stale (the lock itself may still be held, e.g. by a process that inherited the descriptor).
     pub fn is_alive(&self) -> bool {
-        let Ok(pid) = libc::pid_t::try_from(self.pid) else {
-            return false;
-        };
-        if pid <= 0 {
-            return false;
-        }
-        // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists.
-        let rc = unsafe { libc::kill(pid, 0) };
-        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        pid_alive(self.pid)
     }
 }
 
@@ -64,6 +56,19 @@ impl std::fmt::Display for Holder {
         }
         Ok(())
     }
+}
+
+/// Whether a process with this pid exists (signal 0 sends nothing).
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// "held by pid ..." or "held by an unidentified process".
