@@ -128,7 +128,7 @@ fn exit_context(err: &anyhow::Error) -> crate::exit::ExitError {
 /// `true`/`false`/`unknown` and the exit code.
 fn verdict(answer: &Answer, this_eni: Option<&str>) -> (&'static str, Exit) {
     match &answer.holder {
-        Ok(Some(h)) if Some(h.eni.as_str()) == this_eni && !h.is_moving() => {
+        Ok(Some(h)) if Some(h.eni.as_str()) == this_eni && !h.is_changing() => {
             ("true", Exit::Success)
         }
         Ok(_) => ("false", Exit::Failure),

@@ -312,3 +312,32 @@ fn status_asks_the_metadata_service_no_more_than_the_plain_query() {
         "a failed discovery is not repeated for the NIC line: {status:?}"
     );
 }
+
+#[test]
+fn a_vip_still_being_assigned_here_is_not_here_yet() {
+    // The API lists the VIP on this ENI as PENDING while an assignment is in flight: traffic
+    // does not reach it yet, so the answer is false until it is AVAILABLE.
+    let fake = start(&example("two-nodes"), Duration::from_secs(30));
+    fake.with_world(|w| w.remove_secondary_ip(VIP)).unwrap();
+    let node = Node::new(
+        &fake,
+        "ins-node0002",
+        "[failover]\nassign_if_unassigned = true\n",
+    );
+    node.record("default", vip_state::KeepalivedState::Master);
+    let mut mover = node
+        .command("vip-migrate")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || !fake
+        .calls_of("AssignPrivateIpAddresses")
+        .is_empty()));
+    mover.kill().unwrap();
+    mover.wait().unwrap();
+    assert_eq!(fake.ip_state(VIP), Some(fake_vpc::IpState::Pending));
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    let run = node.run("vip-query", &[]);
+    assert_eq!((run.code, run.stdout.trim()), (1, "false"), "{run:?}");
+}
