@@ -441,6 +441,16 @@ e2e_ping_reaches() {
         END { exit !(ok >= c && bad == 0) }'
 }
 
+# e2e_first_reply_from NODE SINCE -> epoch of the first reply from NODE after SINCE.
+e2e_first_reply_from() {
+    e2e_ping_replies | awk -v n="$1" -v s="$2" '$1 >= s && $2 == n { print $1; exit }'
+}
+
+# e2e_replies_from NODE FROM TO -> how many replies NODE sent between FROM and TO.
+e2e_replies_from() {
+    e2e_ping_replies | awk -v n="$1" -v f="$2" -v t="$3" '$1 >= f && $1 <= t && $2 == n { c++ } END { print c + 0 }'
+}
+
 # The node of the latest reply, or nothing.
 e2e_ping_last_node() { e2e_ping_replies | awk 'END { if (NR) print $2 }'; }
 
