@@ -5,10 +5,15 @@
 # keepalived -t also checks the scripts (existence, enable_script_security), so each example is
 # checked exactly as shipped except for the binaries' directory, which points at executables in a
 # root-owned temporary directory. A deliberately broken copy must be rejected, so that this test
-# can fail. Needs keepalived (installed by scripts/e2e-deps.sh when root); fails loudly without it.
+# can fail. Needs root and keepalived (installed by scripts/e2e-deps.sh); fails loudly without.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+if [ "$(id -u)" -ne 0 ]; then
+    # keepalived's script security wants root-owned script paths, which only root can make.
+    echo "validate-examples: needs root (sudo $0)" >&2
+    exit 1
+fi
 if ! command -v keepalived >/dev/null 2>&1 && [ ! -x /usr/sbin/keepalived ]; then
     "$repo/scripts/e2e-deps.sh" || {
         echo "validate-examples: keepalived is missing and could not be installed" >&2
@@ -17,7 +22,7 @@ if ! command -v keepalived >/dev/null 2>&1 && [ ! -x /usr/sbin/keepalived ]; the
 fi
 PATH="$PATH:/usr/sbin:/sbin"
 
-work=$(mktemp -d /run/tcvip-validate.XXXXXX 2>/dev/null || mktemp -d)
+work=$(mktemp -d /run/tcvip-validate.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 0755 "$work"
 for b in notify-action vip-migrate vip-query check-self; do
