@@ -27,6 +27,9 @@
 
 # ---------------------------------------------------------------------------------------------
 # Constants
+
+# keepalived and ip live in sbin, which a non-login root shell may not have on its PATH.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
 E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 E2E_DIR="$E2E_REPO/tests/e2e"
 E2E_VIP=198.18.1.100
