@@ -22,7 +22,7 @@ config_dir=/etc/keepalived
 examples=true
 binaries=(notify-action vip-migrate vip-query check-self)
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 die() {
     echo "install: $*" >&2
     exit 1
