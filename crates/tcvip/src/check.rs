@@ -93,11 +93,26 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let deadline = started + ctx.config.check.deadline();
     let margin = margin_for(ctx.config.check.deadline());
     let instance = ctx.instance_key(args.instance.as_deref())?;
-    let read = ctx.state.read_state(&instance);
+    let mut read = ctx.state.read_state(&instance);
     if let Some(warning) = &read.warning
         && read.seq > 0
     {
         crate::warn!("state_unreadable", instance = instance, warning = warning);
+    }
+    // A record from before this keepalived started speaks of its previous run: until the new
+    // run's first notification is recorded, nothing is known.
+    if let (Some(record), Some(started)) = (
+        &read.record,
+        crate::keepalived::parent_keepalived_started_ms(),
+    ) && record.recorded_at_ms < started
+    {
+        crate::info!(
+            "state_predates_keepalived",
+            instance = instance,
+            state = record.state,
+            seq = record.seq
+        );
+        read.state = KeepalivedState::Unknown;
     }
     let vips: Vec<VipConfig> = ctx.vips_of(&instance).into_iter().cloned().collect();
     let mut check = Check {
@@ -378,6 +393,14 @@ impl Check<'_> {
     fn restore_on_nic(&mut self, vip: &VipConfig, iface: &str) {
         match crate::ifaddrs::has_ipv4(Some(iface), vip.address) {
             Ok(true) => {}
+            // keepalived may have left MASTER since the record was read: look again right
+            // before changing the NIC.
+            Ok(false)
+                if self.ctx.state.read_state(self.instance).state != KeepalivedState::Master =>
+            {
+                self.notes
+                    .push(format!("{}: no longer MASTER", vip.address));
+            }
             Ok(false) => {
                 let nic = IpCommandNic::new().with_timeout(self.remaining());
                 match nic.add_ip(iface, vip.address, vip.prefix_len) {

@@ -11,6 +11,7 @@ pub mod context;
 pub mod discovery;
 pub mod exit;
 pub mod ifaddrs;
+pub mod keepalived;
 pub mod log;
 pub mod migrate;
 pub mod nic;

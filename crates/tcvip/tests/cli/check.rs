@@ -873,3 +873,90 @@ fn nothing_recorded_yet_leaves_the_nic_alone() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!empty.has(VIP));
 }
+
+/// Runs check-self as the child of a process named `keepalived` (a copy of /bin/sh) that started
+/// `delay` before it.
+fn check_under_keepalived(node: &Node, delay: Duration) -> Run {
+    let parent = node.dir.path().join("keepalived");
+    std::fs::copy("/bin/sh", &parent).unwrap();
+    // `; exit $?` keeps the shell from exec-ing check-self: the shell stays its parent.
+    let script = format!("sleep {}; \"$0\" \"$@\"; exit $?", delay.as_secs_f64());
+    let mut cmd = Command::new(&parent);
+    cmd.arg("-c")
+        .arg(script)
+        .arg(bin("check-self"))
+        .arg("--config")
+        .arg(&node.config)
+        .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+        .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
+        .stdin(Stdio::null());
+    run(&mut cmd)
+}
+
+#[test]
+fn a_master_record_from_before_keepalived_started_changes_nothing() {
+    // keepalived restarted on a node that was MASTER; before its first notification is recorded
+    // it runs the track script. The old MASTER record must not put the VIP back on the NIC.
+    // (The VIP's interface does not exist, so an attempt would show as vip_restore_failed and
+    // change nothing on this host.)
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let more = format!(
+        "[[vip]]\naddress = \"198.18.1.100\"\ninterface = \"tcvnone0\"\n\n{}",
+        node_section("ins-node0001", "eni-node0001", "vpc-demo0001")
+    );
+    let node = Node::new(&fake, "ins-node0001", &more);
+    node.state()
+        .write_cloud_view(&view(VIP, "eni-node0001", "ins-node0001", Duration::ZERO))
+        .unwrap();
+
+    // Recorded before keepalived started: a previous life.
+    node.record("default", KeepalivedState::Master);
+    thread::sleep(Duration::from_millis(50));
+    let run = check_under_keepalived(&node, Duration::ZERO);
+    assert_eq!(run.code, 0, "{run:?}");
+    let log = node.log_text();
+    assert!(log.contains("event=state_predates_keepalived"), "{log}");
+    assert!(
+        !log.contains("vip_restore"),
+        "acted on a stale record:\n{log}"
+    );
+
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[test]
+fn a_master_record_written_after_keepalived_started_is_acted_on() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let more = format!(
+        "[[vip]]\naddress = \"198.18.1.100\"\ninterface = \"tcvnone0\"\n\n{}",
+        node_section("ins-node0001", "eni-node0001", "vpc-demo0001")
+    );
+    let node = Node::new(&fake, "ins-node0001", &more);
+    node.state()
+        .write_cloud_view(&view(VIP, "eni-node0001", "ins-node0001", Duration::ZERO))
+        .unwrap();
+    let recorder = {
+        let state_dir = node.state_dir.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            vip_state::StateDir::open(&state_dir)
+                .unwrap()
+                .record_state(
+                    "default",
+                    KeepalivedState::Master,
+                    Some(100),
+                    vip_state::Source::Manual,
+                )
+                .unwrap();
+        })
+    };
+    let run = check_under_keepalived(&node, Duration::from_millis(900));
+    recorder.join().unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    let log = node.log_text();
+    assert!(!log.contains("state_predates_keepalived"), "{log}");
+    assert!(
+        log.contains("event=vip_restore_failed"),
+        "the MASTER record was ignored:\n{log}"
+    );
+}
