@@ -72,13 +72,12 @@ pub struct Report {
     pub message: String,
 }
 
-/// The first task polls come quickly (a move usually lands within seconds); later ones slow
-/// down to stay well under DescribeVpcTaskResult's 20 requests per second.
+/// Five polls a second while a move usually lands (a few seconds), so that success is reported
+/// within 200 ms of the landing; two a second after that. Either stays well under
+/// DescribeVpcTaskResult's limit of 20 requests per second, with several nodes polling.
 fn poll_interval(since_write: Duration) -> Duration {
-    if since_write < Duration::from_secs(3) {
-        Duration::from_millis(100)
-    } else if since_write < Duration::from_secs(10) {
-        Duration::from_millis(250)
+    if since_write < Duration::from_secs(10) {
+        Duration::from_millis(200)
     } else {
         Duration::from_millis(500)
     }
