@@ -252,12 +252,20 @@ impl Client {
         if let Some(token) = &creds.token {
             req = req.header("X-TC-Token", token);
         }
-        let resp = req
-            .body(body)
-            .send()
-            .map_err(|e| self.send_error(action, &e))?;
-        let status = resp.status().as_u16();
-        let body = self.read_body(action, resp)?;
+        let exchange = Exchange {
+            action: action.to_owned(),
+            endpoint: self.endpoint.url.to_string(),
+            timeout: self.config.timeout,
+            limit: self.config.max_body_bytes,
+        };
+        let timeout = self.config.timeout;
+        let reply = crate::deadline::within(timeout, move || exchange.run(req.body(body)));
+        let (status, body) = reply.unwrap_or_else(|| {
+            Err(Error::Timeout {
+                action: action.to_owned(),
+                after: timeout,
+            })
+        })?;
         if status != 200 {
             return Err(Error::Http {
                 action: action.to_owned(),
@@ -267,9 +275,35 @@ impl Client {
         }
         parse_reply(action, &body)
     }
+}
 
-    fn read_body(&self, action: &str, resp: reqwest::blocking::Response) -> Result<Vec<u8>, Error> {
-        let limit = self.config.max_body_bytes;
+/// One request and its reply, run on a worker under [`crate::deadline::within`].
+struct Exchange {
+    action: String,
+    endpoint: String,
+    timeout: Duration,
+    limit: usize,
+}
+
+/// At most this much of a non-200 reply is read, for the error's excerpt.
+const ERROR_EXCERPT_BYTES: u64 = 1024;
+
+impl Exchange {
+    fn run(self, req: reqwest::blocking::RequestBuilder) -> Result<(u16, Vec<u8>), Error> {
+        let resp = req.send().map_err(|e| self.send_error(&e))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            // A proxy's error page may be large: the status is what counts (and is retryable).
+            let mut head = Vec::new();
+            let _ = resp.take(ERROR_EXCERPT_BYTES).read_to_end(&mut head);
+            return Ok((status, head));
+        }
+        Ok((status, self.read_body(resp)?))
+    }
+
+    fn read_body(&self, resp: reqwest::blocking::Response) -> Result<Vec<u8>, Error> {
+        let action = self.action.as_str();
+        let limit = self.limit;
         let too_large = || Error::BodyTooLarge {
             action: action.to_owned(),
             limit,
@@ -288,7 +322,7 @@ impl Client {
                 if timed_out {
                     Error::Timeout {
                         action: action.to_owned(),
-                        after: self.config.timeout,
+                        after: self.timeout,
                     }
                 } else {
                     Error::Transport {
@@ -303,17 +337,17 @@ impl Client {
         Ok(body)
     }
 
-    fn send_error(&self, action: &str, e: &reqwest::Error) -> Error {
-        let action = action.to_owned();
+    fn send_error(&self, e: &reqwest::Error) -> Error {
+        let action = self.action.clone();
         if e.is_timeout() {
             Error::Timeout {
                 action,
-                after: self.config.timeout,
+                after: self.timeout,
             }
         } else if e.is_connect() {
             Error::Connect {
                 action,
-                endpoint: self.endpoint.url.to_string(),
+                endpoint: self.endpoint.clone(),
                 detail: chain(e),
             }
         } else {

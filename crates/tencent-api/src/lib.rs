@@ -17,6 +17,7 @@
 pub mod client;
 pub mod clock;
 pub mod credentials;
+mod deadline;
 mod endpoint;
 pub mod error;
 pub mod metadata;

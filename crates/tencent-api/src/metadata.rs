@@ -134,33 +134,17 @@ impl MetadataClient {
             url: url.clone(),
             detail,
         })?;
-        let resp = http
-            .get(parsed)
-            .send()
-            .map_err(|e| self.transport_error(&url, &e))?;
-        let status = resp.status().as_u16();
-        if status == 404 {
-            return Err(MetadataError::NotFound { url });
-        }
-        if status != 200 {
-            return Err(MetadataError::Http { url, status });
-        }
-        let mut body = Vec::new();
-        resp.take(MAX_METADATA_BYTES + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::TimedOut {
-                    MetadataError::Timeout {
-                        url: url.clone(),
-                        after: self.timeout,
-                    }
-                } else {
-                    MetadataError::Transport {
-                        url: url.clone(),
-                        detail: chain(&e),
-                    }
-                }
-            })?;
+        let request = http.get(parsed);
+        let timeout = self.timeout;
+        let worker_url = url.clone();
+        // The whole exchange, body included, ends at the timeout (see `deadline`).
+        let body = crate::deadline::within(timeout, move || fetch(request, &worker_url, timeout))
+            .unwrap_or_else(|| {
+            Err(MetadataError::Timeout {
+                url: url.clone(),
+                after: timeout,
+            })
+        })?;
         if body.len() as u64 > MAX_METADATA_BYTES {
             return Err(MetadataError::BodyTooLarge {
                 url,
@@ -170,24 +154,64 @@ impl MetadataClient {
         let text = String::from_utf8(body).map_err(|_| MetadataError::NotUtf8 { url })?;
         Ok(text.trim_end_matches(['\r', '\n']).to_owned())
     }
+}
 
-    fn transport_error(&self, url: &str, e: &reqwest::Error) -> MetadataError {
-        let url = url.to_owned();
-        if e.is_timeout() {
-            MetadataError::Timeout {
-                url,
-                after: self.timeout,
+/// One GET and its body (at most one byte over the cap), on the worker.
+fn fetch(
+    request: reqwest::blocking::RequestBuilder,
+    url: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, MetadataError> {
+    let resp = request
+        .send()
+        .map_err(|e| transport_error(url, timeout, &e))?;
+    let status = resp.status().as_u16();
+    if status == 404 {
+        return Err(MetadataError::NotFound {
+            url: url.to_owned(),
+        });
+    }
+    if status != 200 {
+        return Err(MetadataError::Http {
+            url: url.to_owned(),
+            status,
+        });
+    }
+    let mut body = Vec::new();
+    resp.take(MAX_METADATA_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                MetadataError::Timeout {
+                    url: url.to_owned(),
+                    after: timeout,
+                }
+            } else {
+                MetadataError::Transport {
+                    url: url.to_owned(),
+                    detail: chain(&e),
+                }
             }
-        } else if e.is_connect() {
-            MetadataError::Connect {
-                url,
-                detail: chain(e),
-            }
-        } else {
-            MetadataError::Transport {
-                url,
-                detail: chain(e),
-            }
+        })?;
+    Ok(body)
+}
+
+fn transport_error(url: &str, timeout: Duration, e: &reqwest::Error) -> MetadataError {
+    let url = url.to_owned();
+    if e.is_timeout() {
+        MetadataError::Timeout {
+            url,
+            after: timeout,
+        }
+    } else if e.is_connect() {
+        MetadataError::Connect {
+            url,
+            detail: chain(e),
+        }
+    } else {
+        MetadataError::Transport {
+            url,
+            detail: chain(e),
         }
     }
 }

@@ -283,6 +283,57 @@ fn slow_server_hits_the_timeout_promptly() {
 }
 
 #[test]
+fn a_trickling_body_still_ends_at_the_timeout() {
+    // Headers at once, then one body byte every 200 ms: each read is quick, the whole is not.
+    let body = br#"{"Response":{"Status":"SUCCESS","RequestId":"r-1","Padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#.to_vec();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    let stub = Stub::start(move |_| {
+        Reply::Trickle(head.clone(), body.clone(), Duration::from_millis(200))
+    });
+    let cfg =
+        config(&stub.url()).with_timeouts(Duration::from_millis(500), Duration::from_millis(1000));
+    let c = Client::new(
+        cfg,
+        Arc::new(StaticCredentials::new(Credentials::new("A", "k"))),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let e = c
+        .call_json("DescribeVpcTaskResult", &json!({}))
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "the body trickled past the timeout: {took:?}"
+    );
+}
+
+#[test]
+fn a_large_error_page_is_an_http_error_not_a_body_too_large() {
+    // A proxy's 502 page bigger than the body cap: the status is what counts (retryable).
+    let page = vec![b'x'; 64 * 1024];
+    let stub = Stub::start(move |_| Reply::Full(502, "text/html", page.clone()));
+    let mut cfg = config(&stub.url());
+    cfg.max_body_bytes = 1024;
+    let c = Client::new(
+        cfg,
+        Arc::new(StaticCredentials::new(Credentials::new("A", "k"))),
+    )
+    .unwrap();
+    let e = c
+        .call_json("DescribeVpcTaskResult", &json!({}))
+        .unwrap_err();
+    assert!(matches!(e, Error::Http { status: 502, .. }), "{e:?}");
+    assert_eq!(e.retry_class(), RetryClass::Backoff);
+}
+
+#[test]
 fn refused_connection_is_a_connect_error() {
     let port = refused_port();
     let e = client(&format!("http://127.0.0.1:{port}"))

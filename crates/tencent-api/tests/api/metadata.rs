@@ -63,6 +63,28 @@ fn slow_or_absent_metadata_fails_fast() {
     );
 }
 
+#[test]
+fn a_trickling_metadata_reply_ends_at_the_timeout() {
+    let body = b"ins-0123456789abcdefghijklmnopqrstuvwxyz".to_vec();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    let stub = Stub::start(move |_| {
+        Reply::Trickle(head.clone(), body.clone(), Duration::from_millis(150))
+    });
+    let m = MetadataClient::new(stub.url(), Duration::from_millis(600));
+    let started = Instant::now();
+    let e = m.get("instance-id").unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(e, MetadataError::Timeout { .. }), "{e:?}");
+    assert!(
+        took < Duration::from_millis(2000),
+        "the reply trickled past the timeout: {took:?}"
+    );
+}
+
 const CHILD_ENV: &str = "TENCENT_API_TEST_PROXY_CHILD";
 const TEST_NAME: &str = "metadata::metadata_bypasses_the_proxy_that_api_calls_use";
 

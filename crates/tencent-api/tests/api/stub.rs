@@ -45,6 +45,8 @@ pub enum Reply {
     Hang,
     /// Send these bytes, then keep the connection open until the stub is dropped.
     RawThenHang(Vec<u8>),
+    /// Send the head at once, then the body one byte per interval (a trickling server).
+    Trickle(Vec<u8>, Vec<u8>, Duration),
 }
 
 impl Reply {
@@ -154,6 +156,19 @@ fn serve(
         }
         Reply::Raw(ref bytes) => {
             let _ = conn.write_all(bytes);
+        }
+        Reply::Trickle(head, body, every) => {
+            let _ = conn.write_all(&head);
+            let _ = conn.flush();
+            for byte in body {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(every);
+                if conn.write_all(&[byte]).is_err() || conn.flush().is_err() {
+                    break;
+                }
+            }
         }
         Reply::Hang | Reply::RawThenHang(_) => {
             if let Reply::RawThenHang(bytes) = &reply {
