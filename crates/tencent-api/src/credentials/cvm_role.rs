@@ -16,6 +16,9 @@ pub const ROLE_CREDENTIALS_PATH: &str = "cam/security-credentials/";
 /// (both SDKs use 300, the signature's clock tolerance).
 pub const ROLE_REFRESH_MARGIN_SECS: i64 = 300;
 
+/// When a refresh fails, cached credentials with more than this left are used all the same.
+pub const ROLE_STILL_USABLE_SECS: i64 = 30;
+
 #[derive(Clone)]
 struct Cached {
     role: String,
@@ -172,8 +175,20 @@ impl CredentialProvider for CvmRoleCredentials {
         {
             return Ok(c.credentials.clone());
         }
-        let role = self.role_name(cache.as_ref())?;
-        let fresh = self.fetch(&role)?;
+        let fresh = match self
+            .role_name(cache.as_ref())
+            .and_then(|role| self.fetch(&role))
+        {
+            Ok(fresh) => fresh,
+            // The refresh starts 300 s early; a metadata blip in that window must not fail a
+            // call that the cached keys can still sign.
+            Err(e) => match cache.as_ref() {
+                Some(c) if c.expired_time.saturating_sub(now) > ROLE_STILL_USABLE_SECS => {
+                    return Ok(c.credentials.clone());
+                }
+                _ => return Err(e),
+            },
+        };
         let credentials = fresh.credentials.clone();
         *cache = Some(fresh);
         Ok(credentials)

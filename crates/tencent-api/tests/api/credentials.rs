@@ -37,13 +37,18 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 struct RoleService {
     stub: Stub,
     fetches: Arc<AtomicUsize>,
+    /// While set, the metadata service answers 500.
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RoleService {
     fn start(expired_time: i64, code: &'static str) -> RoleService {
         let fetches = Arc::new(AtomicUsize::new(0));
         let counter = fetches.clone();
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_down = down.clone();
         let stub = Stub::start(move |r| match r.target.as_str() {
+            _ if is_down.load(Ordering::SeqCst) => Reply::text(500, "unavailable"),
             "/latest/meta-data/cam/security-credentials/" => Reply::text(200, "tcvip-role\n"),
             "/latest/meta-data/cam/security-credentials/tcvip-role" => {
                 let n = counter.fetch_add(1, Ordering::SeqCst);
@@ -53,7 +58,11 @@ impl RoleService {
             }
             _ => Reply::text(404, "not found"),
         });
-        RoleService { stub, fetches }
+        RoleService {
+            stub,
+            fetches,
+            down,
+        }
     }
 
     fn metadata(&self) -> MetadataClient {
@@ -241,6 +250,23 @@ fn cvm_role_is_cached_while_more_than_300s_remain_and_refetched_after() {
         !format.contains("tmp-key") && !format.contains("token-"),
         "{format}"
     );
+}
+
+#[test]
+fn cvm_role_keys_still_valid_survive_a_failed_refresh() {
+    let role = RoleService::start(T0 + 1000, "Success");
+    let clock = Arc::new(ManualClock::new(T0));
+    let p = role.provider(clock.clone());
+    let first = p.credentials().unwrap();
+
+    role.down.store(true, Ordering::SeqCst);
+    clock.set(T0 + 800); // 200 s left: a refresh is due, fails, and the cached keys still sign
+    assert_eq!(p.credentials().unwrap(), first);
+    clock.set(T0 + 975); // 25 s left: too close to expiry, the failure shows
+    assert!(p.credentials().is_err());
+
+    role.down.store(false, Ordering::SeqCst);
+    assert_eq!(p.credentials().unwrap().secret_id, "AKIDtmp1");
 }
 
 #[test]
