@@ -139,8 +139,16 @@ impl Server {
                 let _ = s.shutdown(Shutdown::Both);
             }
         }
+        // Joined only once it has ended: should the wake-up connection fail, the loop is left
+        // to end with the process rather than hang the caller.
         if let Some(h) = self.accept.take() {
-            let _ = h.join();
+            let until = std::time::Instant::now() + Duration::from_secs(3);
+            while !h.is_finished() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            }
         }
     }
 
