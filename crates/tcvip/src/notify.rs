@@ -1,17 +1,19 @@
 //! notify-action: keepalived's notify hook.
 //!
 //! Records the new state with the next sequence number (atomically, under the instance lock)
-//! and returns at once. On MASTER, and on MASTER_RX_LOWER_PRI, it starts `vip-migrate` detached
-//! (its own session, so keepalived never waits for it) unless a migration is already in flight
-//! for every VIP of the instance. keepalived neither waits for nor orders notify scripts; the
-//! sequence number and vip-migrate's re-read of the latest record before every write call are
-//! what keep a late MASTER notification from undoing a newer BACKUP.
+//! and returns at once. On MASTER it starts `vip-migrate` detached (its own session, so
+//! keepalived never waits for it; a migration already in flight is joined by vip-migrate
+//! itself). MASTER_RX_LOWER_PRI is not a state change: nothing is recorded, and when the latest
+//! record says MASTER it starts `vip-migrate --reconcile`. keepalived neither waits for nor
+//! orders notify scripts; the sequence number and vip-migrate's re-read of the latest record
+//! before every write call are what keep a late MASTER notification from undoing a newer
+//! BACKUP.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use vip_state::{KeepalivedState, LockStatus, Source};
+use vip_state::{KeepalivedState, Source};
 
 use crate::cli::Common;
 use crate::context::Context;
@@ -62,34 +64,53 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let ctx = Context::load(&args.common, "notify-action")?;
     let given = notification.name.as_deref().or(args.instance.as_deref());
     let key = ctx.instance_key(given)?;
-    let state = match notification.state {
-        NotifyState::Master | NotifyState::MasterRxLowerPri => KeepalivedState::Master,
-        NotifyState::Backup => KeepalivedState::Backup,
-        NotifyState::Fault => KeepalivedState::Fault,
-        NotifyState::Stop | NotifyState::Deleted => KeepalivedState::Stop,
-    };
-    // keepalived SIGKILLs a STOP script after 1 s: never wait that long for the instance lock.
-    let dir = if state == KeepalivedState::Stop {
-        ctx.state.clone().with_lock_timeout(STOP_LOCK_TIMEOUT)
+    let rx_lower = notification.state == NotifyState::MasterRxLowerPri;
+    let seq = if rx_lower {
+        // Not a state change (keepalived stays MASTER): nothing is recorded, and only a node
+        // whose latest record is MASTER reconciles — a late MASTER_RX_LOWER_PRI must not undo a
+        // newer BACKUP or FAULT.
+        let read = ctx.state.read_state(&key);
+        if read.state != KeepalivedState::Master {
+            crate::info!(
+                "rx_lower_pri_ignored",
+                instance = key,
+                recorded = read.state,
+                seq = read.seq
+            );
+            return Ok(Exit::Success);
+        }
+        read.seq
     } else {
-        ctx.state.clone()
+        let state = match notification.state {
+            NotifyState::Master | NotifyState::MasterRxLowerPri => KeepalivedState::Master,
+            NotifyState::Backup => KeepalivedState::Backup,
+            NotifyState::Fault => KeepalivedState::Fault,
+            NotifyState::Stop | NotifyState::Deleted => KeepalivedState::Stop,
+        };
+        // keepalived SIGKILLs a STOP script after 1 s: never wait that long for the instance lock.
+        let dir = if state == KeepalivedState::Stop {
+            ctx.state.clone().with_lock_timeout(STOP_LOCK_TIMEOUT)
+        } else {
+            ctx.state.clone()
+        };
+        let record = dir
+            .record_state(&key, state, notification.priority, Source::Notify)
+            .with_context(|| format!("recording {state} for instance {key}"))?;
+        crate::info!(
+            "state",
+            instance = key,
+            state = notification.state,
+            seq = record.seq,
+            priority = notification
+                .priority
+                .map(|p| p.to_string())
+                .unwrap_or_default()
+        );
+        if state != KeepalivedState::Master {
+            return Ok(Exit::Success);
+        }
+        record.seq
     };
-    let record = dir
-        .record_state(&key, state, notification.priority, Source::Notify)
-        .with_context(|| format!("recording {state} for instance {key}"))?;
-    crate::info!(
-        "state",
-        instance = key,
-        state = notification.state,
-        seq = record.seq,
-        priority = notification
-            .priority
-            .map(|p| p.to_string())
-            .unwrap_or_default()
-    );
-    if state != KeepalivedState::Master {
-        return Ok(Exit::Success);
-    }
     let vips = ctx.vips_of(&key);
     if vips.is_empty() {
         crate::warn!(
@@ -99,22 +120,14 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Success);
     }
-    let in_flight = vips.iter().all(|vip| {
-        matches!(
-            ctx.state.vip_lock_status(vip.address),
-            Ok(LockStatus::Held(_))
-        )
-    });
-    if in_flight {
-        crate::info!("migrate_in_flight", instance = key, seq = record.seq);
-        return Ok(Exit::Success);
-    }
-    let reconcile = notification.state == NotifyState::MasterRxLowerPri;
+    // vip-migrate is always started: it joins a migration already in flight itself. A quick
+    // look at the lock from here could mistake another process's quick look for a migration.
+    let reconcile = rx_lower;
     let pid = start_migration(&ctx, &args.common, &key, reconcile)?;
     crate::info!(
         "migrate_started",
         instance = key,
-        seq = record.seq,
+        seq = seq,
         pid = pid,
         reconcile = reconcile
     );

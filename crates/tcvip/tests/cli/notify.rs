@@ -202,12 +202,12 @@ fn master_rx_lower_pri_leaves_a_vip_that_is_already_here() {
     let fake = start(&example("two-nodes"), Duration::from_millis(200));
     let node = Node::new(&fake, "ins-node0001", "");
     let _reap = Detached(&node);
+    node.record("default", KeepalivedState::Master);
     let run = node.run("notify-action", &["MASTER_RX_LOWER_PRI"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        node.state().read_state("default").state,
-        KeepalivedState::Master
-    );
+    // Not a state change: nothing new is recorded.
+    let read = node.state().read_state("default");
+    assert_eq!((read.state, read.seq), (KeepalivedState::Master, 1));
     // The reconcile run asks the cloud, finds the VIP here and writes nothing.
     assert!(
         wait_for(SETTLE, || node
@@ -232,6 +232,7 @@ fn master_rx_lower_pri_takes_the_vip_back_from_another_eni() {
     let fake = start(&example("two-nodes"), Duration::from_millis(200));
     let node = Node::new(&fake, "ins-node0002", "");
     let _reap = Detached(&node);
+    node.record("default", KeepalivedState::Master);
     let run = node.run("notify-action", &["MASTER_RX_LOWER_PRI"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
@@ -256,6 +257,7 @@ fn master_rx_lower_pri_never_assigns_an_unassigned_vip() {
         "[failover]\nassign_if_unassigned = true\n",
     );
     let _reap = Detached(&node);
+    node.record("default", KeepalivedState::Master);
     let run = node.run("notify-action", &["MASTER_RX_LOWER_PRI"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
@@ -352,4 +354,26 @@ fn stop_ends_well_under_a_second_even_when_the_state_is_locked() {
         node.state().read_state("default").state,
         KeepalivedState::Master
     );
+}
+
+#[test]
+fn a_late_master_rx_lower_pri_does_not_undo_a_newer_fault() {
+    // Notify scripts run concurrently and finish out of order: a MASTER_RX_LOWER_PRI handled
+    // after the FAULT that followed it must neither record MASTER nor move the VIP here.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = Node::new(&fake, "ins-node0002", "");
+    let _reap = Detached(&node);
+    assert_eq!(
+        node.run("notify-action", &["INSTANCE", "VI_1", "FAULT", "100"])
+            .code,
+        0
+    );
+    let run = node.run("notify-action", &["MASTER_RX_LOWER_PRI"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let read = node.state().read_state("default");
+    assert_eq!((read.state, read.seq), (KeepalivedState::Fault, 1));
+    thread::sleep(Duration::from_millis(500));
+    wait_detached(&node, SETTLE);
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
 }
