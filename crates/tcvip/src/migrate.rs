@@ -696,8 +696,8 @@ pub struct Args {
     /// Reconcile only: move a VIP held elsewhere, never assign an unassigned one
     #[arg(long)]
     pub reconcile: bool,
-    /// Overall deadline in seconds [default: failover.deadline_s]
-    #[arg(long, value_name = "SECONDS")]
+    /// Overall deadline in seconds, 1 to 3600 [default: failover.deadline_s]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub deadline_s: Option<u64>,
 }
 

@@ -229,6 +229,12 @@ fn bad_values_name_the_entry_they_are_in() {
         "{e}"
     );
 
+    // The cooldown doubles up to 600 s; a first cooldown above that is refused, not capped.
+    let e = error(&format!("{MINIMAL}[check]\nreconcile_cooldown_s = 601\n"));
+    assert_eq!(e.key(), Some("check.reconcile_cooldown_s"));
+    assert!(e.to_string().contains("from 1 to 600"), "{e}");
+    assert!(parse(&format!("{MINIMAL}[check]\nreconcile_cooldown_s = 600\n")).is_ok());
+
     let e = error(&format!("{MINIMAL}[check]\ndeadline_ms = \"2s\"\n"));
     assert_eq!(e.key(), Some("check.deadline_ms"));
     assert!(e.to_string().contains("expected a whole number"), "{e}");

@@ -166,11 +166,13 @@ pub(super) fn validate(c: &Config) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if !(1..=MAX_FAILOVER_DEADLINE_S).contains(&ck.reconcile_cooldown_s) {
+    // The cooldown doubles up to this cap (vip-state's MAX_RECONCILE_COOLDOWN_S).
+    let max_cooldown = vip_state::MAX_RECONCILE_COOLDOWN_S;
+    if !(1..=max_cooldown).contains(&ck.reconcile_cooldown_s) {
         return Err(err(
             "check.reconcile_cooldown_s".into(),
             format!(
-                "expected seconds from 1 to {MAX_FAILOVER_DEADLINE_S}, found {}",
+                "expected seconds from 1 to {max_cooldown}, found {}",
                 ck.reconcile_cooldown_s
             ),
         ));

@@ -1003,3 +1003,15 @@ fn a_source_that_keeps_refusing_is_an_error_not_a_loop() {
     assert_eq!(fake.calls_of("MigratePrivateIpAddress").len(), 4);
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
 }
+
+#[test]
+fn a_deadline_out_of_range_is_a_usage_error() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = master(&fake, "ins-node0002", "");
+    for bad in ["0", "3601", "18446744073709551615", "soon"] {
+        let run = node.run("vip-migrate", &["--deadline-s", bad]);
+        assert_eq!(run.code, 2, "--deadline-s {bad}: {run:?}");
+        assert!(run.stderr.contains("--deadline-s"), "{run:?}");
+    }
+    assert!(fake.calls().is_empty());
+}
