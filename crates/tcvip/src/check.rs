@@ -39,8 +39,8 @@ use crate::nic::{IpCommandNic, Nic};
 
 /// How long a VIP must have been seen on a non-MASTER node's NIC before it is removed.
 const STRAY_GRACE: Duration = Duration::from_millis(500);
-/// A stray sighting older than this starts over.
-const STRAY_FORGET: Duration = Duration::from_secs(120);
+/// A stray sighting older than this starts over (a few check intervals).
+const STRAY_FORGET: Duration = Duration::from_secs(10);
 /// A reconcile record is kept at least this long after its last attempt while the VIP is here.
 const CONFLICT_QUIET: Duration = Duration::from_secs(60);
 /// Time kept in hand at the end of the deadline for recording and exiting: a tenth of
@@ -84,6 +84,10 @@ struct StraySeen {
     vip: Ipv4Addr,
     first_seen_ms: u64,
     last_seen_ms: u64,
+    /// The state record's sequence number at the first sighting: any notification since then
+    /// (a MASTER in between) starts the count over.
+    #[serde(default)]
+    seq: u64,
 }
 
 /// Runs `check-self`.
@@ -137,7 +141,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
                 .push("no keepalived state recorded yet".to_owned()),
             KeepalivedState::Master => check.as_master(&vips),
             KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
-                check.as_standby(&vips, read.state)
+                check.as_standby(&vips, read.state, read.seq)
             }
         }
         running.map_or_else(Vec::new, |handle| {
@@ -421,7 +425,7 @@ impl Check<'_> {
         }
     }
 
-    fn as_standby(&mut self, vips: &[VipConfig], state: KeepalivedState) {
+    fn as_standby(&mut self, vips: &[VipConfig], state: KeepalivedState, seq: u64) {
         if !self.ctx.config.check.remove_stray_vip {
             return;
         }
@@ -459,13 +463,17 @@ impl Check<'_> {
                 .read_cache::<StraySeen>(&name)
                 .value
                 .map(|c| c.value)
-                .filter(|s| now.saturating_sub(s.last_seen_ms) < STRAY_FORGET.as_millis() as u64);
+                .filter(|s| {
+                    s.seq == seq
+                        && now.saturating_sub(s.last_seen_ms) < STRAY_FORGET.as_millis() as u64
+                });
             let first = seen.as_ref().map_or(now, |s| s.first_seen_ms);
             if now.saturating_sub(first) < STRAY_GRACE.as_millis() as u64 {
                 let record = StraySeen {
                     vip: vip.address,
                     first_seen_ms: first,
                     last_seen_ms: now,
+                    seq,
                 };
                 self.save("stray", move |state| state.write_cache(&name, &record));
                 self.notes.push(format!(
