@@ -6,6 +6,7 @@
 
 use std::cell::OnceCell;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tencent_api::Client;
@@ -90,20 +91,49 @@ impl Context {
         if let Some((code, message)) = self.identity_failure.get() {
             return Err(exit(*code, anyhow::anyhow!("{message}")));
         }
-        let discovered = Discoverer::new(&self.config)
-            .with_state_dir(&self.state)
-            .with_credentials(self.credentials())
-            .discover()
-            .map_err(discovery_exit);
-        let discovery = match discovered {
-            Ok(discovery) => discovery,
+        match self.discover() {
+            Ok(identity) => Ok(identity),
             Err(err) => {
+                let err = discovery_exit(err);
                 let _ = self
                     .identity_failure
                     .set((exit_of(&err), crate::cli::error_text(&err)));
-                return Err(err);
+                Err(err)
             }
-        };
+        }
+    }
+
+    /// As [`identity`](Self::identity), but a transient failure (metadata or API unreachable,
+    /// throttled, a 5xx) is tried again with backoff until `deadline`: a failover after a reboot
+    /// (nothing cached yet) must not give up on one dropped request.
+    pub fn identity_until(&self, deadline: Instant) -> anyhow::Result<&Identity> {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            if let Some(identity) = self.identity.get() {
+                return Ok(identity);
+            }
+            match self.discover() {
+                Ok(identity) => return Ok(identity),
+                Err(err) if is_transient(&err) && Instant::now() + wait < deadline => {
+                    crate::warn!(
+                        "discovery_retry",
+                        error = err,
+                        retry_in_ms = wait.as_millis()
+                    );
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(err) => return Err(discovery_exit(err)),
+            }
+        }
+    }
+
+    /// One discovery; on success the identity is kept and each discovered fact logged.
+    fn discover(&self) -> Result<&Identity, DiscoveryError> {
+        let discovery = Discoverer::new(&self.config)
+            .with_state_dir(&self.state)
+            .with_credentials(self.credentials())
+            .discover()?;
         for fact in discovery.discovered() {
             crate::info!(
                 "discovered",
@@ -179,6 +209,18 @@ impl Context {
                     ),
                 )
             })
+    }
+}
+
+/// Whether a discovery failure may pass by itself: the metadata service or the API unreachable,
+/// slow, throttled or answering 5xx.
+fn is_transient(err: &DiscoveryError) -> bool {
+    match err {
+        DiscoveryError::Metadata { source, .. } => source.is_transient(),
+        DiscoveryError::Api { source, .. } => {
+            source.retry_class() != tencent_api::RetryClass::Fatal
+        }
+        _ => false,
     }
 }
 

@@ -710,7 +710,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let vips = select_vips(&ctx, &instance, &args.vips)?;
     let deadline_s = args.deadline_s.unwrap_or(ctx.config.failover.deadline_s);
     let deadline = started + Duration::from_secs(deadline_s);
-    let identity = ctx.identity()?;
+    let identity = ctx.identity_until(deadline)?;
     let client = ctx.client()?;
     let (vpc_id, eni_id) = (identity.vpc_id.as_str(), identity.eni_id.as_str());
     let purpose = if args.reconcile {

@@ -1015,3 +1015,25 @@ fn a_deadline_out_of_range_is_a_usage_error() {
     }
     assert!(fake.calls().is_empty());
 }
+
+#[test]
+fn discovery_after_a_reboot_rides_out_a_flaky_cloud() {
+    // Nothing cached (the state directory is on tmpfs): the first requests of discovery fail
+    // (metadata dropped, DescribeNetworkInterfaces answering 500), and the move happens all the same.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    fake.inject(FaultSpec {
+        action: Some("metadata".into()),
+        count: 1,
+        fault: Fault::Drop,
+    });
+    fake.inject(FaultSpec {
+        action: Some("DescribeNetworkInterfaces".into()),
+        count: 2,
+        fault: Fault::Http500,
+    });
+    let node = master(&fake, "ins-node0002", "");
+    let run = node.run("vip-migrate", &["--deadline-s", "30"]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    assert!(node.log_text().contains("event=discovery_retry"));
+}
