@@ -96,15 +96,69 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let ctx = Context::load(&args.common, "check-self")?;
     let deadline = started + ctx.config.check.deadline();
     let margin = margin_for(ctx.config.check.deadline());
-    let instance = ctx.instance_key(args.instance.as_deref())?;
-    let mut read = ctx.state.read_state(&instance);
+    // Without --instance, every keepalived instance the configuration names is checked: one
+    // track script serves them all.
+    let names = ctx.config.instance_names();
+    let instances: Vec<String> = match args.instance.as_deref() {
+        None if names.len() > 1 => names.iter().map(|n| (*n).to_owned()).collect(),
+        given => vec![ctx.instance_key(given)?],
+    };
+    let mut check = Check {
+        ctx: &ctx,
+        common: &args.common,
+        instance: "",
+        started,
+        deadline,
+        margin,
+        failures: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut states = Vec::new();
+    // The service checks run beside the rest, so that a slow cloud lookup cannot use up the
+    // time they need (a healthy service must not fail because the API is slow).
+    let services = &ctx.config.check.service_checks;
+    let service_failures = thread::scope(|scope| {
+        let running = (!services.is_empty())
+            .then(|| scope.spawn(move || service_checks(services, deadline, margin)));
+        for instance in &instances {
+            let read = read_state(&ctx, instance);
+            let vips: Vec<VipConfig> = ctx.vips_of(instance).into_iter().cloned().collect();
+            check.instance = instance;
+            match read.state {
+                KeepalivedState::Unknown => check
+                    .notes
+                    .push(format!("{instance}: no keepalived state recorded yet")),
+                KeepalivedState::Master => check.as_master(&vips),
+                KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
+                    check.as_standby(&vips, read.state, read.seq)
+                }
+            }
+            states.push(if instances.len() > 1 {
+                format!("{instance} {}", read.state)
+            } else {
+                read.state.to_string()
+            });
+        }
+        running.map_or_else(Vec::new, |handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| vec!["the service checks could not be run".to_owned()])
+        })
+    });
+    check.failures.extend(service_failures);
+    Ok(check.finish(&states.join(", ")))
+}
+
+/// The recorded state of `instance`, as far as it can be trusted: a record from before the
+/// keepalived that runs us started speaks of its previous run, and until the new run's first
+/// notification is recorded nothing is known.
+fn read_state(ctx: &Context, instance: &str) -> vip_state::ReadOutcome {
+    let mut read = ctx.state.read_state(instance);
     if let Some(warning) = &read.warning
         && read.seq > 0
     {
         crate::warn!("state_unreadable", instance = instance, warning = warning);
     }
-    // A record from before this keepalived started speaks of its previous run: until the new
-    // run's first notification is recorded, nothing is known.
     if let (Some(record), Some(started)) = (
         &read.record,
         crate::keepalived::parent_keepalived_started_ms(),
@@ -118,40 +172,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         );
         read.state = KeepalivedState::Unknown;
     }
-    let vips: Vec<VipConfig> = ctx.vips_of(&instance).into_iter().cloned().collect();
-    let mut check = Check {
-        ctx: &ctx,
-        common: &args.common,
-        instance: &instance,
-        started,
-        deadline,
-        margin,
-        failures: Vec::new(),
-        notes: Vec::new(),
-    };
-    // The service checks run beside the rest, so that a slow cloud lookup cannot use up the
-    // time they need (a healthy service must not fail because the API is slow).
-    let services = &ctx.config.check.service_checks;
-    let service_failures = thread::scope(|scope| {
-        let running = (!services.is_empty())
-            .then(|| scope.spawn(move || service_checks(services, deadline, margin)));
-        match read.state {
-            KeepalivedState::Unknown => check
-                .notes
-                .push("no keepalived state recorded yet".to_owned()),
-            KeepalivedState::Master => check.as_master(&vips),
-            KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
-                check.as_standby(&vips, read.state, read.seq)
-            }
-        }
-        running.map_or_else(Vec::new, |handle| {
-            handle
-                .join()
-                .unwrap_or_else(|_| vec!["the service checks could not be run".to_owned()])
-        })
-    });
-    check.failures.extend(service_failures);
-    Ok(check.finish(read.state))
+    read
 }
 
 struct Check<'a> {
@@ -520,7 +541,7 @@ impl Check<'_> {
         }
     }
 
-    fn finish(self, state: KeepalivedState) -> Exit {
+    fn finish(self, state: &str) -> Exit {
         let (result, reason, exit) = if self.failures.is_empty() {
             let reason = if self.notes.is_empty() {
                 format!("{state}: healthy")

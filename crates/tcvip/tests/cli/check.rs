@@ -999,3 +999,35 @@ fn a_notification_between_two_sightings_starts_the_stray_count_over() {
     assert_eq!(check(&ns).code, 0);
     assert!(!ns.has(VIP), "stray VIP still there: {}", node.log_text());
 }
+
+#[test]
+fn one_track_script_checks_every_configured_instance() {
+    // Two vrrp_instances, each with its VIP, and `check-self` without --instance (as the shipped
+    // examples wire it): both are checked, and neither makes the check fail.
+    let fake = start(&loopback_topology(LO_ME), Duration::ZERO);
+    let node = Node::new(
+        &fake,
+        "ins-lo000001",
+        &format!(
+            "{}[[vip]]\naddress = \"127.0.0.1\"\ninstance = \"VI_1\"\ninterface = \"lo\"\n\n\
+             [[vip]]\naddress = \"126.0.0.50\"\ninstance = \"VI_2\"\ninterface = \"lo\"\n",
+            node_section("ins-lo000001", LO_ME, "vpc-lo000001"),
+        ),
+    );
+    node.state()
+        .write_cloud_view(&view(LO_VIP, LO_ME, "ins-lo000001", Duration::ZERO))
+        .unwrap();
+    node.record("VI_1", KeepalivedState::Master);
+    node.record("VI_2", KeepalivedState::Backup);
+    let run = node.run("check-self", &[]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    let check = node.state().read_check().value.unwrap();
+    assert!(
+        check.reason.contains("VI_1 MASTER") && check.reason.contains("VI_2 BACKUP"),
+        "{check:?}"
+    );
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    // One instance on its own, as before.
+    let run = node.run("check-self", &["--instance", "VI_2"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
