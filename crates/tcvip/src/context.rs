@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tencent_api::Client;
 use tencent_api::credentials::CredentialProvider;
-use vip_state::StateDir;
+use vip_state::{KeepalivedState, StateDir};
 
 use crate::cli::Common;
 use crate::config::{Config, VipConfig};
@@ -21,6 +21,9 @@ use crate::log::{LogSettings, LogTarget};
 
 /// The record name used for the keepalived instance when no `[[vip]]` names one.
 pub const DEFAULT_INSTANCE: &str = "default";
+
+/// The cache that remembers which keepalived instance is "the only one".
+const ONLY_INSTANCE_CACHE: &str = "only-instance";
 
 /// One command's view of the world.
 #[derive(Debug)]
@@ -164,9 +167,17 @@ impl Context {
 
     /// The name under which keepalived instance `given` is recorded; `None` (the one-word
     /// notify form, or a command run by hand) means the only configured instance.
+    ///
+    /// When no `[[vip]]` names an instance, the VIPs follow "the only instance": the first name
+    /// keepalived notifies is bound to them, and a notification from another instance while that
+    /// one runs is refused (exit 78, naming the fix) instead of overwriting its state. Once the
+    /// bound instance has stopped (a reload that renames it), the next name takes its place.
     pub fn instance_key(&self, given: Option<&str>) -> anyhow::Result<String> {
         let names = self.config.instance_names();
         if names.is_empty() {
+            if let Some(name) = given.filter(|n| *n != DEFAULT_INSTANCE) {
+                self.bind_only_instance(name)?;
+            }
             return Ok(DEFAULT_INSTANCE.to_owned());
         }
         match given {
@@ -180,6 +191,40 @@ impl Context {
                     names.join(", ")
                 ),
             )),
+        }
+    }
+
+    fn bind_only_instance(&self, name: &str) -> anyhow::Result<()> {
+        let bound = self
+            .state
+            .read_cache::<String>(ONLY_INSTANCE_CACHE)
+            .value
+            .map(|c| c.value);
+        let running = || {
+            !matches!(
+                self.state.read_state(DEFAULT_INSTANCE).state,
+                KeepalivedState::Stop | KeepalivedState::Unknown
+            )
+        };
+        match bound {
+            Some(bound) if bound == name => Ok(()),
+            Some(bound) if running() => Err(exit(
+                Exit::Config,
+                anyhow::anyhow!(
+                    "keepalived instance {name:?} is not followed by any VIP: the [[vip]] entries of {} name no instance, so they follow the only one, {bound:?}; with several vrrp_instances set instance = \"...\" on each [[vip]]",
+                    self.config.path.display()
+                ),
+            )),
+            _ => {
+                if let Err(e) = self.state.write_cache(ONLY_INSTANCE_CACHE, &name) {
+                    crate::warn!(
+                        "state_write_failed",
+                        record = ONLY_INSTANCE_CACHE,
+                        error = e
+                    );
+                }
+                Ok(())
+            }
         }
     }
 

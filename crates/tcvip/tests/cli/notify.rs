@@ -377,3 +377,33 @@ fn a_late_master_rx_lower_pri_does_not_undo_a_newer_fault() {
     assert!(fake.calls().is_empty(), "{:?}", fake.calls());
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
 }
+
+#[test]
+fn a_second_instance_cannot_overwrite_the_only_one() {
+    // tcvip.toml names no instance, but keepalived has two vrrp_instances wired to notify-action:
+    // the second one's BACKUP must not overwrite the first one's MASTER.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = Node::new(&fake, "ins-node0001", "");
+    let _reap = Detached(&node);
+    let run = node.run("notify-action", &["INSTANCE", "VI_1", "MASTER", "100"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = node.run("notify-action", &["INSTANCE", "VI_OTHER", "BACKUP", "50"]);
+    assert_eq!(run.code, 78, "{run:?}");
+    assert!(run.stderr.contains("instance = "), "{run:?}");
+    let read = node.state().read_state("default");
+    assert_eq!((read.state, read.seq), (KeepalivedState::Master, 1));
+
+    // Once VI_1 has stopped (a reload that renamed it), the new name takes its place.
+    assert_eq!(
+        node.run("notify-action", &["INSTANCE", "VI_1", "STOP", "0"])
+            .code,
+        0
+    );
+    let run = node.run("notify-action", &["INSTANCE", "VI_MAIN", "BACKUP", "100"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        node.state().read_state("default").state,
+        KeepalivedState::Backup
+    );
+    wait_detached(&node, SETTLE);
+}
