@@ -119,12 +119,16 @@ def wait_until(cond, timeout):
     return False
 
 
-def lock_free(state_dir):
-    """True when no vip-migrate holds the VIP lock (flock probe through the util-linux tool)."""
-    lock = os.path.join(state_dir, f"vip-{VIP}.lock")
-    if not os.path.exists(lock):
-        return True
-    return subprocess.run(["flock", "-n", lock, "true"]).returncode == 0
+def no_migration():
+    """True when no vip-migrate runs (looked up by name: probing its lock would take it)."""
+    return subprocess.run(["pgrep", "-x", "vip-migrate"], stdout=subprocess.DEVNULL).returncode != 0
+
+
+def settle():
+    """Waits until no vip-migrate runs (one started detached by notify-action may take a few
+    milliseconds to appear, so look only after a moment)."""
+    time.sleep(0.3)
+    wait_until(no_migration, 60)
 
 
 rows = []
@@ -140,7 +144,7 @@ def bench_check_self(fake):
     subprocess.run([os.path.join(BIN, "notify-action"), "--config", cfg, "BACKUP"], env=ENV, check=False)
     # MASTER without starting a migration: the VIP is already on this node's ENI.
     subprocess.run([os.path.join(BIN, "notify-action"), "--config", cfg, "MASTER"], env=ENV, check=False)
-    wait_until(lambda: lock_free(os.path.join(WORK, "state-check")), 30)
+    settle()
     warm = run([os.path.join(BIN, "check-self"), "--config", cfg])
     if warm[1] != 0:
         raise SystemExit(f"check-self warm-up exited {warm[1]}")
@@ -186,7 +190,7 @@ def bench_notify(fake, runs):
         run([os.path.join(BIN, "vip-query"), "--config", cfg])  # identity cache
     times, peak = [], 0
     for i in range(runs):
-        cfg, state, eni = pair[i % 2]
+        cfg, _, eni = pair[i % 2]
         before = len(fake.calls())
         t0 = time.time()
         _, code, rss = run([os.path.join(BIN, "notify-action"), "--config", cfg, "MASTER"])
@@ -197,7 +201,7 @@ def bench_notify(fake, runs):
             raise SystemExit("no API call after notify-action MASTER")
         first = fake.calls()[before]["unix_ms"] / 1000
         times.append(max(0.0, (first - t0) * 1000))
-        if not wait_until(lambda: fake.holder() == eni and lock_free(state), 30):
+        if not wait_until(lambda: fake.holder() == eni and no_migration(), 30):
             raise SystemExit(f"the VIP did not reach {eni}")
         # The other node: BACKUP before it is asked to take over.
         subprocess.run([os.path.join(BIN, "notify-action"), "--config", cfg, "BACKUP"], env=ENV, check=False)
@@ -210,10 +214,10 @@ def bench_migrate(fake, runs):
     pair = nodes(fake)
     times, peak, calls_per = [], 0, []
     for i in range(runs):
-        cfg, state, eni = pair[i % 2]
+        cfg, _, eni = pair[i % 2]
         other = pair[(i + 1) % 2][0]
         subprocess.run([os.path.join(BIN, "notify-action"), "--config", other, "BACKUP"], env=ENV, check=False)
-        wait_until(lambda: lock_free(pair[(i + 1) % 2][1]), 30)
+        wait_until(no_migration, 30)
         if fake.holder() == eni:
             continue
         before = len(fake.calls())
@@ -237,7 +241,7 @@ def bench_hourly(fake):
         raise SystemExit("could not put the VIP on node 1")
     subprocess.run([os.path.join(BIN, "notify-action"), "--config", cfg, "BACKUP"], env=ENV, check=False)
     subprocess.run([os.path.join(BIN, "notify-action"), "--config", cfg, "MASTER"], env=ENV, check=False)
-    wait_until(lambda: lock_free(os.path.join(WORK, "state-hourly")), 30)
+    settle()
     run([os.path.join(BIN, "check-self"), "--config", cfg])
     before = len(fake.calls())
     span, interval = 20.0, 0.2

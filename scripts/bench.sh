@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "bench.sh: needs root to create its network namespace (run: sudo scripts/bench.sh)" >&2
     exit 1
 fi
-for tool in ip python3 flock; do
+for tool in ip python3 pgrep; do
     command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing" >&2; exit 1; }
 done
 
