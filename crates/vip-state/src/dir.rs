@@ -1,6 +1,6 @@
 //! The state directory handle.
 
-use std::os::unix::fs::DirBuilderExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,6 +34,23 @@ impl StateDir {
             .map_err(|e| StateError::io("inspecting state directory", &path, e))?;
         if !meta.is_dir() {
             return Err(StateError::NotADirectory { path });
+        }
+        // A directory made by someone else, or writable by others, would let them forge the
+        // keepalived state or hold the locks: refuse it rather than act on what it says.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let reason = if meta.uid() != uid {
+            Some(format!("it belongs to uid {}, not {uid}", meta.uid()))
+        } else if meta.mode() & 0o022 != 0 {
+            Some(format!(
+                "its mode {:o} lets others write to it",
+                meta.mode() & 0o7777
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(StateError::Insecure { path, reason, uid });
         }
         remove_orphan_temps(&path);
         Ok(StateDir {
@@ -140,5 +157,19 @@ mod tests {
         assert_eq!(orphan_temp_pid(".a.b.12.0.tmp"), Some(12));
         assert_eq!(orphan_temp_pid(".state-VI_1.json.tmp"), None);
         assert_eq!(orphan_temp_pid("state.12.0.tmp"), None);
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = StateDir::open(&state).unwrap_err();
+        assert!(matches!(e, StateError::Insecure { .. }), "{e:?}");
+        assert!(e.to_string().contains("chmod 700"), "{e}");
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        StateDir::open(&state).unwrap();
     }
 }

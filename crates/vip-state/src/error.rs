@@ -27,6 +27,20 @@ pub enum StateError {
         path: PathBuf,
     },
 
+    /// The state directory may be written by others: its records and locks could be forged.
+    #[error(
+        "state directory {} is not safe: {reason}; fix it with: chown {uid} {0} && chmod 700 {0}",
+        path.display()
+    )]
+    Insecure {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong (owner or mode).
+        reason: String,
+        /// The user it must belong to.
+        uid: u32,
+    },
+
     /// A keepalived instance name that cannot name a record (empty or too long).
     #[error("invalid keepalived instance name {name:?}: {reason}")]
     InvalidInstance {
