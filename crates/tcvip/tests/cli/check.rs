@@ -970,33 +970,18 @@ fn a_notification_between_two_sightings_starts_the_stray_count_over() {
     let node = netns_node(&fake, "");
     node.record("default", KeepalivedState::Backup);
     ns.add("198.18.1.100/32");
-    let check = |ns: &Netns| {
-        let inner = node.command("check-self");
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &ns.name])
-            .arg(inner.get_program())
-            .args(inner.get_args())
-            .stdin(Stdio::null());
-        for (k, v) in inner.get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
-        run(&mut cmd)
-    };
-    assert_eq!(check(&ns).code, 0);
+    assert_eq!(ns.run(&node, "check-self", &[]).code, 0);
     thread::sleep(Duration::from_millis(700));
     node.record("default", KeepalivedState::Master);
     node.record("default", KeepalivedState::Backup);
-    assert_eq!(check(&ns).code, 0);
+    assert_eq!(ns.run(&node, "check-self", &[]).code, 0);
     assert!(
         ns.has(VIP),
         "removed on the first sighting after a flap: {}",
         node.log_text()
     );
     thread::sleep(Duration::from_millis(700));
-    assert_eq!(check(&ns).code, 0);
+    assert_eq!(ns.run(&node, "check-self", &[]).code, 0);
     assert!(!ns.has(VIP), "stray VIP still there: {}", node.log_text());
 }
 
