@@ -72,10 +72,18 @@ if [ -f "$log_dir/e2e.log" ]; then
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-0}))
 fi
-# Stages with no count of their own (fmt, clippy, sdk, ...) count as one test each.
+# Stages with no count of their own (fmt, clippy, sdk, ...) count as one test each; so does a
+# failed test or e2e stage that ended before printing its counts.
+counted_failures=$failed
 for s in "${ran_stages[@]}"; do
-    case "$s" in test | e2e | deps) ;; *)
-        if [[ " ${failed_stages[*]} " == *" $s "* ]]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi ;;
+    stage_failed=false
+    [[ " ${failed_stages[*]} " == *" $s "* ]] && stage_failed=true
+    case "$s" in
+        deps) ;;
+        test | e2e)
+            if $stage_failed && [ "$counted_failures" -eq 0 ]; then failed=$((failed + 1)); fi ;;
+        *)
+            if $stage_failed; then failed=$((failed + 1)); else passed=$((passed + 1)); fi ;;
     esac
 done
 
