@@ -1,4 +1,4 @@
-//! Per-SecretId, per-action request rate limits over a sliding one-second window.
+//! Per-account, per-action request rate limits over a sliding one-second window.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -13,10 +13,10 @@ pub(crate) struct RateLimiter {
 impl RateLimiter {
     /// Counts a call at `now` unless `limit` calls were already let through in the last
     /// second; refused calls are not counted.
-    pub fn allow(&mut self, secret_id: &str, action: &str, limit: u32, now: Instant) -> bool {
+    pub fn allow(&mut self, account: &str, action: &str, limit: u32, now: Instant) -> bool {
         let q = self
             .windows
-            .entry((secret_id.to_string(), action.to_string()))
+            .entry((account.to_string(), action.to_string()))
             .or_default();
         while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
             q.pop_front();

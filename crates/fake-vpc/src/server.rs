@@ -131,8 +131,8 @@ impl Shared {
         lock(&self.faults).pending()
     }
 
-    pub fn rate_ok(&self, secret_id: &str, action: &str, limit: u32, now: Instant) -> bool {
-        lock(&self.limiter).allow(secret_id, action, limit, now)
+    pub fn rate_ok(&self, account: &str, action: &str, limit: u32, now: Instant) -> bool {
+        lock(&self.limiter).allow(account, action, limit, now)
     }
 
     pub fn record(&self, rec: CallRecord) {

@@ -23,10 +23,13 @@ use crate::ids;
 use crate::server::Shared;
 use crate::world::World;
 
+/// The rate limiter's key: the one account a topology describes.
+const ACCOUNT: &str = "account";
+
 /// The only API version served.
 pub const VERSION: &str = "2017-03-12";
 
-/// Actions served, with their documented per-SecretId rate limits (requests per second).
+/// Actions served, with their documented per-account rate limits (requests per second).
 pub const ACTIONS: &[(&str, u32)] = &[
     ("MigratePrivateIpAddress", 50),
     ("DescribeVpcTaskResult", 20),
@@ -215,7 +218,9 @@ fn process(
         }
         Some(_) => {}
     }
-    if !shared.rate_ok(&caller.secret_id, action, limit, now) {
+    // The documented limits are per account and action; a topology is one account, whose API
+    // keys and role credentials all draw on the same allowance.
+    if !shared.rate_ok(ACCOUNT, action, limit, now) {
         return Err(ApiError::new(
             "RequestLimitExceeded",
             format!(

@@ -165,7 +165,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 }
 
 #[test]
-fn rate_limit_per_secret_id_and_action() {
+fn rate_limit_per_account_and_action() {
     let h = start_default();
     // AssociateAddress allows 10/s; the 11th and later within the second are refused.
     let codes: Vec<String> = (0..30)
@@ -189,6 +189,21 @@ fn rate_limit_per_secret_id_and_action() {
     );
     // Another action is counted apart.
     assert_ok(&api(&h, "DescribeNetworkInterfaces", json!({})));
+    // Role credentials belong to the same account: they draw on the same allowance.
+    let creds = get(
+        h.addr(),
+        "/ins-node0002/latest/meta-data/cam/security-credentials/tcvip-demo-role",
+    )
+    .unwrap()
+    .json();
+    let mut c = Call::new(
+        "AssociateAddress",
+        json!({"AddressId": "eip-nope0001", "InstanceId": "ins-node0001"}),
+    );
+    c.secret_id = creds["TmpSecretId"].as_str().unwrap().into();
+    c.secret_key = creds["TmpSecretKey"].as_str().unwrap().into();
+    c.token = Some(creds["Token"].as_str().unwrap().into());
+    assert_code(&c.send(h.addr()), "RequestLimitExceeded");
 }
 
 #[test]
