@@ -893,6 +893,20 @@ fn check_under_keepalived(node: &Node, delay: Duration) -> Run {
     run(&mut cmd)
 }
 
+/// Node 1 with the VIP on an interface that does not exist (a restore attempt shows in the log
+/// as vip_restore_failed and changes nothing on this host) and a fresh view: the VIP is here.
+fn node_on_a_missing_interface(fake: &fake_vpc::FakeVpcHandle) -> Node {
+    let more = format!(
+        "[[vip]]\naddress = \"198.18.1.100\"\ninterface = \"tcvnone0\"\n\n{}",
+        node_section("ins-node0001", "eni-node0001", "vpc-demo0001")
+    );
+    let node = Node::new(fake, "ins-node0001", &more);
+    node.state()
+        .write_cloud_view(&view(VIP, "eni-node0001", "ins-node0001", Duration::ZERO))
+        .unwrap();
+    node
+}
+
 #[test]
 fn a_master_record_from_before_keepalived_started_changes_nothing() {
     // keepalived restarted on a node that was MASTER; before its first notification is recorded
@@ -900,14 +914,7 @@ fn a_master_record_from_before_keepalived_started_changes_nothing() {
     // (The VIP's interface does not exist, so an attempt would show as vip_restore_failed and
     // change nothing on this host.)
     let fake = start(&example("two-nodes"), Duration::ZERO);
-    let more = format!(
-        "[[vip]]\naddress = \"198.18.1.100\"\ninterface = \"tcvnone0\"\n\n{}",
-        node_section("ins-node0001", "eni-node0001", "vpc-demo0001")
-    );
-    let node = Node::new(&fake, "ins-node0001", &more);
-    node.state()
-        .write_cloud_view(&view(VIP, "eni-node0001", "ins-node0001", Duration::ZERO))
-        .unwrap();
+    let node = node_on_a_missing_interface(&fake);
 
     // Recorded before keepalived started: a previous life.
     node.record("default", KeepalivedState::Master);
@@ -927,14 +934,7 @@ fn a_master_record_from_before_keepalived_started_changes_nothing() {
 #[test]
 fn a_master_record_written_after_keepalived_started_is_acted_on() {
     let fake = start(&example("two-nodes"), Duration::ZERO);
-    let more = format!(
-        "[[vip]]\naddress = \"198.18.1.100\"\ninterface = \"tcvnone0\"\n\n{}",
-        node_section("ins-node0001", "eni-node0001", "vpc-demo0001")
-    );
-    let node = Node::new(&fake, "ins-node0001", &more);
-    node.state()
-        .write_cloud_view(&view(VIP, "eni-node0001", "ins-node0001", Duration::ZERO))
-        .unwrap();
+    let node = node_on_a_missing_interface(&fake);
     let recorder = {
         let state_dir = node.state_dir.clone();
         thread::spawn(move || {

@@ -748,17 +748,7 @@ fn an_expired_signature_is_refreshed_once_then_refused() {
 fn a_move_left_in_flight_by_a_killed_run_is_awaited_not_reissued() {
     let fake = start(&example("two-nodes"), Duration::from_millis(1500));
     let node = master(&fake, "ins-node0002", "");
-    let mut first = node
-        .command("vip-migrate")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(Duration::from_secs(20), || !fake
-        .calls_of("MigratePrivateIpAddress")
-        .is_empty()));
-    first.kill().unwrap();
-    first.wait().unwrap();
+    kill_after_first_write(&node, &fake, "MigratePrivateIpAddress");
     assert_eq!(
         fake.ip_state(VIP),
         Some(fake_vpc::IpState::Migrating),
@@ -865,17 +855,7 @@ fn an_assignment_left_pending_is_awaited_and_a_failed_one_redone() {
             "ins-node0002",
             "[failover]\nassign_if_unassigned = true\n",
         );
-        let mut first = node
-            .command("vip-migrate")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        assert!(wait_for(Duration::from_secs(20), || !fake
-            .calls_of("AssignPrivateIpAddresses")
-            .is_empty()));
-        first.kill().unwrap();
-        first.wait().unwrap();
+        kill_after_first_write(&node, &fake, "AssignPrivateIpAddresses");
         assert_eq!(
             fake.ip_state(VIP),
             Some(fake_vpc::IpState::Pending),

@@ -325,17 +325,7 @@ fn a_vip_still_being_assigned_here_is_not_here_yet() {
         "[failover]\nassign_if_unassigned = true\n",
     );
     node.record("default", vip_state::KeepalivedState::Master);
-    let mut mover = node
-        .command("vip-migrate")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(Duration::from_secs(20), || !fake
-        .calls_of("AssignPrivateIpAddresses")
-        .is_empty()));
-    mover.kill().unwrap();
-    mover.wait().unwrap();
+    kill_after_first_write(&node, &fake, "AssignPrivateIpAddresses");
     assert_eq!(fake.ip_state(VIP), Some(fake_vpc::IpState::Pending));
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
     let run = node.run("vip-query", &[]);

@@ -303,3 +303,19 @@ impl Drop for Detached<'_> {
         }
     }
 }
+
+/// Starts `vip-migrate` for `node` and kills it as soon as the fake has received its first
+/// `action` call: the write is then left in flight, with nobody waiting for it.
+pub fn kill_after_first_write(node: &Node, fake: &FakeVpcHandle, action: &str) {
+    let mut first = node
+        .command("vip-migrate")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || !fake
+        .calls_of(action)
+        .is_empty()));
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
