@@ -5,7 +5,9 @@
 //!
 //! - **State records** ([`StateDir::record_state`], [`StateDir::read_state`]): per keepalived
 //!   instance, the latest state with a sequence number that only grows, written atomically under
-//!   the instance lock. `vip-migrate` re-reads it before every side effect. A missing, empty or
+//!   the instance lock. A notification launched before the one already recorded is not recorded
+//!   over it ([`StateDir::record_notification`], [`Launch`]): keepalived's notify processes may
+//!   reach the lock out of order. `vip-migrate` re-reads the record before every side effect. A missing, empty or
 //!   corrupt record reads as [`KeepalivedState::Unknown`] with a [`ReadWarning`], never an error.
 //! - **Per-VIP single-flight locks** ([`StateDir::try_lock_vip`], [`StateDir::lock_vip_timeout`]):
 //!   `std::fs::File` locks that say who holds them.
@@ -37,6 +39,7 @@ mod atomic;
 mod cache;
 mod dir;
 mod error;
+mod launch;
 mod lock;
 mod names;
 mod record;
@@ -46,9 +49,12 @@ mod time;
 pub use cache::{Cached, Loaded};
 pub use dir::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATE_DIR, StateDir};
 pub use error::StateError;
+pub use launch::{Launch, start_ticks};
 pub use lock::{Holder, LockAttempt, LockStatus, VipLock, describe_holder};
 pub use names::{MAX_CACHE_NAME_LEN, MAX_INSTANCE_LEN};
-pub use record::{KeepalivedState, ParseStateError, ReadOutcome, ReadWarning, Source, StateRecord};
+pub use record::{
+    KeepalivedState, ParseStateError, ReadOutcome, ReadWarning, Recorded, Source, StateRecord,
+};
 pub use records::{
     CheckRecord, CheckResult, CloudView, MAX_RECONCILE_COOLDOWN_S, MigrationOutcome,
     MigrationRecord, ReconcileRecord,

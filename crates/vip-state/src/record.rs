@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::{Temp, write_atomic};
 use crate::dir::StateDir;
 use crate::error::StateError;
+use crate::launch::Launch;
 use crate::lock::{lock_with_deadline, open_lock_file};
 use crate::names::instance_stem;
 use crate::time::now_ms;
@@ -137,6 +138,20 @@ pub struct StateRecord {
     pub priority: Option<u32>,
     /// Who told us.
     pub source: Source,
+    /// When and as which process the notification that wrote this was launched, when known:
+    /// a notification launched before it is older news and is not recorded over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<Launch>,
+}
+
+/// What [`StateDir::record_notification`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// The new latest record.
+    Written(StateRecord),
+    /// Nothing was written: the latest record (given here) comes from a notification that
+    /// keepalived launched after this one.
+    Superseded(StateRecord),
 }
 
 /// Why a read found nothing usable. The reader still gets an answer (UNKNOWN, or no cache); the
@@ -214,6 +229,23 @@ impl StateDir {
         priority: Option<u32>,
         source: Source,
     ) -> Result<StateRecord, StateError> {
+        match self.record_notification(instance, state, priority, source, None)? {
+            Recorded::Written(record) | Recorded::Superseded(record) => Ok(record),
+        }
+    }
+
+    /// Like [`StateDir::record_state`], for a notification launched as `launch`: when the
+    /// latest record comes from a notification launched after it (keepalived launched both, and
+    /// the later one reached the lock first), nothing is written and the result says so.
+    /// Without a launch on either side, the notification is recorded.
+    pub fn record_notification(
+        &self,
+        instance: &str,
+        state: KeepalivedState,
+        priority: Option<u32>,
+        source: Source,
+        launch: Option<Launch>,
+    ) -> Result<Recorded, StateError> {
         let stem = instance_stem(instance)?;
         let lock_path = self.join(&format!("state-{stem}.lock"));
         let record_path = self.join(&format!("state-{stem}.json"));
@@ -221,6 +253,12 @@ impl StateDir {
         lock_with_deadline(&lock, &lock_path, self.lock_timeout(), |_| None)?;
 
         let current = read_record(&record_path, instance);
+        if let (Some(ours), Some(latest)) = (&launch, &current.record)
+            && let Some(theirs) = &latest.launch
+            && ours.is_before(theirs)
+        {
+            return Ok(Recorded::Superseded(latest.clone()));
+        }
         let last = current.seq.max(read_seq_copy(&lock));
         let record = StateRecord {
             instance: instance.to_owned(),
@@ -229,6 +267,7 @@ impl StateDir {
             recorded_at_ms: now_ms(),
             priority,
             source,
+            launch,
         };
         let mut bytes = serde_json::to_vec(&record).map_err(|e| StateError::Serialize {
             path: record_path.clone(),
@@ -241,7 +280,7 @@ impl StateDir {
         if lock.write_all_at(digits.as_bytes(), 0).is_ok() {
             let _ = lock.set_len(digits.len() as u64);
         }
-        Ok(record)
+        Ok(Recorded::Written(record))
         // `lock` is closed here, which releases the instance lock.
     }
 
@@ -380,6 +419,7 @@ mod tests {
             recorded_at_ms: 1,
             priority: Some(100),
             source: Source::Fifo,
+            launch: None,
         };
         let json = serde_json::to_string(&rec).unwrap();
         assert!(json.contains(r#""state":"MASTER""#), "{json}");

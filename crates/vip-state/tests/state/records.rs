@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use vip_state::{KeepalivedState, ReadWarning, Source, StateDir, StateError};
+use vip_state::{KeepalivedState, Launch, ReadWarning, Recorded, Source, StateDir, StateError};
 
 use crate::util::{ENV_DIR, entries, spawn_helper, state_dir, wait_output};
 
@@ -238,6 +238,111 @@ fn readers_never_see_a_torn_record() {
     let last_seen = reader.join().unwrap();
     assert_eq!(last_seen, 301);
     assert_eq!(dir.read_state("VI_1").seq, 301);
+}
+
+fn launched(ticks: u64, pid: u32) -> Option<Launch> {
+    Some(Launch {
+        boot_id: "boot-a".into(),
+        start_ticks: ticks,
+        pid,
+    })
+}
+
+/// keepalived launched MASTER (pid 29038) then BACKUP (pid 29040) within one clock tick; the
+/// BACKUP process reached the lock first. The MASTER that arrives last is older news.
+#[test]
+fn a_notification_launched_before_the_latest_record_is_not_recorded() {
+    let (_tmp, dir) = state_dir();
+    let backup = dir
+        .record_notification(
+            "VI_1",
+            KeepalivedState::Backup,
+            Some(100),
+            Source::Notify,
+            launched(500, 29040),
+        )
+        .unwrap();
+    let Recorded::Written(backup) = backup else {
+        panic!("the first notification must be written: {backup:?}");
+    };
+    let late = dir
+        .record_notification(
+            "VI_1",
+            KeepalivedState::Master,
+            Some(100),
+            Source::Notify,
+            launched(500, 29038),
+        )
+        .unwrap();
+    assert_eq!(late, Recorded::Superseded(backup.clone()));
+    let read = dir.read_state("VI_1");
+    assert_eq!((read.state, read.seq), (KeepalivedState::Backup, 1));
+    assert_eq!(read.record.unwrap().launch, backup.launch);
+
+    // A later launch is recorded, with the next number; so is one launched a tick later with a
+    // smaller pid (the pid counter wrapped).
+    for (ticks, pid, st) in [
+        (500, 29041, KeepalivedState::Master),
+        (501, 12, KeepalivedState::Fault),
+    ] {
+        let r = dir
+            .record_notification("VI_1", st, None, Source::Notify, launched(ticks, pid))
+            .unwrap();
+        assert!(
+            matches!(r, Recorded::Written(ref rec) if rec.state == st),
+            "{r:?}"
+        );
+    }
+    assert_eq!(dir.read_state("VI_1").seq, 3);
+}
+
+#[test]
+fn without_a_launch_on_either_side_every_notification_is_recorded() {
+    let (_tmp, dir) = state_dir();
+    // A record without a launch (an operator's, or one written before launches were kept)...
+    dir.record_state("VI_1", KeepalivedState::Master, None, Source::Manual)
+        .unwrap();
+    let r = dir
+        .record_notification(
+            "VI_1",
+            KeepalivedState::Backup,
+            None,
+            Source::Notify,
+            launched(1, 1),
+        )
+        .unwrap();
+    assert!(matches!(r, Recorded::Written(_)), "{r:?}");
+    // ...and a notification whose launch is unknown.
+    let r = dir
+        .record_notification("VI_1", KeepalivedState::Fault, None, Source::Notify, None)
+        .unwrap();
+    assert!(matches!(r, Recorded::Written(_)), "{r:?}");
+    // A launch from another boot does not compare: recorded.
+    dir.record_notification(
+        "VI_1",
+        KeepalivedState::Master,
+        None,
+        Source::Notify,
+        launched(900, 900),
+    )
+    .unwrap();
+    let other_boot = Launch {
+        boot_id: "boot-b".into(),
+        start_ticks: 1,
+        pid: 1,
+    };
+    let r = dir
+        .record_notification(
+            "VI_1",
+            KeepalivedState::Backup,
+            None,
+            Source::Notify,
+            Some(other_boot),
+        )
+        .unwrap();
+    assert!(matches!(r, Recorded::Written(_)), "{r:?}");
+    let read = dir.read_state("VI_1");
+    assert_eq!((read.state, read.seq), (KeepalivedState::Backup, 5));
 }
 
 /// N processes × M records each: every sequence number from 1 to N×M is handed out exactly once.
