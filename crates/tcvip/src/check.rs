@@ -159,10 +159,8 @@ fn read_state(ctx: &Context, instance: &str) -> vip_state::ReadOutcome {
     {
         crate::warn!("state_unreadable", instance = instance, warning = warning);
     }
-    if let (Some(record), Some(started)) = (
-        &read.record,
-        crate::keepalived::parent_keepalived_started_ms(),
-    ) && record.recorded_at_ms < started
+    if let (Some(record), Some(keepalived)) = (&read.record, crate::keepalived::parent_keepalived())
+        && crate::keepalived::record_predates(record, &keepalived)
     {
         crate::info!(
             "state_predates_keepalived",

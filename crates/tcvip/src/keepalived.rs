@@ -7,31 +7,50 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// When the parent process started, as Unix milliseconds, if the parent is keepalived.
-/// `None` when run by anything else (a shell, a test), or when /proc cannot tell.
-pub fn parent_keepalived_started_ms() -> Option<u64> {
+use vip_state::{Launch, StateRecord};
+
+/// The keepalived process that runs us, as far as /proc tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentKeepalived {
+    /// When it started, as Unix milliseconds (through the wall clock: approximate).
+    pub started_ms: u64,
+    /// Its launch (boot, start tick, pid): exact against the launch of a notification.
+    pub launch: Launch,
+}
+
+/// The parent process, if it is keepalived. `None` when run by anything else (a shell, a test),
+/// or when /proc cannot tell.
+pub fn parent_keepalived() -> Option<ParentKeepalived> {
     // SAFETY: getppid has no preconditions and cannot fail.
-    let ppid = unsafe { libc::getppid() };
+    let ppid = u32::try_from(unsafe { libc::getppid() }).ok()?;
     let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).ok()?;
     if comm.trim() != "keepalived" {
         return None;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{ppid}/stat")).ok()?;
-    let ticks = start_ticks(&stat)?;
+    let launch = Launch::of_pid(ppid)?;
     // SAFETY: sysconf has no preconditions.
     let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
         .ok()?
         .max(1);
-    let started_since_boot_ms = ticks.saturating_mul(1000) / hz;
-    Some(boot_wall_ms()?.saturating_add(started_since_boot_ms))
+    let started_since_boot_ms = launch.start_ticks.saturating_mul(1000) / hz;
+    Some(ParentKeepalived {
+        started_ms: boot_wall_ms()?.saturating_add(started_since_boot_ms),
+        launch,
+    })
 }
 
-/// Field 22 of /proc/PID/stat (start time in clock ticks since boot). The command name (field 2)
-/// may hold spaces and parentheses, so fields are counted after its closing parenthesis.
-pub fn start_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // After ")": field 3 (state) is the first; field 22 is the 20th.
-    rest.split_whitespace().nth(19)?.parse().ok()
+/// Whether `record` was written before `keepalived` started: by a notification launched
+/// before it when both launches are known (exact, whatever the wall clock did), else by
+/// the wall-clock times.
+pub fn record_predates(record: &StateRecord, keepalived: &ParentKeepalived) -> bool {
+    match record
+        .launch
+        .as_ref()
+        .and_then(|l| l.order(&keepalived.launch))
+    {
+        Some(order) => order == std::cmp::Ordering::Less,
+        None => record.recorded_at_ms < keepalived.started_ms,
+    }
 }
 
 /// The wall-clock time of boot in milliseconds: now minus CLOCK_BOOTTIME, which (unlike the
@@ -62,17 +81,55 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn record(recorded_at_ms: u64, launch: Option<Launch>) -> StateRecord {
+        StateRecord {
+            instance: "VI_1".into(),
+            state: vip_state::KeepalivedState::Master,
+            seq: 1,
+            recorded_at_ms,
+            priority: None,
+            source: vip_state::Source::Notify,
+            launch,
+        }
+    }
+
     #[test]
-    fn start_time_is_read_after_the_command_name() {
-        let stat = "4242 (keep (a) live d) S 1 4242 4242 0 -1 4194624 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
-        assert_eq!(start_ticks(stat), Some(987654));
-        assert_eq!(start_ticks("garbage"), None);
+    fn a_record_predates_keepalived_by_launch_when_both_are_known() {
+        let at = |ticks, pid| Launch {
+            boot_id: "b".into(),
+            start_ticks: ticks,
+            pid,
+        };
+        let keepalived = ParentKeepalived {
+            started_ms: 10_000,
+            launch: at(500, 4000),
+        };
+        // The wall clock was stepped back after keepalived started: the launch still tells.
+        assert!(!record_predates(
+            &record(9_000, Some(at(700, 4100))),
+            &keepalived
+        ));
+        // Stepped forward: a notification of the previous run still predates it.
+        assert!(record_predates(
+            &record(11_000, Some(at(400, 3000))),
+            &keepalived
+        ));
+        // Without a launch, or from another boot, the wall clock decides.
+        assert!(record_predates(&record(9_999, None), &keepalived));
+        assert!(!record_predates(&record(10_000, None), &keepalived));
+        let other_boot = Launch {
+            boot_id: "c".into(),
+            ..at(1, 1)
+        };
+        assert!(!record_predates(
+            &record(10_001, Some(other_boot)),
+            &keepalived
+        ));
     }
 
     #[test]
     fn this_process_started_before_now() {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let ticks = start_ticks(&stat).unwrap();
+        let ticks = Launch::of_self().unwrap().start_ticks;
         let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap();
         let started = boot_wall_ms().unwrap() + ticks * 1000 / hz;
         let now = vip_state::now_ms();

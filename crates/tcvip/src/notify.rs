@@ -5,15 +5,18 @@
 //! keepalived never waits for it; a migration already in flight is joined by vip-migrate
 //! itself). MASTER_RX_LOWER_PRI is not a state change: nothing is recorded, and when the latest
 //! record says MASTER it starts `vip-migrate --reconcile`. keepalived neither waits for nor
-//! orders notify scripts; the sequence number and vip-migrate's re-read of the latest record
-//! before every write call are what keep a late MASTER notification from undoing a newer
-//! BACKUP.
+//! orders notify scripts, so two quick transitions (MASTER, then BACKUP 1 ms later) race for the
+//! instance lock. Each record keeps the launch of the process that wrote it (start tick and pid,
+//! both assigned in keepalived's fork order), and a notification launched before the latest
+//! record is not recorded: a MASTER that reaches the lock after the BACKUP launched after it
+//! neither becomes the latest state nor starts a move. vip-migrate's re-read of the latest
+//! record before every write call covers the other order.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use vip_state::{KeepalivedState, Source};
+use vip_state::{KeepalivedState, Launch, Recorded, Source};
 
 use crate::cli::Common;
 use crate::context::Context;
@@ -93,9 +96,32 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         } else {
             ctx.state.clone()
         };
-        let record = dir
-            .record_state(&key, state, notification.priority, Source::Notify)
+        let recorded = dir
+            .record_notification(
+                &key,
+                state,
+                notification.priority,
+                Source::Notify,
+                Launch::of_self(),
+            )
             .with_context(|| format!("recording {state} for instance {key}"))?;
+        let record = match recorded {
+            Recorded::Written(record) => record,
+            Recorded::Superseded(latest) => {
+                // keepalived launched a later notification, and it was recorded first: this
+                // one is older news. Recording it would undo the newer state (a MASTER that
+                // arrives after the BACKUP launched 1 ms later would move the VIP here).
+                crate::info!(
+                    "state_superseded",
+                    instance = key,
+                    state = notification.state,
+                    latest = latest.state,
+                    seq = latest.seq,
+                    reason = "keepalived launched a later notification, already recorded"
+                );
+                return Ok(Exit::Success);
+            }
+        };
         crate::info!(
             "state",
             instance = key,

@@ -407,3 +407,104 @@ fn a_second_instance_cannot_overwrite_the_only_one() {
     );
     wait_detached(&node, SETTLE);
 }
+
+/// keepalived launches `first` and, a moment later, `second`; `second` records first (keepalived
+/// waits for neither, so the later process may reach the instance lock first). Returns the two
+/// runs, `first`'s ending last.
+fn launched_in_order_recorded_in_reverse(node: &Node, first: &str, second: &str) -> (Run, Run) {
+    // Nobody records while the lock is held; `first` is launched, then frozen...
+    let lock = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(node.state().path().join("state-default.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let mut first_cmd = node.command("notify-action");
+    first_cmd.args(["INSTANCE", "VI_1", first, "100"]);
+    let first_child = first_cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let signal = |sig: &str, pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP", first_child.id());
+    // ...`second` is launched after it and records once the lock is free...
+    let mut second_cmd = node.command("notify-action");
+    second_cmd.args(["INSTANCE", "VI_1", second, "100"]);
+    let second_child = second_cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(lock);
+    let second_run = Run::from(second_child.wait_with_output().unwrap());
+    // ...and `first` reaches the lock last.
+    signal("-CONT", first_child.id());
+    let first_run = Run::from(first_child.wait_with_output().unwrap());
+    (first_run, second_run)
+}
+
+#[test]
+fn a_master_that_reaches_the_lock_after_the_backup_launched_after_it_is_ignored() {
+    // keepalived: "Entering MASTER STATE", then 0.1 ms later "Entering BACKUP STATE" (two nodes
+    // timed out together). The MASTER notification, launched first, recorded last, must not
+    // make this node MASTER nor move the VIP here.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = Node::new(&fake, "ins-node0002", "");
+    let _reap = Detached(&node);
+    let (master, backup) = launched_in_order_recorded_in_reverse(&node, "MASTER", "BACKUP");
+    assert_eq!(backup.code, 0, "{backup:?}");
+    assert_eq!(master.code, 0, "{master:?}");
+    let read = node.state().read_state("default");
+    assert_eq!(
+        (read.state, read.seq),
+        (KeepalivedState::Backup, 1),
+        "{read:?}\nlog:\n{}",
+        node.log_text()
+    );
+    let log = node.log_text();
+    assert!(
+        log.contains("event=state_superseded") && log.contains("latest=BACKUP"),
+        "{log}"
+    );
+    assert!(!log.contains("event=migrate_started"), "{log}");
+    thread::sleep(Duration::from_millis(300));
+    wait_detached(&node, SETTLE);
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
+}
+
+#[test]
+fn a_backup_that_reaches_the_lock_after_the_master_launched_after_it_is_ignored() {
+    // The other order: BACKUP launched first, MASTER a moment later and recorded first. The node
+    // stays MASTER and the VIP comes here.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = Node::new(&fake, "ins-node0002", "");
+    let _reap = Detached(&node);
+    let (backup, master) = launched_in_order_recorded_in_reverse(&node, "BACKUP", "MASTER");
+    assert_eq!(master.code, 0, "{master:?}");
+    assert_eq!(backup.code, 0, "{backup:?}");
+    let read = node.state().read_state("default");
+    assert_eq!(
+        (read.state, read.seq),
+        (KeepalivedState::Master, 1),
+        "{read:?}\nlog:\n{}",
+        node.log_text()
+    );
+    assert_eq!(
+        settle(&fake, &node, "eni-node0002"),
+        MigrationOutcome::Success
+    );
+    assert_eq!(fake.calls_of("MigratePrivateIpAddress").len(), 1);
+    assert_eq!(
+        node.state().read_state("default").state,
+        KeepalivedState::Master
+    );
+}
