@@ -5,7 +5,9 @@
 //! `failover.assign_if_unassigned` is set; otherwise MigratePrivateIpAddress from the holder,
 //! DescribeVpcTaskResult until SUCCESS or FAILED, and a Describe that confirms the landing.
 //! Before every write call, and while a move is in flight, the latest recorded keepalived state
-//! is re-read: when this node is no longer MASTER it stops (exit 4). Errors are retried only as
+//! is re-read: when this node is no longer MASTER it stops (exit 4); before the first one, a VIP
+//! missing from its interface (keepalived has left MASTER, the notification is on its way) makes
+//! it wait briefly for a newer state. Errors are retried only as
 //! their class allows: throttling and transport errors back off, InternalError re-reads the
 //! holder before anything is re-issued, an expired token is refreshed once, the rest stop at once.
 //!
@@ -38,6 +40,9 @@ use crate::signal;
 const SOURCE_LOST: &str = "UnauthorizedOperation.AttachmentNotFound";
 /// How often that answer sends us back to look up the holder before it counts as an error.
 const MAX_HOLDER_RACES: u32 = 3;
+/// How long the first write waits for a newer keepalived state when the VIP is missing from
+/// its interface although the record says MASTER (see [`Run::await_newer_state_if_vip_gone`]).
+const VIP_GONE_GRACE: Duration = Duration::from_millis(300);
 
 /// How one VIP's migration is run.
 #[derive(Debug, Clone)]
@@ -56,6 +61,8 @@ pub struct Plan<'a> {
     pub dry_run: bool,
     /// "migrate" or "reconcile", for the lock and the log.
     pub purpose: &'a str,
+    /// The interface keepalived puts the VIP on as MASTER, when known.
+    pub interface: Option<&'a str>,
 }
 
 /// How one VIP's migration ended.
@@ -350,6 +357,9 @@ impl Run<'_> {
                     ));
                 }
             };
+            if self.attempts == 0 {
+                self.await_newer_state_if_vip_gone();
+            }
             self.check_master()?;
             if self.plan.dry_run {
                 return Ok(Done {
@@ -559,6 +569,46 @@ impl Run<'_> {
         }
     }
 
+    /// keepalived adds the VIPs to the interface before it runs notify_master and removes them
+    /// before it runs notify_backup. A MASTER record with the VIP gone from its interface means
+    /// keepalived has most likely left MASTER already, and the notification saying so is on its
+    /// way: nodes that time out together are each MASTER for a moment, and a move made on that
+    /// moment's say-so takes the VIP from the real master. So before the first write call, wait
+    /// up to [`VIP_GONE_GRACE`] for a newer record; the MASTER check then decides. When the VIP
+    /// is on its interface (every ordinary failover) or no interface is known, nothing waits.
+    fn await_newer_state_if_vip_gone(&self) {
+        let Some(iface) = self.plan.interface else {
+            return;
+        };
+        if self.plan.force || self.plan.dry_run {
+            return;
+        }
+        let vip = self.plan.vip;
+        let read = self.state.read_state(self.plan.instance);
+        if read.state != KeepalivedState::Master
+            || crate::ifaddrs::has_ipv4(Some(iface), vip).unwrap_or(true)
+        {
+            return;
+        }
+        crate::info!(
+            "vip_not_on_nic",
+            vip = vip,
+            interface = iface,
+            seq = read.seq,
+            wait_ms = VIP_GONE_GRACE.as_millis(),
+            reason = "recorded MASTER, but the VIP is not on its interface: waiting for a newer keepalived state before moving it here"
+        );
+        let until = (Instant::now() + VIP_GONE_GRACE).min(self.plan.deadline);
+        while Instant::now() < until && !signal::stop_requested() {
+            thread::sleep(Duration::from_millis(5));
+            if self.state.read_state(self.plan.instance).seq != read.seq
+                || crate::ifaddrs::has_ipv4(Some(iface), vip).unwrap_or(true)
+            {
+                return;
+            }
+        }
+    }
+
     /// Stops unless the latest record says this node is MASTER (or `--force`).
     fn check_master(&self) -> Result<(), Stop> {
         if self.plan.force {
@@ -730,6 +780,11 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             force: args.force,
             dry_run: args.dry_run,
             purpose,
+            interface: ctx
+                .vips_of(&instance)
+                .into_iter()
+                .find(|v| v.address == *vip)
+                .and_then(|v| identity.interface_for(v)),
         })
         .collect();
     let state = &ctx.state;

@@ -1017,3 +1017,55 @@ fn discovery_after_a_reboot_rides_out_a_flaky_cloud() {
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
     assert!(node.log_text().contains("event=discovery_retry"));
 }
+
+/// `[[vip]]` for the example VIP on `lo`, where it is not: a MASTER record with the VIP missing
+/// from its interface, as keepalived leaves it after a MASTER that lasted a moment.
+const VIP_NOT_ON_LO: &str = "[[vip]]\naddress = \"198.18.1.100\"\ninterface = \"lo\"\n";
+
+#[test]
+fn a_vip_gone_from_its_interface_waits_for_the_backup_on_its_way_and_moves_nothing() {
+    // Two nodes timed out together: keepalived here was MASTER for 0.1 ms, added the VIP, removed
+    // it and launched the BACKUP notification, which has not been recorded yet.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = master(
+        &fake,
+        "ins-node0002",
+        &format!("{NODE2_LOCAL}{VIP_NOT_ON_LO}"),
+    );
+    let mut cmd = node.command("vip-migrate");
+    let migrate = thread::spawn(move || run(&mut cmd));
+    assert!(
+        wait_for(Duration::from_secs(20), || node
+            .log_text()
+            .contains("event=vip_not_on_nic")),
+        "log:\n{}",
+        node.log_text()
+    );
+    node.record("default", KeepalivedState::Backup);
+    let run = migrate.join().unwrap();
+    assert_eq!(run.code, 4, "{run:?}\nlog:\n{}", node.log_text());
+    assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
+    assert_eq!(
+        last_migration(&node, VIP).outcome,
+        MigrationOutcome::Aborted
+    );
+}
+
+#[test]
+fn a_vip_gone_from_its_interface_still_moves_when_no_newer_state_comes() {
+    // keepalived does not manage the VIP on that interface (or someone removed it): the move
+    // goes ahead after the short wait, once.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = master(
+        &fake,
+        "ins-node0002",
+        &format!("{NODE2_LOCAL}{VIP_NOT_ON_LO}"),
+    );
+    let run = node.run("vip-migrate", &[]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    assert_eq!(writes(&fake).len(), 1, "{:?}", writes(&fake));
+    let log = node.log_text();
+    assert_eq!(log.matches("event=vip_not_on_nic").count(), 1, "{log}");
+}
