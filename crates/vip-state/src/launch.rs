@@ -79,7 +79,7 @@ impl Launch {
 
 /// Field 22 of a `/proc/PID/stat` line (start time in clock ticks since boot). The command name
 /// (field 2) may hold spaces and parentheses, so fields are counted after its last `)`.
-pub fn start_ticks(stat: &str) -> Option<u64> {
+fn start_ticks(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     // After ")": field 3 (state) is the first; field 22 is the 20th.
     rest.split_whitespace().nth(19)?.parse().ok()

@@ -49,7 +49,7 @@ mod time;
 pub use cache::{Cached, Loaded};
 pub use dir::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATE_DIR, StateDir};
 pub use error::StateError;
-pub use launch::{Launch, start_ticks};
+pub use launch::Launch;
 pub use lock::{Holder, LockAttempt, LockStatus, VipLock, describe_holder};
 pub use names::{MAX_CACHE_NAME_LEN, MAX_INSTANCE_LEN};
 pub use record::{

@@ -412,20 +412,6 @@ fn a_second_instance_cannot_overwrite_the_only_one() {
 /// waits for neither, so the later process may reach the instance lock first). Returns the two
 /// runs, `first`'s ending last.
 fn launched_in_order_recorded_in_reverse(node: &Node, first: &str, second: &str) -> (Run, Run) {
-    // Nobody records while the lock is held; `first` is launched, then frozen...
-    let lock = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(node.state().path().join("state-default.lock"))
-        .unwrap();
-    lock.lock().unwrap();
-    let mut first_cmd = node.command("notify-action");
-    first_cmd.args(["INSTANCE", "VI_1", first, "100"]);
-    let first_child = first_cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let signal = |sig: &str, pid: u32| {
         let ok = std::process::Command::new("kill")
             .args([sig, &pid.to_string()])
@@ -434,19 +420,30 @@ fn launched_in_order_recorded_in_reverse(node: &Node, first: &str, second: &str)
             .success();
         assert!(ok, "kill {sig} {pid}");
     };
-    signal("-STOP", first_child.id());
-    // ...`second` is launched after it and records once the lock is free...
-    let mut second_cmd = node.command("notify-action");
-    second_cmd.args(["INSTANCE", "VI_1", second, "100"]);
-    let second_child = second_cmd
+    // `first` is launched and frozen before it can record (the instance lock is held meanwhile)...
+    let lock = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(node.state().path().join("state-default.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let mut first_child = node
+        .command("notify-action")
+        .args(["INSTANCE", "VI_1", first, "100"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    signal("-STOP", first_child.id());
     drop(lock);
-    let second_run = Run::from(second_child.wait_with_output().unwrap());
+    // ...`second` is launched after it and records...
+    let second_run = node.run("notify-action", &["INSTANCE", "VI_1", second, "100"]);
     // ...and `first` reaches the lock last.
     signal("-CONT", first_child.id());
+    if !wait_for(RUN_LIMIT, || first_child.try_wait().unwrap().is_some()) {
+        let _ = first_child.kill();
+        panic!("notify-action {first} still running after {RUN_LIMIT:?}");
+    }
     let first_run = Run::from(first_child.wait_with_output().unwrap());
     (first_run, second_run)
 }
