@@ -409,9 +409,13 @@ fn a_second_instance_cannot_overwrite_the_only_one() {
 }
 
 /// keepalived launches `first` and, a moment later, `second`; `second` records first (keepalived
-/// waits for neither, so the later process may reach the instance lock first). Returns the two
-/// runs, `first`'s ending last.
-fn launched_in_order_recorded_in_reverse(node: &Node, first: &str, second: &str) -> (Run, Run) {
+/// waits for neither, so the later process may reach the instance lock first). Both exit 0, and
+/// `second`'s state stands as the one and only record.
+fn launched_in_order_recorded_in_reverse(
+    node: &Node,
+    first: KeepalivedState,
+    second: KeepalivedState,
+) {
     let signal = |sig: &str, pid: u32| {
         let ok = std::process::Command::new("kill")
             .args([sig, &pid.to_string()])
@@ -429,7 +433,7 @@ fn launched_in_order_recorded_in_reverse(node: &Node, first: &str, second: &str)
     lock.lock().unwrap();
     let mut first_child = node
         .command("notify-action")
-        .args(["INSTANCE", "VI_1", first, "100"])
+        .args(["INSTANCE", "VI_1", first.as_str(), "100"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -437,7 +441,10 @@ fn launched_in_order_recorded_in_reverse(node: &Node, first: &str, second: &str)
     signal("-STOP", first_child.id());
     drop(lock);
     // ...`second` is launched after it and records...
-    let second_run = node.run("notify-action", &["INSTANCE", "VI_1", second, "100"]);
+    let second_run = node.run(
+        "notify-action",
+        &["INSTANCE", "VI_1", second.as_str(), "100"],
+    );
     // ...and `first` reaches the lock last.
     signal("-CONT", first_child.id());
     if !wait_for(RUN_LIMIT, || first_child.try_wait().unwrap().is_some()) {
@@ -445,7 +452,15 @@ fn launched_in_order_recorded_in_reverse(node: &Node, first: &str, second: &str)
         panic!("notify-action {first} still running after {RUN_LIMIT:?}");
     }
     let first_run = Run::from(first_child.wait_with_output().unwrap());
-    (first_run, second_run)
+    assert_eq!(second_run.code, 0, "{second_run:?}");
+    assert_eq!(first_run.code, 0, "{first_run:?}");
+    let read = node.state().read_state("default");
+    assert_eq!(
+        (read.state, read.seq),
+        (second, 1),
+        "{read:?}\nlog:\n{}",
+        node.log_text()
+    );
 }
 
 #[test]
@@ -456,16 +471,7 @@ fn a_master_that_reaches_the_lock_after_the_backup_launched_after_it_is_ignored(
     let fake = start(&example("two-nodes"), Duration::from_millis(200));
     let node = Node::new(&fake, "ins-node0002", "");
     let _reap = Detached(&node);
-    let (master, backup) = launched_in_order_recorded_in_reverse(&node, "MASTER", "BACKUP");
-    assert_eq!(backup.code, 0, "{backup:?}");
-    assert_eq!(master.code, 0, "{master:?}");
-    let read = node.state().read_state("default");
-    assert_eq!(
-        (read.state, read.seq),
-        (KeepalivedState::Backup, 1),
-        "{read:?}\nlog:\n{}",
-        node.log_text()
-    );
+    launched_in_order_recorded_in_reverse(&node, KeepalivedState::Master, KeepalivedState::Backup);
     let log = node.log_text();
     assert!(
         log.contains("event=state_superseded") && log.contains("latest=BACKUP"),
@@ -485,16 +491,7 @@ fn a_backup_that_reaches_the_lock_after_the_master_launched_after_it_is_ignored(
     let fake = start(&example("two-nodes"), Duration::from_millis(200));
     let node = Node::new(&fake, "ins-node0002", "");
     let _reap = Detached(&node);
-    let (backup, master) = launched_in_order_recorded_in_reverse(&node, "BACKUP", "MASTER");
-    assert_eq!(master.code, 0, "{master:?}");
-    assert_eq!(backup.code, 0, "{backup:?}");
-    let read = node.state().read_state("default");
-    assert_eq!(
-        (read.state, read.seq),
-        (KeepalivedState::Master, 1),
-        "{read:?}\nlog:\n{}",
-        node.log_text()
-    );
+    launched_in_order_recorded_in_reverse(&node, KeepalivedState::Backup, KeepalivedState::Master);
     assert_eq!(
         settle(&fake, &node, "eni-node0002"),
         MigrationOutcome::Success
