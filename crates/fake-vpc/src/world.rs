@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::ids;
 use crate::net::{Cidr, Mac};
-use crate::topology::{KeySpec, Topology};
+use crate::topology::{EipOnMigrate, KeySpec, Topology};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Vpc {
@@ -262,6 +262,7 @@ pub struct World {
     pub(crate) instances: Vec<Instance>,
     pub(crate) enis: Vec<Eni>,
     pub(crate) eips: Vec<Eip>,
+    pub(crate) eip_on_migrate: EipOnMigrate,
     pub(crate) havips: Vec<HaVip>,
     pub(crate) keys: Vec<KeySpec>,
     pub(crate) temp_creds: Vec<TempCredential>,
@@ -374,6 +375,7 @@ impl World {
                     private_ip: p.private_ip,
                 })
                 .collect(),
+            eip_on_migrate: t.eip_on_migrate,
             havips: t
                 .havips
                 .iter()
@@ -425,6 +427,12 @@ impl World {
     }
     pub fn eips(&self) -> &[Eip] {
         &self.eips
+    }
+    pub fn eip_on_migrate(&self) -> EipOnMigrate {
+        self.eip_on_migrate
+    }
+    pub fn set_eip_on_migrate(&mut self, policy: EipOnMigrate) {
+        self.eip_on_migrate = policy;
     }
     pub fn havips(&self) -> &[HaVip] {
         &self.havips
@@ -734,10 +742,19 @@ impl World {
                         state: IpState::Available,
                     });
                 }
-                // An EIP bound to the IP follows it (not documented either way).
+                // An EIP bound to the IP follows it or is dropped, as the topology says (not
+                // documented either way).
+                let policy = self.eip_on_migrate;
                 for eip in &mut self.eips {
                     if eip.private_ip == Some(*ip) && eip.eni.as_deref() == Some(from.as_str()) {
-                        eip.eni = Some(to.clone());
+                        match policy {
+                            EipOnMigrate::Follow => eip.eni = Some(to.clone()),
+                            EipOnMigrate::Drop => {
+                                eip.eni = None;
+                                eip.private_ip = None;
+                                eip.status = EipStatus::Unbind;
+                            }
+                        }
                     }
                 }
                 landings.push(self.landing_for(*ip, Some(to)));

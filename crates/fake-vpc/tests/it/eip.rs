@@ -223,3 +223,40 @@ fn describe_ha_vips() {
     );
     assert_code(&r, "ResourceInUse");
 }
+
+#[test]
+fn with_eip_on_migrate_drop_a_migrated_ip_loses_its_eip() {
+    let text = format!(
+        "eip_on_migrate = \"drop\"\n{}\n{EXTRA}",
+        include_str!("../../examples/two-nodes.toml")
+    );
+    let h = FakeVpc::start(
+        fake_vpc::Topology::from_toml_str(&text).unwrap(),
+        Options {
+            lag: Duration::from_millis(100),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(address(&h, "eip-demo0001")["AddressStatus"], "BIND");
+    assert_ok(&migrate(&h, "eni-node0001", "eni-node0002", "198.18.1.100"));
+    assert!(eventually(
+        || h.holder_of(VIP).as_deref() == Some("eni-node0002")
+    ));
+    let a = address(&h, "eip-demo0001");
+    assert_eq!(a["AddressStatus"], "UNBIND", "{a}");
+    assert_eq!(a["NetworkInterfaceId"], "", "{a}");
+    assert_eq!(a["PrivateAddressIp"], "", "{a}");
+}
+
+#[test]
+fn eip_on_migrate_refuses_an_unknown_value() {
+    let text = format!(
+        "eip_on_migrate = \"sometimes\"\n{}",
+        include_str!("../../examples/two-nodes.toml")
+    );
+    let err = fake_vpc::Topology::from_toml_str(&text)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("follow") && err.contains("drop"), "{err}");
+}
