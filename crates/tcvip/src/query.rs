@@ -216,6 +216,8 @@ fn status_of(
     if let Some((id, ip)) = &answer.eip {
         out.push_str(&format!("  EIP: {ip} ({id})\n"));
     }
+    let bound = answer.eip.as_ref().map(|(id, _)| id.as_str());
+    out.push_str(&crate::operator::status::status_lines(ctx, vip, bound));
     let migration = ctx.state.read_migration(vip).value;
     let last = match migration {
         Some(m) => {

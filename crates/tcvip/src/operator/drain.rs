@@ -1,0 +1,286 @@
+//! `tcvip drain` / `tcvip undrain`: the maintenance switch.
+//!
+//! Draining writes the file `drain.file` (default `/var/lib/tcvip/drain`, on disk so that it
+//! survives a reboot) with the reason, the time and who asked. While it exists check-self fails,
+//! so keepalived takes the node out of MASTER (the instance goes to FAULT, its peer takes the
+//! VIP) without being restarted; `tcvip undrain` removes the file and the next check passes
+//! again. The file's presence is the switch: one that cannot be read still drains the node.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use vip_state::{KeepalivedState, format_utc, now_ms};
+
+use crate::cli::Common;
+use crate::config::Config;
+use crate::context::Context;
+use crate::exit::{Exit, ExitResultExt as _};
+
+/// Longest reason kept (a reason is one line for logs and `status`).
+const MAX_REASON: usize = 500;
+
+/// `tcvip drain`.
+#[derive(Debug, clap::Args)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Why (shown by `tcvip status`, `vip-query --status` and in check-self's log)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+/// `tcvip undrain`.
+#[derive(Debug, clap::Args)]
+pub struct UndrainArgs {
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// A drain in force, as its file tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drain {
+    /// The file that holds the switch.
+    #[serde(skip)]
+    pub file: PathBuf,
+    #[serde(default)]
+    pub reason: String,
+    /// When it was drained (milliseconds since the epoch); 0 when unknown.
+    #[serde(default)]
+    pub since_ms: u64,
+    /// Who drained it: the user (and the sudo user behind it).
+    #[serde(default)]
+    pub by: String,
+    /// Why the file's contents could not be read, when they could not.
+    #[serde(skip)]
+    pub problem: Option<String>,
+}
+
+impl Drain {
+    /// One line: `drained since … by …: reason (file)`.
+    pub fn describe(&self) -> String {
+        let mut out = String::from("drained");
+        if self.since_ms > 0 {
+            out.push_str(&format!(" since {}", format_utc(self.since_ms)));
+        }
+        if !self.by.is_empty() {
+            out.push_str(&format!(" by {}", self.by));
+        }
+        if !self.reason.is_empty() {
+            out.push_str(&format!(": {}", self.reason));
+        }
+        if let Some(problem) = &self.problem {
+            out.push_str(&format!(" ({problem})"));
+        }
+        out.push_str(&format!(" [{}]", self.file.display()));
+        out
+    }
+
+    /// check-self's failure text: why it fails and how to end it.
+    pub fn check_failure(&self) -> String {
+        format!(
+            "{}; this node stays out of MASTER until `tcvip undrain`",
+            self.describe()
+        )
+    }
+}
+
+/// The drain in force for `config`, if any (the file exists).
+pub fn current(config: &Config) -> Option<Drain> {
+    read(&config.drain.file)
+}
+
+/// The drain `file` holds, if it exists.
+pub fn read(file: &Path) -> Option<Drain> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            return Some(Drain {
+                file: file.to_owned(),
+                reason: String::new(),
+                since_ms: 0,
+                by: String::new(),
+                problem: Some(format!("unreadable: {e}")),
+            });
+        }
+    };
+    let mut drain = serde_json::from_str::<Drain>(&text).unwrap_or_else(|e| Drain {
+        file: PathBuf::new(),
+        reason: text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_REASON)
+            .collect(),
+        since_ms: 0,
+        by: String::new(),
+        problem: Some(format!("not a tcvip drain record: {e}")),
+    });
+    drain.file = file.to_owned();
+    Some(drain)
+}
+
+/// Who is asking: `$SUDO_USER` behind the effective user, as far as the environment says.
+fn who() -> String {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid {uid}"));
+    match std::env::var("SUDO_USER") {
+        Ok(sudo) if !sudo.is_empty() && sudo != user => format!("{sudo} (as {user})"),
+        _ => user,
+    }
+}
+
+/// Writes the drain record atomically (a temporary file renamed into place), creating the
+/// directory (0700) when missing.
+fn write(file: &Path, drain: &Drain) -> anyhow::Result<()> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("/"));
+    if !dir.exists() {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {} (the directory of drain.file)", dir.display()))?;
+    }
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "drain".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let body = serde_json::to_string(drain).context("encoding the drain record")?;
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(body.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {} (drain.file)", file.display()))
+}
+
+/// Runs `tcvip drain`.
+pub fn run_drain(args: &DrainArgs) -> anyhow::Result<Exit> {
+    let ctx = Context::load(&args.common, "tcvip")?;
+    let reason: String = args
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .split(['\n', '\r'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(MAX_REASON)
+        .collect();
+    let file = ctx.config.drain.file.clone();
+    if let Some(previous) = read(&file) {
+        println!("already {}; record updated", previous.describe());
+    }
+    let drain = Drain {
+        file: file.clone(),
+        reason,
+        since_ms: now_ms(),
+        by: who(),
+        problem: None,
+    };
+    write(&file, &drain).or_exit(Exit::Failure)?;
+    crate::warn!(
+        "drained",
+        file = file.display(),
+        by = drain.by,
+        reason = drain.reason
+    );
+    println!("{}", drain.describe());
+    for line in state_lines(&ctx) {
+        println!("{line}");
+    }
+    Ok(Exit::Success)
+}
+
+/// Runs `tcvip undrain`.
+pub fn run_undrain(args: &UndrainArgs) -> anyhow::Result<Exit> {
+    let ctx = Context::load(&args.common, "tcvip")?;
+    let file = &ctx.config.drain.file;
+    let Some(previous) = read(file) else {
+        println!("not drained ({} does not exist)", file.display());
+        return Ok(Exit::Success);
+    };
+    std::fs::remove_file(file)
+        .with_context(|| format!("removing {} (drain.file)", file.display()))?;
+    crate::warn!("undrained", file = file.display(), by = who());
+    println!("undrained (was {})", previous.describe());
+    println!(
+        "check-self passes again from its next run; keepalived brings the instance back as BACKUP"
+    );
+    Ok(Exit::Success)
+}
+
+/// What draining means for each keepalived instance of this node right now.
+fn state_lines(ctx: &Context) -> Vec<String> {
+    let mut names: Vec<String> = ctx
+        .config
+        .instance_names()
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
+    if names.is_empty() {
+        names.push(crate::context::DEFAULT_INSTANCE.to_owned());
+    }
+    names
+        .iter()
+        .map(|name| {
+            let state = ctx.state.read_state(name).state;
+            match state {
+                KeepalivedState::Master => format!(
+                    "keepalived {name}: MASTER now; check-self fails from its next run, and after the track script's `fall` count keepalived hands the VIP to a peer"
+                ),
+                other => format!(
+                    "keepalived {name}: {other}; it will not become MASTER while drained"
+                ),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_written_record_reads_back_and_an_unreadable_one_still_drains() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub/drain");
+        assert_eq!(read(&file), None);
+        let drain = Drain {
+            file: file.clone(),
+            reason: "kernel update".into(),
+            since_ms: 1_700_000_000_000,
+            by: "alice (as root)".into(),
+            problem: None,
+        };
+        write(&file, &drain).unwrap();
+        assert_eq!(read(&file), Some(drain));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            1
+        );
+        std::fs::write(&file, "maintenance\n").unwrap();
+        let garbled = read(&file).unwrap();
+        assert_eq!(garbled.reason, "maintenance");
+        assert!(garbled.problem.is_some());
+        assert!(garbled.check_failure().contains("tcvip undrain"));
+    }
+}
