@@ -11,6 +11,8 @@ use tcvip::operator;
     after_help = tcvip::exit::Exit::help_table()
 )]
 struct Cli {
+    #[command(flatten)]
+    common: tcvip::cli::Common,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,12 +32,28 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let result = match Cli::parse().command {
-        Command::Allocate(args) => operator::allocate::run(&args),
-        Command::Eip(args) => operator::eip::run(&args),
-        Command::Drain(args) => operator::drain::run_drain(&args),
-        Command::Undrain(args) => operator::drain::run_undrain(&args),
-        Command::Status(args) => operator::status::run(&args),
+    let Cli { common, command } = Cli::parse();
+    let result = match command {
+        Command::Allocate(mut args) => {
+            args.common = common;
+            operator::allocate::run(&args)
+        }
+        Command::Eip(mut args) => {
+            args.common = common;
+            operator::eip::run(&args)
+        }
+        Command::Drain(mut args) => {
+            args.common = common;
+            operator::drain::run_drain(&args)
+        }
+        Command::Undrain(mut args) => {
+            args.common = common;
+            operator::drain::run_undrain(&args)
+        }
+        Command::Status(mut args) => {
+            args.common = common;
+            operator::status::run(&args)
+        }
     };
     tcvip::cli::finish("tcvip", result)
 }

@@ -25,7 +25,8 @@ use crate::exit::{Exit, ExitResultExt as _, exit};
 /// `tcvip allocate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
+    /// The shared options, given before or after the subcommand (filled in by `main`).
+    #[arg(skip)]
     pub common: Common,
     /// How many new addresses, 1 to 10 (the cloud picks them in this node's subnet)
     #[arg(long, value_name = "N", default_value_t = 1,

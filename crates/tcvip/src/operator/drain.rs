@@ -24,7 +24,8 @@ const MAX_REASON: usize = 500;
 /// `tcvip drain`.
 #[derive(Debug, clap::Args)]
 pub struct DrainArgs {
-    #[command(flatten)]
+    /// The shared options, given before or after the subcommand (filled in by `main`).
+    #[arg(skip)]
     pub common: Common,
     /// Why (shown by `tcvip status`, `vip-query --status` and in check-self's log)
     #[arg(long, value_name = "TEXT")]
@@ -34,7 +35,8 @@ pub struct DrainArgs {
 /// `tcvip undrain`.
 #[derive(Debug, clap::Args)]
 pub struct UndrainArgs {
-    #[command(flatten)]
+    /// The shared options, given before or after the subcommand (filled in by `main`).
+    #[arg(skip)]
     pub common: Common,
 }
 

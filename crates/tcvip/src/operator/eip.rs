@@ -43,7 +43,8 @@ const POLL: Duration = Duration::from_millis(300);
 /// `tcvip eip`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
+    /// The shared options, given before or after the subcommand (filled in by `main`).
+    #[arg(skip)]
     pub common: Common,
     #[command(subcommand)]
     pub action: Action,

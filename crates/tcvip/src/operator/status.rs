@@ -14,7 +14,8 @@ use crate::operator::{drain, eip};
 /// `tcvip status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
+    /// The shared options, given before or after the subcommand (filled in by `main`).
+    #[arg(skip)]
     pub common: Common,
     /// keepalived vrrp_instance whose VIPs to show [default: the only one configured]
     #[arg(long, value_name = "NAME")]
