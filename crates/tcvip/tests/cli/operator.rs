@@ -313,11 +313,11 @@ fn check_self_as_master_repairs_a_dropped_eip_once_per_ttl() {
 fn drain_fails_check_self_until_undrain_and_shows_in_status() {
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let node = Node::new(&fake, "ins-node0001", "");
-    let drain_file = node.dir.path().join("lib/drain");
+    // The harness gives every node its own drain file.
+    let drain_file = node.dir.path().join("drain");
     let text = format!(
-        "{}\n[drain]\nfile = \"{}\"\n[check]\nremove_stray_vip = false\n",
+        "{}\n[check]\nremove_stray_vip = false\n",
         std::fs::read_to_string(&node.config).unwrap(),
-        drain_file.display()
     );
     std::fs::write(&node.config, text).unwrap();
     // Nothing recorded: check-self passes.
