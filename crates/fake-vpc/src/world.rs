@@ -100,6 +100,8 @@ impl IpState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EipStatus {
+    /// Just allocated (AllocateAddresses), not usable yet.
+    Creating,
     Unbind,
     Binding,
     Bind,
@@ -109,6 +111,7 @@ pub enum EipStatus {
 impl EipStatus {
     pub fn as_str(&self) -> &'static str {
         match self {
+            EipStatus::Creating => "CREATING",
             EipStatus::Unbind => "UNBIND",
             EipStatus::Binding => "BINDING",
             EipStatus::Bind => "BIND",
@@ -218,6 +221,10 @@ pub enum Change {
         eip: String,
     },
     EipUnbind {
+        eip: String,
+    },
+    /// A new EIP (AllocateAddresses) becomes `UNBIND`.
+    EipCreate {
         eip: String,
     },
 }
@@ -636,7 +643,7 @@ impl World {
                     }
                 }
                 Change::Unassign { ip, .. } => self.set_ip_state(*ip, IpState::Deleting),
-                Change::EipBind { .. } | Change::EipUnbind { .. } => {}
+                Change::EipBind { .. } | Change::EipUnbind { .. } | Change::EipCreate { .. } => {}
             }
         }
         let fail = self.take_fail();
@@ -659,7 +666,7 @@ impl World {
     }
 
     /// Accepts an asynchronous EIP operation; returns its integer task id.
-    pub(crate) fn start_eip_task(&mut self, change: Change, now: Instant) -> u64 {
+    pub(crate) fn start_eip_task(&mut self, changes: Vec<Change>, now: Instant) -> u64 {
         let id = self.next_eip_task;
         self.next_eip_task += 1;
         let fail = self.take_fail();
@@ -671,7 +678,7 @@ impl World {
             },
         );
         self.pending.push(Pending {
-            changes: vec![change],
+            changes,
             due: now + self.lag,
             fail,
             task: TaskRef::Eip(id),
@@ -788,6 +795,11 @@ impl World {
                     p.private_ip = None;
                 }
             }
+            Change::EipCreate { eip } => {
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Unbind;
+                }
+            }
         }
     }
 
@@ -813,7 +825,32 @@ impl World {
                     p.status = EipStatus::Bind;
                 }
             }
+            Change::EipCreate { eip } => self.eips.retain(|p| p.id != *eip),
         }
+    }
+
+    /// Adds a new EIP in state `CREATING` (AllocateAddresses): a fresh `eip-` id and the first
+    /// free public address of 198.19.200.0/24 (inside the test range). `None` when that pool is
+    /// used up.
+    pub(crate) fn new_eip(&mut self, name: &str) -> Option<String> {
+        let ip = (1..=254u8)
+            .map(|i| Ipv4Addr::new(198, 19, 200, i))
+            .find(|ip| !self.eips.iter().any(|x| x.ip == *ip))?;
+        let id = loop {
+            let id = format!("eip-{}", ids::alnum(8).to_ascii_lowercase());
+            if !self.eips.iter().any(|x| x.id == id) {
+                break id;
+            }
+        };
+        self.eips.push(Eip {
+            id: id.clone(),
+            name: name.to_owned(),
+            ip,
+            status: EipStatus::Creating,
+            eni: None,
+            private_ip: None,
+        });
+        Some(id)
     }
 
     /// The current temporary credentials of `instance`'s role, issuing fresh ones when none
