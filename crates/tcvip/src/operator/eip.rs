@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tencent_api::vpc::{
-    Address, AssociateAddressRequest, DescribeAddressesRequest, DescribeTaskResultRequest,
-    DisassociateAddressRequest, Filter, TaskStatus,
+    Address, AllocateAddressesRequest, AssociateAddressRequest, DescribeAddressesRequest,
+    DescribeTaskResultRequest, DisassociateAddressRequest, Filter, TaskStatus,
 };
 use tencent_api::{Client, RetryClass};
 use vip_state::{CloudView, KeepalivedState, now_ms};
@@ -65,8 +65,11 @@ pub enum Action {
     /// Bind an EIP to the VIP on the ENI that holds it (AssociateAddress), verified
     Associate {
         /// The EIP [default: the VIP's `eip` in tcvip.toml]
-        #[arg(long, value_name = "eip-…")]
+        #[arg(long, value_name = "eip-…", conflicts_with = "allocate")]
         eip: Option<String>,
+        /// Allocate a new EIP (AllocateAddresses, billed by Tencent) and bind that one
+        #[arg(long)]
+        allocate: bool,
         /// The VIP [default: the only one configured]
         #[arg(long, value_name = "IP")]
         vip: Option<Ipv4Addr>,
@@ -527,7 +530,9 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let ctx = Context::load(&args.common, "tcvip")?;
     match &args.action {
         Action::Show { vips, json } => show(&ctx, vips, *json),
-        Action::Associate { eip, vip } => run_associate(&ctx, eip.as_deref(), *vip),
+        Action::Associate { eip, vip, allocate } => {
+            run_associate(&ctx, eip.as_deref(), *allocate, *vip)
+        }
         Action::Disassociate { vip } => run_disassociate(&ctx, *vip),
     }
 }
@@ -574,9 +579,54 @@ fn holder_eni(ctx: &Context, client: &Client, vip: Ipv4Addr) -> anyhow::Result<S
     }
 }
 
-fn run_associate(ctx: &Context, eip: Option<&str>, vip: Option<Ipv4Addr>) -> anyhow::Result<Exit> {
+/// AllocateAddresses for one EIP named after `vip`, waited for until it is `UNBIND`.
+fn allocate_eip(client: &Client, vip: Ipv4Addr, deadline: Instant) -> anyhow::Result<EipView> {
+    let what = format!("allocating an EIP for {vip}");
+    let response = client
+        .allocate_addresses(&AllocateAddressesRequest {
+            address_count: Some(1),
+            address_name: Some(format!("tcvip {vip}")),
+            ..AllocateAddressesRequest::default()
+        })
+        .map_err(|e| api(e, format!("{what}: AllocateAddresses")))?;
+    let Some(id) = response.address_set.first().cloned() else {
+        return Err(exit(
+            Exit::Failure,
+            anyhow::anyhow!(
+                "{what}: AllocateAddresses returned no EIP (request {})",
+                response.request_id
+            ),
+        ));
+    };
+    crate::info!(
+        "eip_allocated",
+        eip = id,
+        vip = vip,
+        task_id = response.task_id,
+        request_id = response.request_id
+    );
+    let what = format!("{what}: {id}");
+    wait_task(client, &response.task_id, deadline, &what)?;
+    watch(client, &id, deadline, &what, |v| v.status == "UNBIND")
+}
+
+fn run_associate(
+    ctx: &Context,
+    eip: Option<&str>,
+    allocate: bool,
+    vip: Option<Ipv4Addr>,
+) -> anyhow::Result<Exit> {
     let entry = pick_vip(ctx, vip)?;
-    let id: String = match (eip, &entry.eip) {
+    let mut allocated = None;
+    if allocate {
+        let client = ctx.client()?;
+        // The VIP must be held before anything is bought.
+        holder_eni(ctx, client, entry.address)?;
+        let view = allocate_eip(client, entry.address, Instant::now() + OPERATOR_DEADLINE)?;
+        println!("{}: allocated {}", entry.address, view.describe());
+        allocated = Some(view.address_id);
+    }
+    let id: String = match (allocated.as_deref().or(eip), &entry.eip) {
         (Some(given), _) => given
             .parse::<crate::config::EipId>()
             .map_err(|m| exit(Exit::Usage, anyhow::anyhow!("--eip: {m}")))?
@@ -597,7 +647,13 @@ fn run_associate(ctx: &Context, eip: Option<&str>, vip: Option<Ipv4Addr>) -> any
     let eni = holder_eni(ctx, client, entry.address)?;
     let deadline = Instant::now() + OPERATOR_DEADLINE;
     let done = ensure(client, &id, &eni, entry.address, deadline, &|| Ok(()))
-        .with_context(|| format!("associating {id} with {}", entry.address))?;
+        .with_context(|| {
+            if allocated.is_some() {
+                format!("associating the new {id} with {} (it stays allocated: bind it with `tcvip eip associate --eip {id}` or release it in the console)", entry.address)
+            } else {
+                format!("associating {id} with {}", entry.address)
+            }
+        })?;
     let view = match done {
         Ensured::Already(v) => {
             println!("{}: {} already points at it", entry.address, v.describe());

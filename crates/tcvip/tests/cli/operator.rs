@@ -371,3 +371,38 @@ fn drain_fails_check_self_until_undrain_and_shows_in_status() {
     // Undrained twice is fine.
     assert_eq!(node.run("tcvip", &["undrain"]).code, 0);
 }
+
+#[test]
+fn eip_associate_allocate_buys_a_new_eip_and_binds_it() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = Node::new(&fake, "ins-node0001", "");
+    let run = node.run("tcvip", &["eip", "associate", "--allocate"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(fake.calls_of("AllocateAddresses").len(), 1);
+    let world = fake.world();
+    let eips = world.eips();
+    assert_eq!(eips.len(), 1);
+    let x = &eips[0];
+    assert_eq!(
+        (x.status.as_str(), x.eni.as_deref(), x.private_ip),
+        ("BIND", Some("eni-node0001"), Some(VIP))
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("allocated {} ({})", x.ip, x.id)),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!("eip = \"{}\"", x.id)),
+        "{}",
+        run.stdout
+    );
+    drop(world);
+    // With nobody holding the VIP nothing is bought.
+    fake.with_world(|w| w.remove_secondary_ip(VIP).unwrap());
+    let run = node.run("tcvip", &["eip", "associate", "--allocate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("assigned to no ENI"), "{}", run.stderr);
+    assert_eq!(fake.calls_of("AllocateAddresses").len(), 1);
+}
