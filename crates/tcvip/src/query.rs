@@ -52,7 +52,12 @@ struct Answer {
 
 /// Runs `vip-query`.
 pub fn run(args: &Args) -> anyhow::Result<Exit> {
-    let ctx = Context::load(&args.common, "vip-query")?;
+    run_as(args, "vip-query")
+}
+
+/// Runs `vip-query` for `binary` (the name its log lines carry; `tcvip status` uses it).
+pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
+    let ctx = Context::load(&args.common, binary)?;
     let instance = ctx.instance_key(args.instance.as_deref())?;
     let vips = select_vips(&ctx, &instance, &args.vips)?;
     let identity = ctx.identity();

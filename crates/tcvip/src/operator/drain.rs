@@ -244,13 +244,16 @@ fn state_lines(ctx: &Context) -> Vec<String> {
         .iter()
         .map(|name| {
             let state = ctx.state.read_state(name).state;
+            let who = if name == crate::context::DEFAULT_INSTANCE {
+                "keepalived".to_owned()
+            } else {
+                format!("keepalived {name}")
+            };
             match state {
                 KeepalivedState::Master => format!(
-                    "keepalived {name}: MASTER now; check-self fails from its next run, and after the track script's `fall` count keepalived hands the VIP to a peer"
+                    "{who}: MASTER now; check-self fails from its next run, and after the track script's `fall` count keepalived hands the VIP to a peer"
                 ),
-                other => format!(
-                    "keepalived {name}: {other}; it will not become MASTER while drained"
-                ),
+                other => format!("{who}: {other}; it will not become MASTER while drained"),
             }
         })
         .collect()

@@ -36,7 +36,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             json: false,
             status: true,
         };
-        return crate::query::run(&query);
+        return crate::query::run_as(&query, "tcvip");
     }
     let ctx = Context::load(&args.common, "tcvip")?;
     let instance = ctx.instance_key(args.instance.as_deref())?;

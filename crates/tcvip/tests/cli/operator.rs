@@ -406,3 +406,36 @@ fn eip_associate_allocate_buys_a_new_eip_and_binds_it() {
     assert!(run.stderr.contains("assigned to no ENI"), "{}", run.stderr);
     assert_eq!(fake.calls_of("AllocateAddresses").len(), 1);
 }
+
+#[test]
+fn tcvip_usage_and_configuration_errors_have_their_codes() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(&fake, "ins-node0001", "");
+    assert_eq!(node.run("tcvip", &["frobnicate"]).code, 2);
+    assert_eq!(node.run("tcvip", &["allocate", "--count", "11"]).code, 2);
+    let run = node.run("tcvip", &["eip", "associate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("give --eip eip-") && run.stderr.contains("eip = "),
+        "{}",
+        run.stderr
+    );
+    let run = node.run("tcvip", &["eip", "associate", "--eip", "10.0.0.1"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("an EIP id like"), "{}", run.stderr);
+    assert!(fake.calls_of("AssociateAddress").is_empty());
+    // A broken tcvip.toml is 78, for every subcommand, allocate included.
+    let text = std::fs::read_to_string(&node.config).unwrap();
+    std::fs::write(&node.config, format!("{text}\n[failover]\ndeadline = 5\n")).unwrap();
+    for args in [
+        &["allocate"][..],
+        &["drain"],
+        &["undrain"],
+        &["status"],
+        &["eip", "show"],
+    ] {
+        let run = node.run("tcvip", args);
+        assert_eq!(run.code, 78, "{args:?}: {run:?}");
+        assert!(run.stderr.contains("failover.deadline"), "{args:?}: {}", run.stderr);
+    }
+}
