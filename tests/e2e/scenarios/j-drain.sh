@@ -3,7 +3,8 @@
 # restarted) takes the node to FAULT after the track script's `fall`, the peer becomes MASTER
 # and moves the VIP. The drained node stays out of MASTER, also across a keepalived restart
 # (the drain file is on disk), until `tcvip undrain`; then it comes back as BACKUP and, with
-# nopreempt, the VIP stays where it is. Measured: drain → peer MASTER → landed, ping outage.
+# nopreempt, the VIP stays where it is. Measured: drain → peer MASTER → landed, ping outage,
+# and when `tcvip drain --wait` returned.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -21,15 +22,17 @@ tcvip_on() {
 pid_before=$(cat "$RUN_DIR/n$m/keepalived.pid")
 t0=$EPOCHREALTIME
 e2e_log "draining node $m (MASTER)"
-out=$(tcvip_on "$m" drain --reason "e2e maintenance" 2>&1) || e2e_fail "tcvip drain failed: $out"
-e2e_log "tcvip drain: ${out//$'\n'/ | }"
+out=$(tcvip_on "$m" drain --reason "e2e maintenance" --wait --deadline-s 30 2>&1) ||
+    e2e_fail "tcvip drain --wait failed: $out"
+t_waited=$EPOCHREALTIME
+e2e_log "tcvip drain --wait: ${out//$'\n'/ | }"
 [ -f "$RUN_DIR/n$m/drain" ] || e2e_fail "no drain file after tcvip drain"
 e2e_expect_vip_on "$o" "$t0" 30
 e2e_failover_timeline "$t0" "$o"
 left=$(e2e_state_at "$m" FAULT "$t0")
 [ -n "$left" ] || e2e_fail "node $m never left MASTER for FAULT after the drain"
 [ "$(cat "$RUN_DIR/n$m/keepalived.pid")" = "$pid_before" ] || e2e_fail "node $m's keepalived was restarted"
-drain_timeline="drained node FAULT +$(e2e_rel "$t0" "$left")s, $E2E_TIMELINE"
+drain_timeline="drained node FAULT +$(e2e_rel "$t0" "$left")s, $E2E_TIMELINE, drain --wait returned +$(e2e_rel "$t0" "$t_waited")s"
 
 # The drained node stays out of MASTER, and shows the drain.
 drained_roles() { e2e_is_state "$o" MASTER && e2e_is_state "$m" FAULT; }

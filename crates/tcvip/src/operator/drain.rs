@@ -8,6 +8,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,8 @@ use crate::config::Config;
 use crate::context::Context;
 use crate::exit::{Exit, ExitResultExt as _};
 
+/// Between two looks of `--wait`.
+const POLL: Duration = Duration::from_millis(500);
 /// Longest reason kept (a reason is one line for logs and `status`).
 const MAX_REASON: usize = 500;
 
@@ -30,6 +33,14 @@ pub struct DrainArgs {
     /// Why (shown by `tcvip status`, `vip-query --status` and in check-self's log)
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Wait until keepalived has left MASTER and the cloud has the VIPs on another ENI (exit 0),
+    /// or the deadline passes (exit 3)
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, 1 to 3600 seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub deadline_s: u64,
 }
 
 /// `tcvip undrain`.
@@ -208,7 +219,85 @@ pub fn run_drain(args: &DrainArgs) -> anyhow::Result<Exit> {
     for line in state_lines(&ctx) {
         println!("{line}");
     }
+    if args.wait {
+        return wait_handed_over(&ctx, Instant::now() + Duration::from_secs(args.deadline_s));
+    }
     Ok(Exit::Success)
+}
+
+/// `--wait`: polls the recorded keepalived states and the cloud until no instance is MASTER
+/// and no VIP is on this node's ENI (or being changed), twice a second, up to `deadline`.
+fn wait_handed_over(ctx: &Context, deadline: Instant) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    loop {
+        let pending = pending_handover(ctx);
+        if pending.is_empty() {
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "handed over after {secs:.1}s: not MASTER, and the cloud has every VIP elsewhere"
+            );
+            crate::info!(
+                "drain_handed_over",
+                elapsed_ms = started.elapsed().as_millis()
+            );
+            return Ok(Exit::Success);
+        }
+        if Instant::now() + POLL >= deadline {
+            return Err(crate::exit::exit(
+                Exit::Unknown,
+                anyhow::anyhow!(
+                    "still drained, but not handed over before the deadline: {}; is check-self keepalived's track_script (`tcvip doctor`)?",
+                    pending.join("; ")
+                ),
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// What still stands between this node and a finished handover.
+fn pending_handover(ctx: &Context) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut names: Vec<String> = ctx
+        .config
+        .instance_names()
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
+    if names.is_empty() {
+        names.push(crate::context::DEFAULT_INSTANCE.to_owned());
+    }
+    for name in &names {
+        if ctx.state.read_state(name).state == KeepalivedState::Master {
+            out.push(format!("keepalived {name} is still MASTER"));
+        }
+    }
+    let cloud = (|| -> anyhow::Result<Vec<String>> {
+        let identity = ctx.identity()?;
+        let client = ctx.client()?;
+        let mut here = Vec::new();
+        for vip in &ctx.config.vips {
+            match crate::cloud::find_holder(client, identity.vpc_id.as_str(), vip.address)? {
+                Some(h) if h.is_changing() => here.push(format!("{} is {}", vip.address, h.state)),
+                Some(h) if h.eni == identity.eni_id.as_str() => {
+                    here.push(format!(
+                        "{} is still on this node's ENI {}",
+                        vip.address, h.eni
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(here)
+    })();
+    match cloud {
+        Ok(here) => out.extend(here),
+        Err(e) => out.push(format!(
+            "the cloud cannot be asked ({})",
+            crate::cli::error_text(&e)
+        )),
+    }
+    out
 }
 
 /// Runs `tcvip undrain`.

@@ -436,6 +436,51 @@ fn tcvip_usage_and_configuration_errors_have_their_codes() {
     ] {
         let run = node.run("tcvip", args);
         assert_eq!(run.code, 78, "{args:?}: {run:?}");
-        assert!(run.stderr.contains("failover.deadline"), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("failover.deadline"),
+            "{args:?}: {}",
+            run.stderr
+        );
     }
+}
+
+#[test]
+fn drain_wait_returns_once_the_peer_has_the_vip_and_gives_up_at_its_deadline() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(&fake, "ins-node0001", "");
+    node.record("default", KeepalivedState::Master);
+    // Nothing hands over: exit 3, naming what is missing.
+    let run = node.run("tcvip", &["drain", "--wait", "--deadline-s", "2"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("still MASTER")
+            && run.stderr.contains("still on this node's ENI eni-node0001"),
+        "{}",
+        run.stderr
+    );
+    // keepalived leaves MASTER and the peer takes the VIP while it waits.
+    let mut child = node
+        .command("tcvip")
+        .args(["drain", "--wait", "--deadline-s", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "returned before the handover"
+    );
+    node.record("default", KeepalivedState::Fault);
+    fake.with_world(|w| {
+        w.remove_secondary_ip(VIP).unwrap();
+        w.add_secondary_ip("eni-node0002", VIP).unwrap();
+    });
+    assert!(wait_for(Duration::from_secs(20), || child
+        .try_wait()
+        .unwrap()
+        .is_some()));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("handed over after"));
 }
