@@ -710,7 +710,8 @@ pub struct Shown {
     pub bound: Option<EipView>,
     /// The configured EIP, when it is not the one bound to the VIP.
     pub configured_view: Option<EipView>,
-    /// `ok`, `off` (configured EIP not on the VIP), `none` (nothing configured) or `unknown`.
+    /// `ok`, `off` (configured EIP not on the VIP), `changing` (it is being bound or unbound),
+    /// `none` (nothing configured) or `unknown`.
     pub verdict: &'static str,
     pub error: Option<String>,
 }
@@ -746,8 +747,14 @@ pub fn inspect(ctx: &Context, vip: &VipConfig) -> Shown {
     match result {
         Err(e) => shown.error = Some(crate::cli::error_text(&e)),
         Ok(()) => {
+            let settling = shown
+                .bound
+                .iter()
+                .chain(shown.configured_view.iter())
+                .any(|v| configured.as_deref() == Some(v.address_id.as_str()) && v.is_settling());
             shown.verdict = match (&configured, &shown.bound, &shown.holder_eni) {
                 (None, _, _) => "none",
+                _ if settling => "changing",
                 (Some(id), Some(b), Some(holder))
                     if b.address_id == *id && b.points_at(holder, vip.address) =>
                 {
@@ -810,6 +817,14 @@ pub fn eip_line(shown: &Shown) -> String {
                 .unwrap_or_default()
         ),
         ("none", _) => format!("EIP: {bound} (none configured)"),
+        ("changing", Some(id)) => format!(
+            "EIP: {bound}; configured {id}: being bound or unbound now{}",
+            shown
+                .configured_view
+                .as_ref()
+                .map(|v| format!(" ({})", v.describe()))
+                .unwrap_or_default()
+        ),
         _ => format!(
             "EIP: unknown ({})",
             shown.error.as_deref().unwrap_or("no answer")
