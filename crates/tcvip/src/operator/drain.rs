@@ -136,13 +136,31 @@ pub fn read(file: &Path) -> Option<Drain> {
     Some(drain)
 }
 
-/// Who is asking: `$SUDO_USER` behind the effective user, as far as the environment says.
+/// The user name of `uid` from the password database, if it has one.
+fn user_name(uid: libc::uid_t) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: `passwd` is plain data (integers and pointers); all-zero is a valid value.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call, and `buf.len()` is the buffer's true size;
+    // on success `pwd.pw_name` points into `buf`, which outlives its use below.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded, so pw_name is a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Who is asking: the effective user (from the password database, else `$USER`), and
+/// `$SUDO_USER` behind it when sudo was used.
 fn who() -> String {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let uid = unsafe { libc::geteuid() };
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid {uid}"));
+    let user = user_name(uid)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| format!("uid {uid}"));
     match std::env::var("SUDO_USER") {
         Ok(sudo) if !sudo.is_empty() && sudo != user => format!("{sudo} (as {user})"),
         _ => user,
