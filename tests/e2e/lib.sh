@@ -558,6 +558,7 @@ e2e_render_node() {
             *) e2e_fail "unknown credentials mode $creds" ;;
         esac
         printf 'state\tdir\t"%s"\n' "$dir/state"
+        printf 'drain\tfile\t"%s"\n' "$dir/drain"
         printf 'log\ttarget\t"file:%s"\n' "$dir/tcvip.log"
         printf 'log\tlevel\t"debug"\n'
         [ -n "${E2E_TOML_EXTRA:-}" ] && printf '%s\n' "$E2E_TOML_EXTRA"

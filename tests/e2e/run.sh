@@ -63,7 +63,7 @@ if $build; then
 fi
 export E2E_BIN_FROM="${E2E_BIN_FROM:-$target/$profile}"
 export E2E_FAKE_VPC_BIN="${E2E_FAKE_VPC_BIN:-$target/$profile/fake-vpc}"
-for b in "$E2E_BIN_FROM"/{notify-action,vip-migrate,vip-query,check-self} "$E2E_FAKE_VPC_BIN"; do
+for b in "$E2E_BIN_FROM"/{notify-action,vip-migrate,vip-query,check-self,tcvip} "$E2E_FAKE_VPC_BIN"; do
     if [ ! -x "$b" ]; then
         echo "e2e: FAILED: no $b (build it, or drop --no-build)" >&2
         exit 1

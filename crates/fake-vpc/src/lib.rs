@@ -62,5 +62,5 @@ pub use calls::{CallRecord, MetadataRecord};
 pub use faults::{Fault, FaultSpec};
 pub use hook::NONE as HOOK_NONE;
 pub use server::{FakeVpc, FakeVpcHandle, Options, StartError};
-pub use topology::{Topology, TopologyError};
+pub use topology::{EipOnMigrate, Topology, TopologyError};
 pub use world::{IpState, World};

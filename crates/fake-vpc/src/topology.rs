@@ -21,6 +21,11 @@ pub struct Topology {
     /// address names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_default_instance: Option<String>,
+    /// What becomes of an EIP bound to a secondary IP that MigratePrivateIpAddress moves: it
+    /// follows the IP to its new ENI (`follow`, the default) or is unbound (`drop`). Tencent
+    /// documents neither, so both are simulated.
+    #[serde(default)]
+    pub eip_on_migrate: EipOnMigrate,
     #[serde(default, rename = "vpc")]
     pub vpcs: Vec<VpcSpec>,
     #[serde(default, rename = "subnet")]
@@ -41,6 +46,7 @@ impl fmt::Debug for Topology {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Topology")
             .field("region", &self.region)
+            .field("eip_on_migrate", &self.eip_on_migrate)
             .field("vpcs", &self.vpcs)
             .field("subnets", &self.subnets)
             .field("instances", &self.instances)
@@ -50,6 +56,17 @@ impl fmt::Debug for Topology {
             .field("keys", &self.keys)
             .finish()
     }
+}
+
+/// See [`Topology::eip_on_migrate`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EipOnMigrate {
+    /// The EIP moves with the IP to the new ENI.
+    #[default]
+    Follow,
+    /// The EIP is unbound (`UNBIND`) when the IP lands on another ENI.
+    Drop,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::ids;
 use crate::net::{Cidr, Mac};
-use crate::topology::{KeySpec, Topology};
+use crate::topology::{EipOnMigrate, KeySpec, Topology};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Vpc {
@@ -100,6 +100,8 @@ impl IpState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EipStatus {
+    /// Just allocated (AllocateAddresses), not usable yet.
+    Creating,
     Unbind,
     Binding,
     Bind,
@@ -109,6 +111,7 @@ pub enum EipStatus {
 impl EipStatus {
     pub fn as_str(&self) -> &'static str {
         match self {
+            EipStatus::Creating => "CREATING",
             EipStatus::Unbind => "UNBIND",
             EipStatus::Binding => "BINDING",
             EipStatus::Bind => "BIND",
@@ -220,6 +223,10 @@ pub enum Change {
     EipUnbind {
         eip: String,
     },
+    /// A new EIP (AllocateAddresses) becomes `UNBIND`.
+    EipCreate {
+        eip: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -262,6 +269,7 @@ pub struct World {
     pub(crate) instances: Vec<Instance>,
     pub(crate) enis: Vec<Eni>,
     pub(crate) eips: Vec<Eip>,
+    pub(crate) eip_on_migrate: EipOnMigrate,
     pub(crate) havips: Vec<HaVip>,
     pub(crate) keys: Vec<KeySpec>,
     pub(crate) temp_creds: Vec<TempCredential>,
@@ -374,6 +382,7 @@ impl World {
                     private_ip: p.private_ip,
                 })
                 .collect(),
+            eip_on_migrate: t.eip_on_migrate,
             havips: t
                 .havips
                 .iter()
@@ -425,6 +434,12 @@ impl World {
     }
     pub fn eips(&self) -> &[Eip] {
         &self.eips
+    }
+    pub fn eip_on_migrate(&self) -> EipOnMigrate {
+        self.eip_on_migrate
+    }
+    pub fn set_eip_on_migrate(&mut self, policy: EipOnMigrate) {
+        self.eip_on_migrate = policy;
     }
     pub fn havips(&self) -> &[HaVip] {
         &self.havips
@@ -628,7 +643,7 @@ impl World {
                     }
                 }
                 Change::Unassign { ip, .. } => self.set_ip_state(*ip, IpState::Deleting),
-                Change::EipBind { .. } | Change::EipUnbind { .. } => {}
+                Change::EipBind { .. } | Change::EipUnbind { .. } | Change::EipCreate { .. } => {}
             }
         }
         let fail = self.take_fail();
@@ -651,7 +666,7 @@ impl World {
     }
 
     /// Accepts an asynchronous EIP operation; returns its integer task id.
-    pub(crate) fn start_eip_task(&mut self, change: Change, now: Instant) -> u64 {
+    pub(crate) fn start_eip_task(&mut self, changes: Vec<Change>, now: Instant) -> u64 {
         let id = self.next_eip_task;
         self.next_eip_task += 1;
         let fail = self.take_fail();
@@ -663,7 +678,7 @@ impl World {
             },
         );
         self.pending.push(Pending {
-            changes: vec![change],
+            changes,
             due: now + self.lag,
             fail,
             task: TaskRef::Eip(id),
@@ -734,10 +749,19 @@ impl World {
                         state: IpState::Available,
                     });
                 }
-                // An EIP bound to the IP follows it (not documented either way).
+                // An EIP bound to the IP follows it or is dropped, as the topology says (not
+                // documented either way).
+                let policy = self.eip_on_migrate;
                 for eip in &mut self.eips {
                     if eip.private_ip == Some(*ip) && eip.eni.as_deref() == Some(from.as_str()) {
-                        eip.eni = Some(to.clone());
+                        match policy {
+                            EipOnMigrate::Follow => eip.eni = Some(to.clone()),
+                            EipOnMigrate::Drop => {
+                                eip.eni = None;
+                                eip.private_ip = None;
+                                eip.status = EipStatus::Unbind;
+                            }
+                        }
                     }
                 }
                 landings.push(self.landing_for(*ip, Some(to)));
@@ -771,6 +795,11 @@ impl World {
                     p.private_ip = None;
                 }
             }
+            Change::EipCreate { eip } => {
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Unbind;
+                }
+            }
         }
     }
 
@@ -796,7 +825,32 @@ impl World {
                     p.status = EipStatus::Bind;
                 }
             }
+            Change::EipCreate { eip } => self.eips.retain(|p| p.id != *eip),
         }
+    }
+
+    /// Adds a new EIP in state `CREATING` (AllocateAddresses): a fresh `eip-` id and the first
+    /// free public address of 198.19.200.0/24 (inside the test range). `None` when that pool is
+    /// used up.
+    pub(crate) fn new_eip(&mut self, name: &str) -> Option<String> {
+        let ip = (1..=254u8)
+            .map(|i| Ipv4Addr::new(198, 19, 200, i))
+            .find(|ip| !self.eips.iter().any(|x| x.ip == *ip))?;
+        let id = loop {
+            let id = format!("eip-{}", ids::alnum(8).to_ascii_lowercase());
+            if !self.eips.iter().any(|x| x.id == id) {
+                break id;
+            }
+        };
+        self.eips.push(Eip {
+            id: id.clone(),
+            name: name.to_owned(),
+            ip,
+            status: EipStatus::Creating,
+            eni: None,
+            private_ip: None,
+        });
+        Some(id)
     }
 
     /// The current temporary credentials of `instance`'s role, issuing fresh ones when none

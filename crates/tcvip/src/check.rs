@@ -146,6 +146,10 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         })
     });
     check.failures.extend(service_failures);
+    // `tcvip drain`: failing keeps keepalived out of MASTER until the drain file goes.
+    if let Some(drain) = crate::operator::drain::current(&ctx.config) {
+        check.failures.push(drain.check_failure());
+    }
     Ok(check.finish(&states.join(", ")))
 }
 
@@ -269,7 +273,17 @@ impl Check<'_> {
                 },
             };
             match view {
-                Ok(view) => reconcile |= self.compare(vip.address, &view, &identity),
+                Ok(view) => {
+                    reconcile |= self.compare(vip.address, &view, &identity);
+                    reconcile |= crate::operator::eip::check_as_master(
+                        self.ctx,
+                        vip,
+                        &view,
+                        &identity,
+                        self.remaining(),
+                        &mut self.notes,
+                    );
+                }
                 Err(e) => self.cloud_unknown(&format!("{}: {e}", vip.address)),
             }
         }

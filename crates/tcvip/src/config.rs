@@ -31,7 +31,7 @@ pub use cloud::METADATA_TIMEOUT;
 pub use error::ConfigError;
 pub use secrets::Secret;
 pub use values::{
-    CredentialSource, Endpoint, EniId, InstanceId, Language, LogLevel, OnCloudError, Region,
+    CredentialSource, EipId, Endpoint, EniId, InstanceId, Language, LogLevel, OnCloudError, Region,
     SubnetId, VpcId, parse_interface, parse_ipv4, parse_log_target, parse_metadata_url,
 };
 
@@ -82,6 +82,9 @@ pub struct Config {
     /// `[log]`
     #[serde(default)]
     pub log: LogConfig,
+    /// `[drain]`: the maintenance switch of `tcvip drain`.
+    #[serde(default)]
+    pub drain: DrainConfig,
 }
 
 /// `[cloud]`
@@ -203,6 +206,9 @@ pub struct VipConfig {
     /// on the NIC (keepalived itself adds it as `virtual_ipaddress` says).
     #[serde(default = "default_prefix_len")]
     pub prefix_len: u8,
+    /// `vip.eip`: an EIP kept on this VIP (checked after every move and by check-self).
+    #[serde(default)]
+    pub eip: Option<EipId>,
 }
 
 fn default_prefix_len() -> u8 {
@@ -320,6 +326,25 @@ impl Default for StateConfig {
     }
 }
 
+/// Default `drain.file`: on disk that survives a reboot (not under `/run`).
+pub const DEFAULT_DRAIN_FILE: &str = "/var/lib/tcvip/drain";
+
+/// `[drain]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrainConfig {
+    /// `drain.file`, default `/var/lib/tcvip/drain`: while it exists the node stays out of MASTER.
+    pub file: PathBuf,
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        DrainConfig {
+            file: PathBuf::from(DEFAULT_DRAIN_FILE),
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -423,6 +448,30 @@ impl Config {
 
     /// [`Config::load`] with the environment and the secret-file owner given.
     pub fn load_with(explicit: Option<&Path>, opts: &LoadOptions) -> Result<Config, ConfigError> {
+        Config::load_inner(explicit, opts, true)
+    }
+
+    /// As [`Config::load`], for a setup command that runs before any VIP exists
+    /// (`tcvip allocate`): a file without `[[vip]]` is accepted, and so is no file at all
+    /// (every key at its default). The flag says whether a file was read.
+    pub fn load_for_setup(explicit: Option<&Path>) -> Result<(Config, bool), ConfigError> {
+        let opts = LoadOptions::from_process();
+        let (path, _) = resolve_path(explicit, opts.config_env.as_deref());
+        if !path.exists() {
+            let config = Config {
+                path,
+                ..Config::default()
+            };
+            return Ok((config, false));
+        }
+        Ok((Config::load_inner(explicit, &opts, false)?, true))
+    }
+
+    fn load_inner(
+        explicit: Option<&Path>,
+        opts: &LoadOptions,
+        require_vip: bool,
+    ) -> Result<Config, ConfigError> {
         let (path, origin) = resolve_path(explicit, opts.config_env.as_deref());
         let read_err = |source| ConfigError::Read {
             path: path.clone(),
@@ -442,7 +491,15 @@ impl Config {
         if text.len() as u64 > MAX_FILE_BYTES {
             return Err(read_err(std::io::Error::other("larger than 1 MiB")));
         }
-        let config = Config::from_toml_str(&text, &path)?;
+        let config = if require_vip {
+            Config::from_toml_str(&text, &path)?
+        } else {
+            let mut config: Config =
+                toml::from_str(&text).map_err(|e| toml_error(&path, &text, &e))?;
+            config.path = path.clone();
+            validate::validate_setup(&config)?;
+            config
+        };
         if let Some(key) = config.credentials.secret_key_name() {
             secrets::check_secret_file(&path, &meta, key, opts.secret_owner_uid)?;
         }

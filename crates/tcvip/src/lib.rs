@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod nic;
 pub mod notify;
 pub mod notify_args;
+pub mod operator;
 pub mod proc;
 pub mod query;
 pub mod signal;

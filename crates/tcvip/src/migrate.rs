@@ -810,6 +810,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             })
             .collect()
     });
+    let mut eip_exits = Vec::new();
     for report in &reports {
         if report.exit == Exit::Success {
             println!("{}", report.message);
@@ -827,12 +828,18 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
                 if let Err(e) = ctx.state.write_cloud_view(&view) {
                     crate::warn!("state_write_failed", vip = report.vip, error = e);
                 }
+                // `[[vip]] eip`: keep the EIP on the VIP (the cloud may drop it on a move).
+                if !args.dry_run {
+                    eip_exits.extend(crate::operator::eip::after_move(
+                        &ctx, report.vip, &instance, args.force, deadline,
+                    ));
+                }
             }
         } else {
             eprintln!("vip-migrate: {}", report.message);
         }
     }
-    Ok(combine(reports.iter().map(|r| r.exit)))
+    Ok(combine(reports.iter().map(|r| r.exit).chain(eip_exits)))
 }
 
 /// The VIPs to act on: those named (each must be configured), else those of the instance.

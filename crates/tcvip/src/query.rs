@@ -52,7 +52,12 @@ struct Answer {
 
 /// Runs `vip-query`.
 pub fn run(args: &Args) -> anyhow::Result<Exit> {
-    let ctx = Context::load(&args.common, "vip-query")?;
+    run_as(args, "vip-query")
+}
+
+/// Runs `vip-query` for `binary` (the name its log lines carry; `tcvip status` uses it).
+pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
+    let ctx = Context::load(&args.common, binary)?;
     let instance = ctx.instance_key(args.instance.as_deref())?;
     let vips = select_vips(&ctx, &instance, &args.vips)?;
     let identity = ctx.identity();
@@ -216,6 +221,8 @@ fn status_of(
     if let Some((id, ip)) = &answer.eip {
         out.push_str(&format!("  EIP: {ip} ({id})\n"));
     }
+    let bound = answer.eip.as_ref().map(|(id, _)| id.as_str());
+    out.push_str(&crate::operator::status::status_lines(ctx, vip, bound));
     let migration = ctx.state.read_migration(vip).value;
     let last = match migration {
         Some(m) => {

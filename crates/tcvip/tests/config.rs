@@ -162,6 +162,13 @@ fn example_file_parses_as_shipped_and_with_every_key_uncommented() {
     assert_eq!(c.credentials.source, d.credentials.source);
     assert_eq!(c.metadata.url, d.metadata.url);
     assert_eq!(c.vips[0].prefix_len, d.vips[0].prefix_len);
+    assert_eq!(c.drain.file, d.drain.file);
+    assert_eq!(d.drain.file, Path::new("/var/lib/tcvip/drain"));
+    assert!(d.vips[0].eip.is_none());
+    assert_eq!(
+        c.vips[0].eip.as_ref().map(|e| e.as_str()),
+        Some("eip-m44ku5d2")
+    );
     assert_eq!(c.failover.deadline_s, d.failover.deadline_s);
     assert_eq!(
         c.failover.assign_if_unassigned,
@@ -553,4 +560,32 @@ fn debug_output_never_shows_secrets() {
     let dbg = format!("{c:?} {:?}", c.credentials);
     assert!(!dbg.contains("s3cr3t-value-do-not-log"), "{dbg}");
     assert!(!dbg.contains("AKIDexample"), "{dbg}");
+}
+
+#[test]
+fn vip_eip_and_drain_file_are_checked() {
+    let msg = error("[[vip]]\naddress = \"10.0.1.100\"\neip = \"10.0.0.1\"\n").to_string();
+    assert!(
+        msg.contains("vip[0].eip") && msg.contains("an EIP id like"),
+        "{msg}"
+    );
+    let msg = error(
+        "[[vip]]\naddress = \"10.0.1.100\"\neip = \"eip-a1\"\n[[vip]]\naddress = \"10.0.1.101\"\neip = \"eip-a1\"\n",
+    )
+    .to_string();
+    assert!(
+        msg.contains("vip[1].eip") && msg.contains("vip[0]"),
+        "{msg}"
+    );
+    let msg = error("[[vip]]\naddress = \"10.0.1.100\"\n[drain]\nfile = \"drain\"\n").to_string();
+    assert!(
+        msg.contains("drain.file") && msg.contains("absolute"),
+        "{msg}"
+    );
+    let c = parse(
+        "[[vip]]\naddress = \"10.0.1.100\"\neip = \"eip-a1\"\n[drain]\nfile = \"/srv/drain\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.vips[0].eip.as_ref().unwrap().as_str(), "eip-a1");
+    assert_eq!(c.drain.file, Path::new("/srv/drain"));
 }

@@ -1,5 +1,6 @@
-//! EIP actions: DescribeAddresses, AssociateAddress, DisassociateAddress and
-//! DescribeTaskResult. EIP writes return `TaskId` as a **string**; DescribeTaskResult takes it
+//! EIP actions: DescribeAddresses, AllocateAddresses, AssociateAddress, DisassociateAddress
+//! and DescribeTaskResult. A new EIP is `CREATING` until its task lands, then `UNBIND`; at most
+//! [`MAX_EIPS`] per account (then `AddressQuotaLimitExceeded`). EIP writes return `TaskId` as a **string**; DescribeTaskResult takes it
 //! as an **integer** (a string there is `InvalidParameterValue`), as documented. A busy EIP or
 //! private IP answers `OperationDenied.MutexTaskRunning`, the EIP actions' documented code.
 
@@ -140,6 +141,67 @@ pub(crate) fn describe_addresses(
     Ok(json!({ "TotalCount": all.len(), "AddressSet": set }))
 }
 
+/// EIPs an account may hold (Tencent's default quota is of this order; the real one is per
+/// account and region, see DescribeAddressQuota).
+pub const MAX_EIPS: usize = 20;
+
+pub(crate) fn allocate(p: &Params, w: &mut World, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    params::check(
+        p,
+        &[
+            ("AddressCount", Kind::UInt, false),
+            ("AddressName", Kind::Str, false),
+            ("AddressType", Kind::Str, false),
+            ("InternetServiceProvider", Kind::Str, false),
+            ("InternetChargeType", Kind::Str, false),
+            ("InternetMaxBandwidthOut", Kind::UInt, false),
+            ("BandwidthPackageId", Kind::Str, false),
+            ("Tags", Kind::List, false),
+        ],
+    )?;
+    let count = params::u64_opt(p, "AddressCount").unwrap_or(1);
+    if !(1..=20).contains(&count) {
+        return Err(ApiError::new(
+            "InvalidParameterValue.Range",
+            format!("`AddressCount` must be from 1 to 20, not {count}."),
+        ));
+    }
+    let count = count as usize;
+    if w.eips.len() + count > MAX_EIPS {
+        return Err(ApiError::new(
+            "AddressQuotaLimitExceeded",
+            format!(
+                "The account holds {} EIPs in this region; at most {MAX_EIPS} are allowed.",
+                w.eips.len()
+            ),
+        ));
+    }
+    let name = params::str_opt(p, "AddressName")
+        .unwrap_or_default()
+        .to_owned();
+    let mut created = Vec::new();
+    for _ in 0..count {
+        match w.new_eip(&name) {
+            Some(id) => created.push(id),
+            None => {
+                for id in &created {
+                    w.eips.retain(|x| x.id != *id);
+                }
+                return Err(ApiError::new(
+                    "AddressQuotaLimitExceeded",
+                    "The simulator's pool of public addresses is used up.",
+                ));
+            }
+        }
+    }
+    let changes = created
+        .iter()
+        .map(|id| Change::EipCreate { eip: id.clone() })
+        .collect();
+    let task = w.start_eip_task(changes, ctx.now);
+    Ok(json!({ "AddressSet": created, "TaskId": task.to_string() }))
+}
+
 pub(crate) fn associate(p: &Params, w: &mut World, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     params::check(
         p,
@@ -215,7 +277,9 @@ pub(crate) fn associate(p: &Params, w: &mut World, ctx: &Ctx<'_>) -> Result<Valu
     };
     match x.status {
         EipStatus::Unbind => {}
-        EipStatus::Binding | EipStatus::Unbinding => return Err(mutex(&format!("EIP `{id}`"))),
+        EipStatus::Binding | EipStatus::Unbinding | EipStatus::Creating => {
+            return Err(mutex(&format!("EIP `{id}`")));
+        }
         EipStatus::Bind => {
             return Err(ApiError::new(
                 "UnsupportedOperation.AddressStatusNotPermit",
@@ -238,9 +302,9 @@ pub(crate) fn associate(p: &Params, w: &mut World, ctx: &Ctx<'_>) -> Result<Valu
         x.private_ip = Some(ip);
     }
     let task = w.start_eip_task(
-        Change::EipBind {
+        vec![Change::EipBind {
             eip: id.to_string(),
-        },
+        }],
         ctx.now,
     );
     Ok(json!({ "TaskId": task.to_string() }))
@@ -260,7 +324,9 @@ pub(crate) fn disassociate(p: &Params, w: &mut World, ctx: &Ctx<'_>) -> Result<V
     };
     match x.status {
         EipStatus::Bind => {}
-        EipStatus::Binding | EipStatus::Unbinding => return Err(mutex(&format!("EIP `{id}`"))),
+        EipStatus::Binding | EipStatus::Unbinding | EipStatus::Creating => {
+            return Err(mutex(&format!("EIP `{id}`")));
+        }
         EipStatus::Unbind => {
             return Err(ApiError::new(
                 "UnsupportedOperation.AddressStatusNotPermit",
@@ -270,9 +336,9 @@ pub(crate) fn disassociate(p: &Params, w: &mut World, ctx: &Ctx<'_>) -> Result<V
     }
     x.status = EipStatus::Unbinding;
     let task = w.start_eip_task(
-        Change::EipUnbind {
+        vec![Change::EipUnbind {
             eip: id.to_string(),
-        },
+        }],
         ctx.now,
     );
     Ok(json!({ "TaskId": task.to_string() }))

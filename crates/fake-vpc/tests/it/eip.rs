@@ -223,3 +223,89 @@ fn describe_ha_vips() {
     );
     assert_code(&r, "ResourceInUse");
 }
+
+#[test]
+fn with_eip_on_migrate_drop_a_migrated_ip_loses_its_eip() {
+    let text = format!(
+        "eip_on_migrate = \"drop\"\n{}\n{EXTRA}",
+        include_str!("../../examples/two-nodes.toml")
+    );
+    let h = FakeVpc::start(
+        fake_vpc::Topology::from_toml_str(&text).unwrap(),
+        Options {
+            lag: Duration::from_millis(100),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(address(&h, "eip-demo0001")["AddressStatus"], "BIND");
+    assert_ok(&migrate(&h, "eni-node0001", "eni-node0002", "198.18.1.100"));
+    assert!(eventually(
+        || h.holder_of(VIP).as_deref() == Some("eni-node0002")
+    ));
+    let a = address(&h, "eip-demo0001");
+    assert_eq!(a["AddressStatus"], "UNBIND", "{a}");
+    assert_eq!(a["NetworkInterfaceId"], "", "{a}");
+    assert_eq!(a["PrivateAddressIp"], "", "{a}");
+}
+
+#[test]
+fn eip_on_migrate_refuses_an_unknown_value() {
+    let text = format!(
+        "eip_on_migrate = \"sometimes\"\n{}",
+        include_str!("../../examples/two-nodes.toml")
+    );
+    let err = fake_vpc::Topology::from_toml_str(&text)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("follow") && err.contains("drop"), "{err}");
+}
+
+#[test]
+fn allocate_addresses_creates_eips_that_become_unbind_within_the_quota() {
+    let h = start_eip();
+    let r = api(
+        &h,
+        "AllocateAddresses",
+        json!({"AddressCount": 2, "AddressName": "vip"}),
+    );
+    assert_ok(&r);
+    let ids: Vec<String> = r["AddressSet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.iter().all(|id| id.starts_with("eip-")) && ids[0] != ids[1]);
+    let task: u64 = r["TaskId"].as_str().expect("a string").parse().unwrap();
+    assert_eq!(address(&h, &ids[0])["AddressStatus"], "CREATING");
+    // Not bindable while CREATING.
+    assert_code(
+        &api(
+            &h,
+            "AssociateAddress",
+            json!({"AddressId": ids[0], "NetworkInterfaceId": "eni-node0002", "PrivateIpAddress": "198.18.1.12"}),
+        ),
+        "OperationDenied.MutexTaskRunning",
+    );
+    assert!(eventually(|| eip_task(&h, task) == "SUCCESS"));
+    for id in &ids {
+        let a = address(&h, id);
+        assert_eq!(a["AddressStatus"], "UNBIND", "{a}");
+        assert_eq!(a["AddressName"], "vip");
+    }
+    assert_ne!(
+        address(&h, &ids[0])["AddressIp"],
+        address(&h, &ids[1])["AddressIp"]
+    );
+    // Two were there already: 4 now; the quota of 20 refuses 17 more.
+    assert_code(
+        &api(&h, "AllocateAddresses", json!({"AddressCount": 17})),
+        "AddressQuotaLimitExceeded",
+    );
+    assert_code(
+        &api(&h, "AllocateAddresses", json!({"AddressCount": 0})),
+        "InvalidParameterValue.Range",
+    );
+}

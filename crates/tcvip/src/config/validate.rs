@@ -10,17 +10,22 @@ const MAX_FAILOVER_DEADLINE_S: u64 = 3600;
 const MAX_TTL_S: u64 = 86_400;
 
 pub(super) fn validate(c: &Config) -> Result<(), ConfigError> {
+    if c.vips.is_empty() {
+        return Err(ConfigError::invalid(
+            c.path.as_path(),
+            "vip",
+            "no [[vip]] entry; at least one is required, e.g.\n[[vip]]\naddress = \"10.0.1.100\"",
+        ));
+    }
+    validate_setup(c)
+}
+
+/// Everything [`validate`] checks but the presence of a `[[vip]]` (for `tcvip allocate`).
+pub(super) fn validate_setup(c: &Config) -> Result<(), ConfigError> {
     let path = c.path.as_path();
     let err = |key: String, msg: String| ConfigError::invalid(path, key, msg);
 
     // [[vip]]
-    if c.vips.is_empty() {
-        return Err(err(
-            "vip".into(),
-            "no [[vip]] entry; at least one is required, e.g.\n[[vip]]\naddress = \"10.0.1.100\""
-                .into(),
-        ));
-    }
     let named = c.vips.iter().filter(|v| v.instance.is_some()).count();
     for (i, v) in c.vips.iter().enumerate() {
         if let Some(j) = c.vips[..i].iter().position(|w| w.address == v.address) {
@@ -60,6 +65,28 @@ pub(super) fn validate(c: &Config) -> Result<(), ConfigError> {
             }
             _ => {}
         }
+    }
+
+    for (i, v) in c.vips.iter().enumerate() {
+        if let Some(eip) = &v.eip
+            && let Some(j) = c.vips[..i].iter().position(|w| w.eip.as_ref() == Some(eip))
+        {
+            return Err(err(
+                format!("vip[{i}].eip"),
+                format!("{eip} is already kept on vip[{j}]; an EIP can point at one VIP only"),
+            ));
+        }
+    }
+
+    // [drain]
+    if !c.drain.file.is_absolute() {
+        return Err(err(
+            "drain.file".into(),
+            format!(
+                "expected an absolute path like \"/var/lib/tcvip/drain\", found {:?}",
+                c.drain.file.display().to_string()
+            ),
+        ));
     }
 
     // [cloud]

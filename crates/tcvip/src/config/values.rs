@@ -186,6 +186,10 @@ resource_id!(
     VpcId, "vpc-", "vpc-2x9ab4cd", "a VPC id"
 );
 resource_id!(
+    /// An elastic IP id, `eip-…`.
+    EipId, "eip-", "eip-m44ku5d2", "an EIP id"
+);
+resource_id!(
     /// A subnet id, `subnet-…`.
     SubnetId, "subnet-", "subnet-8f3kq0zz", "a subnet id"
 );

@@ -6,6 +6,7 @@ mod all_four;
 mod check;
 mod migrate;
 mod notify;
+mod operator;
 mod query;
 mod smoke;
 mod util;

@@ -50,6 +50,7 @@ pub fn bin(name: &str) -> PathBuf {
         "vip-migrate" => env!("CARGO_BIN_EXE_vip-migrate"),
         "vip-query" => env!("CARGO_BIN_EXE_vip-query"),
         "check-self" => env!("CARGO_BIN_EXE_check-self"),
+        "tcvip" => env!("CARGO_BIN_EXE_tcvip"),
         other => panic!("no binary {other}"),
     };
     PathBuf::from(path)
@@ -84,11 +85,13 @@ impl Node {
              [metadata]\nurl = \"{metadata}\"\n\n\
              [state]\ndir = \"{state}\"\n\n\
              [log]\ntarget = \"file:{log}\"\nlevel = \"debug\"\n\n\
+             [drain]\nfile = \"{drain}\"\n\n\
              {vips}{vips_and_more}\n",
             url = fake.url(),
             metadata = fake.metadata_url(instance_id),
             state = state_dir.display(),
             log = log.display(),
+            drain = dir.path().join("drain").display(),
         );
         std::fs::write(&config, text).unwrap();
         Node {

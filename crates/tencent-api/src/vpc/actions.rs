@@ -159,6 +159,15 @@ impl Client {
         self.call(ACTION, req)
     }
 
+    /// AllocateAddresses: new EIPs; poll the string TaskId with
+    /// [`describe_task_result`](Self::describe_task_result).
+    pub fn allocate_addresses(
+        &self,
+        req: &AllocateAddressesRequest,
+    ) -> Result<AllocateAddressesResponse, Error> {
+        self.call("AllocateAddresses", req)
+    }
+
     /// DisassociateAddress: unbinds an EIP; returns a string TaskId.
     pub fn disassociate_address(
         &self,

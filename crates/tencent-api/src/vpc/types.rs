@@ -465,6 +465,34 @@ pub struct AssociateAddressResponse {
     pub request_id: String,
 }
 
+/// Allocates new EIPs (state `CREATING` until its task lands, then `UNBIND`). Poll the
+/// returned TaskId with DescribeTaskResult.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocateAddressesRequest {
+    /// How many; default 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internet_charge_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internet_max_bandwidth_out: Option<u64>,
+}
+
+/// The new EIPs' ids and the (string) TaskId.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocateAddressesResponse {
+    #[serde(deserialize_with = "nd")]
+    pub address_set: Vec<String>,
+    #[serde(deserialize_with = "string_or_number")]
+    pub task_id: String,
+    #[serde(deserialize_with = "nd")]
+    pub request_id: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct DisassociateAddressRequest {

@@ -1,0 +1,59 @@
+//! `tcvip`: the operator's command. Each subcommand lives in [`tcvip::operator`].
+
+use clap::Parser as _;
+use tcvip::operator;
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "tcvip",
+    version,
+    about = "The operator's command for tcvip (keepalived never runs it)",
+    after_help = tcvip::exit::Exit::help_table()
+)]
+struct Cli {
+    #[command(flatten)]
+    common: tcvip::cli::Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Assign a new secondary private IP to this node's ENI and print its [[vip]] block
+    Allocate(operator::allocate::Args),
+    /// Show, bind or unbind the EIP of each VIP
+    Eip(operator::eip::Args),
+    /// Maintenance: keep this node out of MASTER (it hands the VIP to a peer) until undrained
+    Drain(operator::drain::DrainArgs),
+    /// End a drain
+    Undrain(operator::drain::UndrainArgs),
+    /// The whole picture of this node: keepalived, NIC, cloud, drain, EIP
+    Status(operator::status::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let Cli { common, command } = Cli::parse();
+    let result = match command {
+        Command::Allocate(mut args) => {
+            args.common = common;
+            operator::allocate::run(&args)
+        }
+        Command::Eip(mut args) => {
+            args.common = common;
+            operator::eip::run(&args)
+        }
+        Command::Drain(mut args) => {
+            args.common = common;
+            operator::drain::run_drain(&args)
+        }
+        Command::Undrain(mut args) => {
+            args.common = common;
+            operator::drain::run_undrain(&args)
+        }
+        Command::Status(mut args) => {
+            args.common = common;
+            operator::status::run(&args)
+        }
+    };
+    tcvip::cli::finish("tcvip", result)
+}
