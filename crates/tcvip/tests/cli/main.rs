@@ -1,4 +1,4 @@
-//! The four binaries, run for real (`CARGO_BIN_EXE_*`) against an in-process fake-vpc on
+//! The binaries (the four keepalived runs, and the operator's `tcvip`), run for real (`CARGO_BIN_EXE_*`) against an in-process fake-vpc on
 //! loopback. Each module is one binary's contract; `util` is the harness.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -6,6 +6,7 @@ mod all_four;
 mod check;
 mod migrate;
 mod notify;
+mod operator;
 mod query;
 mod smoke;
 mod util;

@@ -50,6 +50,7 @@ pub fn bin(name: &str) -> PathBuf {
         "vip-migrate" => env!("CARGO_BIN_EXE_vip-migrate"),
         "vip-query" => env!("CARGO_BIN_EXE_vip-query"),
         "check-self" => env!("CARGO_BIN_EXE_check-self"),
+        "tcvip" => env!("CARGO_BIN_EXE_tcvip"),
         other => panic!("no binary {other}"),
     };
     PathBuf::from(path)
