@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs tcvip for keepalived (run as root):
-#   - the binaries (notify-action, vip-migrate, vip-query, check-self, and the operator's tcvip) as root:root 0755
+#   - the four binaries (notify-action, vip-migrate, vip-query, check-self) as root:root 0755
 #     into a directory that keepalived's enable_script_security accepts: every component of its
 #     path owned by root and writable by nobody else (a sticky world-writable directory such as
 #     /tmp passes keepalived's check, but is refused here all the same);

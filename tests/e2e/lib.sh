@@ -591,6 +591,17 @@ e2e_keepalived_start() {
     e2e_mark "n${n}_started"
 }
 
+# e2e_doctor N [ARGS...] : `tcvip doctor` on node N as an operator would run it (the node's
+# tcvip.toml and keepalived.conf, the installed binaries, keepalived from PATH); its report goes
+# to stdout, its exit code is returned.
+e2e_doctor() {
+    local n=$1 dir="$RUN_DIR/n$1"
+    shift
+    ip netns exec "$(e2e_ns "n$n")" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        TCVIP_CONFIG="$dir/tcvip.toml" \
+        "$E2E_BIN_DIR/tcvip" doctor --keepalived-conf "$dir/keepalived.conf" "$@"
+}
+
 # Whether the process in pid file $1 runs. A zombie counts as gone: a killed keepalived's
 # orphans wait for init to reap them, sometimes for a second.
 e2e_pid_alive() {
