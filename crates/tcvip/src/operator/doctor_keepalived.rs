@@ -78,7 +78,7 @@ pub fn check(args: &Args, config: &Config, identity: Option<&Identity>) -> Vec<C
             "correct keepalived.conf (keepalived -t -f FILE shows what keepalived makes of it)",
         ));
     }
-    features(&conf, version, config, &looked, &mut out);
+    features(&conf, version, &looked, &mut out);
     global_defs(&conf, &looked, &mut out);
     let mut script_paths: Vec<(String, String)> = Vec::new();
     for vip in &config.vips {
@@ -193,13 +193,7 @@ pub fn parse_version(text: &str) -> Option<Version> {
     ))
 }
 
-fn features(
-    conf: &KeepalivedConf,
-    version: Option<Version>,
-    config: &Config,
-    looked: &str,
-    out: &mut Vec<Check>,
-) {
+fn features(conf: &KeepalivedConf, version: Option<Version>, looked: &str, out: &mut Vec<Check>) {
     let Some(ver) = version else { return };
     let mut too_new: Vec<String> = FEATURE_FLOORS
         .iter()
@@ -219,7 +213,6 @@ fn features(
             }
         }
     }
-    let _ = config;
     if too_new.is_empty() {
         out.push(Check::ok(
             "keepalived",
