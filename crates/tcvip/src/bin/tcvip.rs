@@ -5,7 +5,11 @@ use tcvip::operator;
 
 /// The operator's command for tcvip (keepalived never runs it)
 #[derive(Debug, clap::Parser)]
-#[command(name = "tcvip", version, after_help = tcvip::exit::Exit::help_table())]
+#[command(
+    name = "tcvip",
+    version,
+    after_help = "Exit codes: doctor 0 ok, 1 warning, 2 critical, 3 unknown (monitoring-plugin convention); cam-policy as every tcvip binary (tcvip cam-policy --help)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

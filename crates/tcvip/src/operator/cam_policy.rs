@@ -23,6 +23,7 @@ use crate::exit::{Exit, ExitResultExt as _};
 
 /// `tcvip cam-policy`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = crate::exit::Exit::help_table())]
 pub struct Args {
     #[command(flatten)]
     pub common: Common,

@@ -84,7 +84,7 @@ fn configuration(args: &Args, report: &mut Report) -> Option<Config> {
                 Status::Fail,
                 format!("cannot be used: {e}"),
                 looked,
-                "correct the key the message names (keepalived-examples/tcvip.toml documents every key); nothing else can be checked until then",
+                "correct what the message names: a missing file is created from keepalived-examples/tcvip.toml (or named with --config / $TCVIP_CONFIG), a bad key is fixed as that file documents it; nothing else can be checked until then",
             ));
             None
         }

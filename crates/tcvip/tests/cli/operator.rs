@@ -417,7 +417,7 @@ fn doctor_reports_a_broken_configuration_as_critical() {
     assert_eq!(run.code, 2, "{}", run.stdout);
     let f = finding(&run, "cannot be used");
     assert!(
-        f.contains("deadline_ms") && f.contains("fix: correct the key"),
+        f.contains("deadline_ms") && f.contains("fix: correct what the message names"),
         "{f}"
     );
 }
