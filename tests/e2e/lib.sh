@@ -602,6 +602,21 @@ e2e_doctor() {
         "$E2E_BIN_DIR/tcvip" doctor --keepalived-conf "$dir/keepalived.conf" "$@"
 }
 
+# e2e_doctor_all : `tcvip doctor` passes (exit 0) on every node whose keepalived runs; a node's
+# report is printed when it does not.
+e2e_doctor_all() {
+    local i code
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        e2e_keepalived_running "$i" || continue
+        code=0
+        e2e_doctor "$i" >"$RUN_DIR/n$i/doctor.out" 2>&1 || code=$?
+        if [ "$code" -ne 0 ]; then
+            sed 's/^/    /' "$RUN_DIR/n$i/doctor.out" >&2
+            e2e_fail "tcvip doctor on node $i exited $code"
+        fi
+    done
+}
+
 # Whether the process in pid file $1 runs. A zombie counts as gone: a killed keepalived's
 # orphans wait for init to reap them, sometimes for a second.
 e2e_pid_alive() {

@@ -121,7 +121,7 @@ fn version_check(binary: &Path, out: &mut Vec<Check>) -> Option<Version> {
                     "version {}{}",
                     v(ver),
                     if overlap {
-                        " (runs overlapping track scripts, 2.1.3 to 2.3.2; check-self keeps to one at a time itself)"
+                        " (a release that may start a track script while the last run still goes on: 2.1.3 to 2.3.2)"
                     } else {
                         ""
                     }

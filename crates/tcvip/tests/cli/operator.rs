@@ -489,3 +489,69 @@ fn cam_policy_lists_the_needed_actions_scoped_when_it_can() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("not an ENI id"), "{run:?}");
 }
+
+/// Replaces `from` with `to` in a node's tcvip.toml.
+fn edit_config(node: &Node, from: &str, to: &str) {
+    let text = std::fs::read_to_string(&node.config).unwrap();
+    assert!(text.contains(from), "{text}");
+    std::fs::write(&node.config, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn doctor_says_when_a_cvm_roles_keys_expire() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = node1(&fake);
+    edit_config(&node, "source = \"env\"", "source = \"cvm-role\"");
+    let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let f = finding(&run, "CVM role");
+    assert!(
+        f.contains("role tcvip-demo-role: temporary keys expire at")
+            && f.contains("fetches new ones 5 minutes before"),
+        "{f}"
+    );
+}
+
+#[test]
+fn doctor_is_unknown_when_a_permission_cannot_be_decided() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = node1(&fake);
+    // Throttled: the answer says nothing about CAM.
+    fake.inject(fake_vpc::FaultSpec {
+        action: Some("MigratePrivateIpAddress".into()),
+        count: 2,
+        fault: fake_vpc::Fault::ApiError("RequestLimitExceeded".into(), "slow down".into()),
+    });
+    let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("TCVIP DOCTOR UNKNOWN - 0 critical, 0 warning, 1 unknown"),
+        "{}",
+        run.stdout
+    );
+    let f = finding(&run, "vpc:MigratePrivateIpAddress could not be decided");
+    assert!(
+        f.contains("RequestLimitExceeded") && f.contains("fix: "),
+        "{f}"
+    );
+}
+
+#[test]
+fn doctor_fails_when_the_endpoint_is_unreachable() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = node1(&fake);
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    edit_config(&node, &fake.url(), &format!("http://127.0.0.1:{port}"));
+    let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let f = finding(&run, "unreachable");
+    assert!(
+        f.contains(&format!("127.0.0.1:{port}"))
+            && f.contains("fix: check DNS, routes and firewall"),
+        "{f}"
+    );
+}
