@@ -17,8 +17,9 @@
 //! answer, success or error, → allowed (the request got past authorization to the product,
 //! which then judged its parameters). `UnauthorizedOperation.AttachmentNotFound` and
 //! `UnauthorizedOperation.PrimaryIp` are *not* refusals: despite the prefix they are the product
-//! judging the parameters. A transport error, throttling or an authentication failure proves
-//! nothing either way (unknown).
+//! judging the parameters. A transport error, throttling, an internal error, an authentication
+//! failure, or what the gateway answers before authorization (an unknown action or region, an
+//! IP allow-list) proves nothing either way (unknown).
 //!
 //! What this assumes about the real API: that CAM authorizes a request (action and the resources
 //! it names) before the product validates its parameters, so that a request which cannot
@@ -135,10 +136,7 @@ fn judge(result: Result<Value, Error>, expected: &str) -> Verdict {
                     .unwrap_or_default(),
             }
         }
-        Err(Error::Api(api))
-            if !api.code.starts_with("AuthFailure")
-                && !api.code.starts_with("RequestLimitExceeded")
-                && !api.code.starts_with("InternalError") =>
+        Err(Error::Api(api)) if !proves_nothing(&api.code) =>
         {
             Verdict::Allowed(format!(
                 "past authorization: the product judged the parameters ({}, as expected: {expected})",
@@ -147,6 +145,35 @@ fn judge(result: Result<Value, Error>, expected: &str) -> Verdict {
         }
         Err(e) => Verdict::Unknown(e.to_string()),
     }
+}
+
+/// Codes answered before (or instead of) authorization, or that leave it open: failed
+/// authentication, throttling, internal errors, and what the gateway refuses before CAM looks
+/// (an unknown action, version, region or protocol, an address list).
+const PROVE_NOTHING: &[&str] = &[
+    "AuthFailure",
+    "RequestLimitExceeded",
+    "LimitExceeded.ActionLimited",
+    "InternalError",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ResourceUnavailable",
+    "InvalidAction",
+    "ActionOffline",
+    "NoSuchVersion",
+    "NoSuchProduct",
+    "UnsupportedRegion",
+    "UnsupportedProtocol",
+    "RequestSizeLimitExceeded",
+    "IpInBlacklist",
+    "IpNotInWhitelist",
+];
+
+fn proves_nothing(code: &str) -> bool {
+    PROVE_NOTHING.iter().any(|family| {
+        code.strip_prefix(family)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
 }
 
 /// This ENI's primary IP, from DescribeNetworkInterfaces.
@@ -304,6 +331,9 @@ mod tests {
             "AuthFailure.SecretIdNotFound",
             "RequestLimitExceeded",
             "InternalError",
+            "InvalidAction",
+            "UnsupportedRegion",
+            "IpNotInWhitelist",
         ] {
             assert!(
                 matches!(judge(Err(api(code)), "e"), Verdict::Unknown(_)),
