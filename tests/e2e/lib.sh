@@ -605,7 +605,7 @@ e2e_doctor() {
 # e2e_doctor_all : `tcvip doctor` passes (exit 0) on every node whose keepalived runs; a node's
 # report is printed when it does not.
 e2e_doctor_all() {
-    local i code
+    local i code checked=""
     for ((i = 1; i <= E2E_NODES; i++)); do
         e2e_keepalived_running "$i" || continue
         code=0
@@ -614,7 +614,10 @@ e2e_doctor_all() {
             sed 's/^/    /' "$RUN_DIR/n$i/doctor.out" >&2
             e2e_fail "tcvip doctor on node $i exited $code"
         fi
+        checked="$checked $i"
     done
+    [ -n "$checked" ] || e2e_fail "no running node to run tcvip doctor on"
+    e2e_log "tcvip doctor: OK on node(s)$checked"
 }
 
 # Whether the process in pid file $1 runs. A zombie counts as gone: a killed keepalived's
