@@ -136,13 +136,10 @@ fn judge(result: Result<Value, Error>, expected: &str) -> Verdict {
                     .unwrap_or_default(),
             }
         }
-        Err(Error::Api(api)) if !proves_nothing(&api.code) =>
-        {
-            Verdict::Allowed(format!(
-                "past authorization: the product judged the parameters ({}, as expected: {expected})",
-                api.code
-            ))
-        }
+        Err(Error::Api(api)) if !proves_nothing(&api.code) => Verdict::Allowed(format!(
+            "past authorization: the product judged the parameters ({}, as expected: {expected})",
+            api.code
+        )),
         Err(e) => Verdict::Unknown(e.to_string()),
     }
 }
