@@ -592,6 +592,35 @@ e2e_keepalived_start() {
     e2e_mark "n${n}_started"
 }
 
+# e2e_doctor N [ARGS...] : `tcvip doctor` on node N as an operator would run it (the node's
+# tcvip.toml and keepalived.conf, the installed binaries, keepalived from PATH); its report goes
+# to stdout, its exit code is returned.
+e2e_doctor() {
+    local n=$1 dir="$RUN_DIR/n$1"
+    shift
+    ip netns exec "$(e2e_ns "n$n")" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        TCVIP_CONFIG="$dir/tcvip.toml" \
+        "$E2E_BIN_DIR/tcvip" doctor --keepalived-conf "$dir/keepalived.conf" "$@"
+}
+
+# e2e_doctor_all : `tcvip doctor` passes (exit 0) on every node whose keepalived runs; a node's
+# report is printed when it does not.
+e2e_doctor_all() {
+    local i code checked=""
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        e2e_keepalived_running "$i" || continue
+        code=0
+        e2e_doctor "$i" >"$RUN_DIR/n$i/doctor.out" 2>&1 || code=$?
+        if [ "$code" -ne 0 ]; then
+            sed 's/^/    /' "$RUN_DIR/n$i/doctor.out" >&2
+            e2e_fail "tcvip doctor on node $i exited $code"
+        fi
+        checked="$checked $i"
+    done
+    [ -n "$checked" ] || e2e_fail "no running node to run tcvip doctor on"
+    e2e_log "tcvip doctor: OK on node(s)$checked"
+}
+
 # Whether the process in pid file $1 runs. A zombie counts as gone: a killed keepalived's
 # orphans wait for init to reap them, sometimes for a second.
 e2e_pid_alive() {

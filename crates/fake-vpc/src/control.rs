@@ -8,7 +8,8 @@
 //! | `GET /_control/calls` | JSON array of call records (as in the calls log) |
 //! | `POST /_control/clear-calls` | forget recorded calls |
 //! | `POST /_control/fault` | body `{"action": "MigratePrivateIpAddress" \| null, "count": 1, "fault": F}`; F is `{"kind":"api_error","code":"...","message":"..."}`, `{"kind":"http500"}`, `{"kind":"garbage"}`, `{"kind":"delay","ms":N}` or `{"kind":"drop"}`; `"action":"metadata"` targets metadata requests |
-//! | `POST /_control/clear-faults` | drop queued faults |
+//! | `POST /_control/deny` | body `{"actions": ["MigratePrivateIpAddress", ...], "code": C}`: every later call of those actions, by any key or role of the account, is refused as CAM refuses it (`C`: `AuthFailure.UnauthorizedOperation`, the default, or `UnauthorizedOperation`); see `deny.rs` |
+//! | `POST /_control/clear-faults` | drop queued faults and CAM refusals |
 //! | `POST /_control/lag` | body `{"ms": N}` |
 //! | `POST /_control/fail-next-task` | the next task ends FAILED |
 //! | `POST /_control/metadata` | body `{"available": true\|false}` |
@@ -59,6 +60,14 @@ fn one() -> u32 {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct DenyBody {
+    actions: Vec<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LagBody {
     ms: u64,
 }
@@ -67,6 +76,27 @@ struct LagBody {
 #[serde(deny_unknown_fields)]
 struct MetadataBody {
     available: bool,
+}
+
+fn deny(shared: &Shared, b: &DenyBody) -> Reply {
+    let code = b.code.as_deref().unwrap_or(crate::deny::DEFAULT_CODE);
+    if !crate::deny::CODES.contains(&code) {
+        return bad(format!(
+            "code {code:?} is not a CAM refusal; use one of {:?}",
+            crate::deny::CODES
+        ));
+    }
+    if let Some(a) = b
+        .actions
+        .iter()
+        .find(|a| crate::api::rate_limit(a).is_none())
+    {
+        return bad(format!("{a:?} is not an action this simulator serves"));
+    }
+    for action in &b.actions {
+        shared.deny(action, code);
+    }
+    ok()
 }
 
 pub(crate) fn handle(shared: &Shared, req: &Request) -> Reply {
@@ -81,6 +111,7 @@ pub(crate) fn handle(shared: &Shared, req: &Request) -> Reply {
                     .map(|f| format!("{f:?}"))
                     .collect();
                 map.insert("faults".into(), json!(faults));
+                map.insert("denied".into(), json!(shared.denied()));
                 map.insert("calls".into(), json!(shared.calls().len()));
             }
             Reply::json(&state)
@@ -112,6 +143,10 @@ pub(crate) fn handle(shared: &Shared, req: &Request) -> Reply {
                 });
                 ok()
             }
+            Err(r) => r,
+        },
+        ("POST", "/deny") => match body::<DenyBody>(req) {
+            Ok(b) => deny(shared, &b),
             Err(r) => r,
         },
         ("POST", "/clear-faults") => {

@@ -382,6 +382,35 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// `unix` seconds as an HTTP `Date` (IMF-fixdate, RFC 9110 §5.6.7), as the real API sends it
+/// with every reply: `Tue, 01 Dec 2026 20:24:45 GMT`.
+pub fn http_date(unix: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 fn write_reply(stream: &mut TcpStream, reply: &Reply, keep_alive: bool) -> io::Result<()> {
     let Reply::Http {
         status,
@@ -392,8 +421,9 @@ fn write_reply(stream: &mut TcpStream, reply: &Reply, keep_alive: bool) -> io::R
         return Ok(());
     };
     let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nDate: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
         reason(*status),
+        http_date(crate::ids::unix_now()),
         body.len(),
         if keep_alive { "keep-alive" } else { "close" }
     );
@@ -401,4 +431,17 @@ fn write_reply(stream: &mut TcpStream, reply: &Reply, keep_alive: bool) -> io::R
     out.extend_from_slice(body);
     stream.write_all(&out)?;
     stream.flush()
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::http_date;
+
+    #[test]
+    fn imf_fixdate() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        // The worked signing example's timestamp.
+        assert_eq!(http_date(1_551_113_065), "Mon, 25 Feb 2019 16:44:25 GMT");
+        assert_eq!(http_date(1_709_164_800), "Thu, 29 Feb 2024 00:00:00 GMT");
+    }
 }

@@ -47,6 +47,7 @@ pub mod api;
 mod auth;
 mod calls;
 pub mod control;
+mod deny;
 mod faults;
 mod hook;
 pub mod http;

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::calls::{CallRecord, MetadataRecord};
+use crate::deny::Denials;
 use crate::faults::{Fault, FaultSpec, Faults};
 use crate::hook::Hook;
 use crate::http::{Handler, Reply, Request, Server};
@@ -75,6 +76,7 @@ pub enum StartError {
 pub(crate) struct Shared {
     world: Mutex<World>,
     faults: Mutex<Faults>,
+    denials: Mutex<Denials>,
     calls: Mutex<Vec<CallRecord>>,
     metadata_calls: Mutex<Vec<MetadataRecord>>,
     calls_log: Mutex<Option<File>>,
@@ -123,8 +125,28 @@ impl Shared {
         lock(&self.faults).push(spec);
     }
 
+    /// Drops every queued fault and every CAM refusal.
     pub fn clear_faults(&self) {
         lock(&self.faults).clear();
+        lock(&self.denials).clear();
+    }
+
+    pub fn deny(&self, action: &str, code: &str) {
+        lock(&self.denials).deny(action, code);
+    }
+
+    pub fn denied(&self) -> Vec<String> {
+        lock(&self.denials).actions()
+    }
+
+    /// The CAM refusal of a call of `action`, if the account's policy refuses it.
+    pub fn check_denied(
+        &self,
+        action: &str,
+        region: &str,
+        request_id: &str,
+    ) -> Result<(), crate::api::ApiError> {
+        lock(&self.denials).check(action, region, request_id)
     }
 
     pub fn pending_faults(&self) -> Vec<FaultSpec> {
@@ -252,6 +274,7 @@ impl FakeVpc {
         let shared = Arc::new(Shared {
             world: Mutex::new(world),
             faults: Mutex::default(),
+            denials: Mutex::default(),
             calls: Mutex::default(),
             metadata_calls: Mutex::default(),
             calls_log: Mutex::new(calls_log),
@@ -377,9 +400,18 @@ impl FakeVpcHandle {
         self.shared.inject(spec);
     }
 
-    /// Drops every queued fault.
+    /// Drops every queued fault and every CAM refusal.
     pub fn clear_faults(&self) {
         self.shared.clear_faults();
+    }
+
+    /// Refuses every later call of each of `actions`, by any key or role of the account, with
+    /// the CAM refusal `AuthFailure.UnauthorizedOperation` (see `/_control/deny`), until
+    /// [`clear_faults`](Self::clear_faults).
+    pub fn deny(&self, actions: &[&str]) {
+        for action in actions {
+            self.shared.deny(action, crate::deny::DEFAULT_CODE);
+        }
     }
 
     /// Sets how long later asynchronous operations take to land.

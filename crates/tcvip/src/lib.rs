@@ -1,7 +1,7 @@
 //! tcvip: keepalived VIP failover for Tencent Cloud VPC.
 //!
 //! The library behind the four binaries (`notify-action`, `vip-migrate`, `vip-query`,
-//! `check-self`), which stay thin: configuration, identity discovery, the NIC probe, logging and
+//! `check-self`) and the operator's `tcvip` ([`operator`]), which stay thin: configuration, identity discovery, the NIC probe, logging and
 //! the exit-code table live here.
 pub mod check;
 pub mod cli;

@@ -763,6 +763,16 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let identity = ctx.identity_until(deadline)?;
     let client = ctx.client()?;
     let (vpc_id, eni_id) = (identity.vpc_id.as_str(), identity.eni_id.as_str());
+    if args.dry_run {
+        // A plan that a CAM refusal would stop is no plan: probe the write calls, changing
+        // nothing (exit 77 when refused).
+        crate::operator::doctor_permissions::require_write_permissions(
+            client,
+            eni_id,
+            identity.primary_ipv4,
+            ctx.config.failover.assign_if_unassigned && !args.reconcile,
+        )?;
+    }
     let purpose = if args.reconcile {
         "reconcile"
     } else {

@@ -17,4 +17,5 @@ if [ "$m" != "$E2E_INITIAL_HOLDER" ] && [ "$migrates" -lt 1 ]; then
 fi
 # Started together, both nodes may be MASTER for a moment: at most one extra move.
 [ "$migrates" -le 2 ] || e2e_fail "$migrates MigratePrivateIpAddress calls for one election"
+e2e_doctor_all # after the counts above: its probes are API calls too
 e2e_pass "node $m MASTER at +$(e2e_rel "$t0" "$(e2e_state_at "$m" MASTER "$t0")")s, VIP landed +$(e2e_rel "$t0" "$landed")s, $migrates Migrate call(s)"

@@ -18,4 +18,5 @@ e2e_log "restarting node 1's keepalived"
 e2e_keepalived_start 1
 e2e_expect_vip_on 1 "$t1" 40
 e2e_failover_timeline "$t1" 1
+e2e_doctor_all # after the counts above: its probes are API calls too
 e2e_pass "away: $away; back: node 1 MASTER +$(e2e_rel "$t1" "$(e2e_state_at 1 MASTER "$t1")")s after restart, landed +$(e2e_rel "$t1" "$(e2e_landed_at 1 "$t1")")s, outage $(e2e_ping_outage "$t1")s"

@@ -22,4 +22,5 @@ unsigned=$(e2e_calls | awk '$4 == "-"' | wc -l)
 [ "$calls" -gt 0 ] || e2e_fail "no API calls recorded"
 [ "$permanent" -eq 0 ] || e2e_fail "$permanent calls signed with the permanent key pair"
 [ "$unsigned" -eq 0 ] || e2e_fail "$unsigned calls without credentials"
+e2e_doctor_all # after the counts above: its probes are API calls too
 e2e_pass "$calls API calls, all with temporary role credentials; $E2E_TIMELINE"

@@ -4,7 +4,7 @@
 //! Checks run in this order, each answering the first problem found: injected fault; headers
 //! `X-TC-Action` / `X-TC-Version` present; signature (Authorization parsed, timestamp within
 //! 300 s, SecretId known, signature, then X-TC-Token for temporary credentials); version;
-//! action; region; rate limit; body and parameters; the action itself.
+//! action; region; CAM refusal (`/_control/deny`); rate limit; body and parameters; the action itself.
 
 mod eip;
 mod eni;
@@ -219,6 +219,9 @@ fn process(
         }
         Some(_) => {}
     }
+    // CAM: the account's policy is looked at once the caller is known, before anything the
+    // request asks for (see `/_control/deny`).
+    shared.check_denied(action, &world.region, request_id)?;
     // The documented limits are per account and action; a topology is one account, whose API
     // keys and role credentials all draw on the same allowance.
     if !shared.rate_ok(ACCOUNT, action, limit, now) {

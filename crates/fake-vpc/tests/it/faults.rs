@@ -251,3 +251,70 @@ fn absurd_lag_and_delay_are_clamped_not_panicked_on() {
         "closed unanswered when the simulator stops"
     );
 }
+
+#[test]
+fn deny_refuses_chosen_actions_with_cam_codes_until_clear_faults() {
+    let h = start_default();
+    let r = post(
+        h.addr(),
+        "/_control/deny",
+        r#"{"actions": ["MigratePrivateIpAddress"]}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    let r = post(
+        h.addr(),
+        "/_control/deny",
+        r#"{"actions": ["DescribeAddresses"], "code": "UnauthorizedOperation"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    // Refused before the parameters are looked at: a request that could not succeed anyway
+    // is refused the same way.
+    let r = migrate(&h, "eni-node0001", "eni-node0002", "198.18.1.100");
+    assert_code(&r, "AuthFailure.UnauthorizedOperation");
+    assert!(
+        r["Error"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("(vpc:MigratePrivateIpAddress)"),
+        "{r}"
+    );
+    assert_code(
+        &migrate(&h, "eni-node0001", "eni-node0001", "198.18.1.11"),
+        "AuthFailure.UnauthorizedOperation",
+    );
+    assert_code(
+        &api(&h, "DescribeAddresses", json!({})),
+        "UnauthorizedOperation",
+    );
+    // Nothing moved; other actions are allowed.
+    assert_eq!(
+        h.holder_of("198.18.1.100".parse().unwrap()).as_deref(),
+        Some("eni-node0001")
+    );
+    assert_ok(&api(&h, "DescribeNetworkInterfaces", json!({})));
+    let state: serde_json::Value =
+        serde_json::from_slice(&get(h.addr(), "/_control/state").unwrap().body).unwrap();
+    assert_eq!(
+        state["denied"],
+        json!(["DescribeAddresses", "MigratePrivateIpAddress"])
+    );
+    // Bad requests name the problem.
+    let r = post(h.addr(), "/_control/deny", r#"{"actions": ["Nope"]}"#).unwrap();
+    assert_eq!(r.status, 400);
+    let r = post(
+        h.addr(),
+        "/_control/deny",
+        r#"{"actions": ["DescribeAddresses"], "code": "InvalidParameter"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
+
+    assert_eq!(
+        post(h.addr(), "/_control/clear-faults", "").unwrap().status,
+        200
+    );
+    assert_ok(&migrate(&h, "eni-node0001", "eni-node0002", "198.18.1.100"));
+    assert_ok(&api(&h, "DescribeAddresses", json!({})));
+}

@@ -8,7 +8,9 @@ use tcvip::operator;
     name = "tcvip",
     version,
     about = "The operator's command for tcvip (keepalived never runs it)",
-    after_help = tcvip::exit::Exit::help_table()
+    after_help = "Exit codes: doctor 0 ok, 1 warning, 2 critical, 3 unknown (monitoring-plugin \
+                  convention); every other subcommand as every tcvip binary (see `tcvip \
+                  <subcommand> --help`)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -19,6 +21,11 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Check this node's configuration, credentials, permissions, endpoint, identity and
+    /// keepalived wiring; exit 0 ok, 1 warning, 2 critical, 3 unknown
+    Doctor(operator::doctor::Args),
+    /// Print the minimal CAM policy (JSON) for the configured features
+    CamPolicy(operator::cam_policy::Args),
     /// Assign a new secondary private IP to this node's ENI and print its [[vip]] block
     Allocate(operator::allocate::Args),
     /// Show, bind or unbind the EIP of each VIP
@@ -34,6 +41,15 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let Cli { common, command } = Cli::parse();
     let result = match command {
+        // doctor maps its findings onto the monitoring-plugin codes itself.
+        Command::Doctor(mut args) => {
+            args.common = common;
+            return operator::doctor::run(&args);
+        }
+        Command::CamPolicy(mut args) => {
+            args.common = common;
+            return operator::cam_policy::run(&args);
+        }
         Command::Allocate(mut args) => {
             args.common = common;
             operator::allocate::run(&args)

@@ -1,5 +1,12 @@
 //! The operator's command, `tcvip`: one module per subcommand. keepalived never runs it.
 pub mod allocate;
+pub mod cam_policy;
+pub mod doctor;
+pub mod doctor_endpoint;
+pub mod doctor_keepalived;
+pub mod doctor_node;
+pub mod doctor_permissions;
 pub mod drain;
 pub mod eip;
+pub mod keepalived_conf;
 pub mod status;

@@ -1,9 +1,10 @@
-//! The four binaries, run for real (`CARGO_BIN_EXE_*`) against an in-process fake-vpc on
-//! loopback. Each module is one binary's contract; `util` is the harness.
+//! The binaries (the four keepalived runs, and the operator's `tcvip`), run for real
+//! (`CARGO_BIN_EXE_*`) against an in-process fake-vpc on loopback. Each module is one binary's contract; `util` is the harness.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod all_four;
 mod check;
+mod doctor;
 mod migrate;
 mod notify;
 mod operator;

@@ -16,12 +16,28 @@ const WRITES: [&str; 2] = ["MigratePrivateIpAddress", "AssignPrivateIpAddresses"
 const NODE2_LOCAL: &str = "[node]\ninstance_id = \"ins-node0002\"\neni_id = \"eni-node0002\"\n\
                            vpc_id = \"vpc-demo0001\"\n";
 
-/// Every write call the fake saw.
+/// Every write call the fake saw, except a dry run's permission probes: requests that cannot
+/// succeed and change nothing (a Migrate from an ENI to itself, an Assign of an address other
+/// than the VIP), which the fake refused.
 fn writes(fake: &FakeVpcHandle) -> Vec<CallRecord> {
     fake.calls()
         .into_iter()
-        .filter(|c| WRITES.contains(&c.action.as_str()))
+        .filter(|c| WRITES.contains(&c.action.as_str()) && !is_probe(c))
         .collect()
+}
+
+fn is_probe(c: &CallRecord) -> bool {
+    let p = &c.params;
+    c.outcome != "OK"
+        && match c.action.as_str() {
+            "MigratePrivateIpAddress" => {
+                p["SourceNetworkInterfaceId"] == p["DestinationNetworkInterfaceId"]
+            }
+            "AssignPrivateIpAddresses" => {
+                p["PrivateIpAddresses"][0]["PrivateIpAddress"] != VIP.to_string().as_str()
+            }
+            _ => false,
+        }
 }
 
 /// A MASTER node for `instance_id`.
@@ -521,6 +537,41 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     );
     assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
     assert_eq!(fake.holder_of(VIP), None);
+}
+
+#[test]
+fn a_dry_run_fails_77_when_cam_refuses_the_move() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = master(&fake, "ins-node0002", "");
+    fake.deny(&["MigratePrivateIpAddress"]);
+    let run = node.run("vip-migrate", &["--dry-run"]);
+    assert_eq!(run.code, 77, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("MigratePrivateIpAddress would be refused by CAM")
+            && run.stderr.contains("grant vpc:MigratePrivateIpAddress"),
+        "{run:?}"
+    );
+    // The probe changed nothing.
+    assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
+
+    // With assigning allowed, AssignPrivateIpAddresses is probed too.
+    fake.clear_faults();
+    fake.deny(&["AssignPrivateIpAddresses"]);
+    let node = master(
+        &fake,
+        "ins-node0002",
+        "[failover]\nassign_if_unassigned = true\n",
+    );
+    let run = node.run("vip-migrate", &["--dry-run"]);
+    assert_eq!(run.code, 77, "{run:?}");
+    assert!(run.stderr.contains("AssignPrivateIpAddresses"), "{run:?}");
+
+    fake.clear_faults();
+    let run = node.run("vip-migrate", &["--dry-run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
 }
 
 #[test]

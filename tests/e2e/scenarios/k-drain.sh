@@ -9,7 +9,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-e2e_scenario j-drain "tcvip drain on the MASTER, then undrain"
+e2e_scenario k-drain "tcvip drain on the MASTER, then undrain"
 e2e_up "$E2E_TOPOLOGY_2" nopreempt
 m=$E2E_MASTER
 o=$((3 - m))
