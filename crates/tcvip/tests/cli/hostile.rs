@@ -1,0 +1,75 @@
+//! The binaries under hostile conditions (issue 10): a config path that is not a file, a state
+//! directory that cannot be used, errors before the log is set up, descriptors and children that
+//! outlive their welcome, and overlapping track-script runs.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+const BINARIES: [&str; 4] = ["notify-action", "vip-migrate", "vip-query", "check-self"];
+
+/// The arguments that make `binary` act (and so read its configuration).
+fn act_args(binary: &str) -> &'static [&'static str] {
+    match binary {
+        "notify-action" => &["MASTER"],
+        "vip-migrate" => &["--force"],
+        _ => &[],
+    }
+}
+
+/// Runs `cmd`, killing it past `limit` (then `None`: it hung).
+fn run_within(cmd: &mut Command, limit: Duration) -> Option<Run> {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            let mut run = Run::from(out);
+            run.elapsed = started.elapsed();
+            return Some(run);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_fifo_at_the_config_path_is_exit_78_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("tcvip.toml");
+    mkfifo(&fifo);
+    for binary in BINARIES {
+        let mut cmd = Command::new(bin(binary));
+        cmd.arg("--config")
+            .arg(&fifo)
+            .args(act_args(binary))
+            .stdin(Stdio::null());
+        let run = run_within(&mut cmd, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{binary} hung opening a FIFO as its config"));
+        assert_eq!(run.code, 78, "{binary}: {run:?}");
+        assert!(
+            run.stderr.contains("not a regular file (a FIFO)"),
+            "{binary}: {run:?}"
+        );
+        assert!(
+            run.stderr.contains(&fifo.display().to_string()),
+            "{binary}: {run:?}"
+        );
+    }
+}
