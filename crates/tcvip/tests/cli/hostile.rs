@@ -73,3 +73,36 @@ fn a_fifo_at_the_config_path_is_exit_78_at_once() {
         );
     }
 }
+
+#[test]
+fn an_unusable_state_directory_is_exit_78_naming_it() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(&fake, "ins-node0001", "");
+    // A file where the directory should be, then a directory others may write to.
+    std::fs::write(&node.state_dir, b"not a directory").unwrap();
+    for binary in BINARIES {
+        let run = node.run(binary, act_args(binary));
+        assert_eq!(run.code, 78, "{binary}: {run:?}");
+        assert!(
+            run.stderr.contains("is not a directory"),
+            "{binary}: {run:?}"
+        );
+        assert!(
+            run.stderr.contains(&node.state_dir.display().to_string()),
+            "{binary}: {run:?}"
+        );
+    }
+    std::fs::remove_file(&node.state_dir).unwrap();
+    std::fs::create_dir(&node.state_dir).unwrap();
+    std::fs::set_permissions(
+        &node.state_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    for binary in BINARIES {
+        let run = node.run(binary, act_args(binary));
+        assert_eq!(run.code, 78, "{binary}: {run:?}");
+        assert!(run.stderr.contains("chmod 700"), "{binary}: {run:?}");
+    }
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
