@@ -106,3 +106,41 @@ fn an_unusable_state_directory_is_exit_78_naming_it() {
     }
     assert!(fake.calls().is_empty(), "{:?}", fake.calls());
 }
+
+#[test]
+fn an_error_before_the_log_is_set_up_reaches_syslog_under_the_binary_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tcvip.toml");
+    // A typo: the file never parses, so log.target is never known.
+    std::fs::write(&config, "[[vip]]\nadress = \"10.0.1.100\"\n").unwrap();
+    let socket_path = dir.path().join("log.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for binary in BINARIES {
+        let run = run(Command::new(bin(binary))
+            .arg("--config")
+            .arg(&config)
+            .args(act_args(binary))
+            .env("TCVIP_SYSLOG_SOCKET", &socket_path)
+            .stdin(Stdio::null()));
+        assert_eq!(run.code, 78, "{binary}: {run:?}");
+        let mut buf = vec![0u8; 65536];
+        let n = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("{binary}: nothing reached syslog: {e}"));
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(line.contains(" tcvip["), "{binary}: {line}");
+        assert!(
+            line.contains(&format!("bin={binary} level=error event=failed exit=78")),
+            "{binary}: {line}"
+        );
+        assert!(
+            line.contains("adress"),
+            "{binary}: the key is not named: {line}"
+        );
+        // stderr still has it for a person at the console.
+        assert!(run.stderr.contains("adress"), "{binary}: {run:?}");
+    }
+}
