@@ -144,3 +144,41 @@ fn an_error_before_the_log_is_set_up_reaches_syslog_under_the_binary_name() {
         assert!(run.stderr.contains("adress"), "{binary}: {run:?}");
     }
 }
+
+/// Pids of running `sleep` processes with exactly this argument.
+fn sleeps(arg: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let argv: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                argv.len() >= 2 && argv[0].ends_with(b"sleep") && argv[1] == arg.as_bytes()
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_service_check_that_leaves_a_child_holding_its_output_is_not_waited_for() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    // A distinctive duration, to find the leftover again.
+    let arg = "27.1828";
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        &format!(
+            "[check]\ndeadline_ms = 20000\nservice_checks = [ {{ argv = [\"sh\", \"-c\", \
+             \"sleep {arg} & echo started\"], timeout_ms = 20000 }} ]\n"
+        ),
+    );
+    let run = node.run("check-self", &[]);
+    for pid in sleeps(arg) {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    assert_eq!(run.code, 0, "the check passed: {run:?}");
+    // It exited at once: check-self must not wait for the leftover (20 s here), far beyond
+    // keepalived's script timeout.
+    assert!(run.elapsed < Duration::from_secs(10), "{run:?}");
+}
