@@ -30,7 +30,7 @@ use vip_state::{
 };
 
 use crate::cli::Common;
-use crate::cloud::{self, Holder, MIGRATING};
+use crate::cloud::{self, DELETING, Holder, MIGRATING, PENDING};
 use crate::config::{Config, OnCloudError, ServiceCheck, VipConfig};
 use crate::context::Context;
 use crate::discovery::Identity;
@@ -41,6 +41,9 @@ use crate::nic::{IpCommandNic, Nic};
 const STRAY_GRACE: Duration = Duration::from_millis(500);
 /// A stray sighting older than this starts over (a few check intervals).
 const STRAY_FORGET: Duration = Duration::from_secs(10);
+/// How long a cached view that saw the address mid-change is trusted when no migration on this
+/// node holds the VIP's lock (about two check intervals).
+const TRANSIENT_TTL: Duration = Duration::from_secs(4);
 /// A reconcile record is kept at least this long after its last attempt while the VIP is here.
 const CONFLICT_QUIET: Duration = Duration::from_secs(60);
 /// Time kept in hand at the end of the deadline for recording and exiting: a tenth of
@@ -225,7 +228,16 @@ impl Check<'_> {
             .iter()
             .map(|v| {
                 let view = self.ctx.state.read_cloud_view(v.address).value;
-                (v.address, view.filter(|view| view.is_fresh(ttl)))
+                let here = || {
+                    matches!(
+                        self.ctx.state.vip_lock_status(v.address),
+                        Ok(LockStatus::Held(_))
+                    )
+                };
+                (
+                    v.address,
+                    view.filter(|view| view_usable(view, ttl, here, now_ms())),
+                )
             })
             .collect();
         let stale: Vec<Ipv4Addr> = cached
@@ -581,6 +593,35 @@ impl Check<'_> {
     }
 }
 
+/// Whether a cached cloud view may answer at `now_ms`: learned at most `ttl` ago, and, when it
+/// saw the address in a transient state (a move, an assignment or an unassignment in flight),
+/// at most [`TRANSIENT_TTL`] ago unless a migration on this node holds the VIP's lock
+/// (`migrating_here`, asked only then). A move whose vip-migrate died ends, one way or the
+/// other, without this node hearing of it: the view must not outlive it by `cloud_ttl_s`.
+fn view_usable(
+    view: &CloudView,
+    ttl: Duration,
+    migrating_here: impl FnOnce() -> bool,
+    now_ms: u64,
+) -> bool {
+    let Some(age) = now_ms
+        .checked_sub(view.learned_at_ms)
+        .map(Duration::from_millis)
+    else {
+        // Learned in the future: the clock went back.
+        return false;
+    };
+    if age > ttl {
+        return false;
+    }
+    let transient = view.ip_state.as_deref().is_some_and(|s| {
+        [MIGRATING, PENDING, DELETING]
+            .iter()
+            .any(|t| s.eq_ignore_ascii_case(t))
+    });
+    !transient || age <= TRANSIENT_TTL || migrating_here()
+}
+
 /// Whether a reconcile conflict is over: the VIP is here and no reconcile has been needed for
 /// twice the cooldown (and at least [`CONFLICT_QUIET`]). Until then the cooldown keeps growing.
 fn conflict_over(record: &ReconcileRecord, now_ms: u64) -> bool {
@@ -680,6 +721,37 @@ mod tests {
             Duration::from_millis(200)
         );
         assert_eq!(margin_for(Duration::from_secs(60)), MAX_MARGIN);
+    }
+
+    #[test]
+    fn a_view_of_an_address_mid_move_goes_stale_in_seconds_unless_the_move_is_ours() {
+        let ttl = Duration::from_secs(30);
+        let learned = 1_000_000;
+        let view = |state: &str| CloudView {
+            vip: Ipv4Addr::new(10, 0, 1, 100),
+            holder_eni: Some("eni-peer".to_owned()),
+            holder_instance: None,
+            ip_state: Some(state.to_owned()),
+            learned_at_ms: learned,
+        };
+        let at = |s: u64| learned + s * 1000;
+        for state in ["MIGRATING", "pending", "DELETING"] {
+            let v = view(state);
+            assert!(view_usable(&v, ttl, || false, at(4)), "{state}");
+            assert!(!view_usable(&v, ttl, || false, at(5)), "{state}");
+            // A migration of ours holds the lock: it will store what it learns.
+            assert!(view_usable(&v, ttl, || true, at(20)), "{state}");
+            assert!(!view_usable(&v, ttl, || true, at(31)), "{state}");
+        }
+        let settled = view("AVAILABLE");
+        assert!(view_usable(
+            &settled,
+            ttl,
+            || panic!("not asked for a settled view"),
+            at(30)
+        ));
+        assert!(!view_usable(&settled, ttl, || false, at(31)));
+        assert!(!view_usable(&settled, ttl, || false, learned - 1));
     }
 
     #[test]
