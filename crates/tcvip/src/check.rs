@@ -13,9 +13,11 @@
 //! - Nothing recorded yet: nothing to do.
 //!
 //! It never restarts keepalived, and an unknown cloud state never causes a local change. It exits
-//! non-zero only when a configured service check fails, or when `check.on_cloud_error = "fail"`
-//! and the cloud could not be asked.
+//! non-zero only when a configured service check fails, when it cannot write its state
+//! directory, or when `check.on_cloud_error = "fail"` and the cloud could not be asked. Each
+//! run's verdict is saved before it exits (a tenth of the deadline is kept for that).
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -49,6 +51,8 @@ const CONFLICT_QUIET: Duration = Duration::from_secs(60);
 /// Time kept in hand at the end of the deadline for recording and exiting: a tenth of
 /// `check.deadline_ms`, within these bounds.
 const MIN_MARGIN: Duration = Duration::from_millis(50);
+/// What exiting needs once the last write is done.
+const EXIT_SLACK: Duration = Duration::from_millis(15);
 const MAX_MARGIN: Duration = Duration::from_millis(250);
 
 fn margin_for(deadline: Duration) -> Duration {
@@ -115,6 +119,8 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         margin,
         failures: Vec::new(),
         notes: Vec::new(),
+        pending: RefCell::new(Vec::new()),
+        write_failed: RefCell::new(None),
     };
     let mut states = Vec::new();
     // The service checks run beside the rest, so that a slow cloud lookup cannot use up the
@@ -176,6 +182,9 @@ fn read_state(ctx: &Context, instance: &str) -> vip_state::ReadOutcome {
     read
 }
 
+/// The answer of a state write running on its own thread.
+type Written = mpsc::Receiver<Result<(), StateError>>;
+
 struct Check<'a> {
     ctx: &'a Context,
     common: &'a Common,
@@ -185,6 +194,10 @@ struct Check<'a> {
     margin: Duration,
     failures: Vec<String>,
     notes: Vec<String>,
+    /// State writes not finished when last waited for: waited for again before exiting.
+    pending: RefCell<Vec<(&'static str, Written)>>,
+    /// The first state write that failed: check-self cannot keep its own records.
+    write_failed: RefCell<Option<String>>,
 }
 
 impl Check<'_> {
@@ -194,11 +207,28 @@ impl Check<'_> {
             .saturating_sub(self.margin)
     }
 
+    /// Time left until the deadline itself, less what exiting needs: for the last writes.
+    fn until_exit(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(EXIT_SLACK)
+    }
+
     /// Runs a state-directory write on a thread of its own and waits for it until the deadline
-    /// at most: the writes are atomic and durable (fsync), and a busy disk must not hold
-    /// check-self past `check.deadline_ms`. A write given up on carries on until the process
-    /// exits; until its rename the old file stays in place.
+    /// less the margin at most: the writes are atomic and durable (fsync), and a busy disk must
+    /// not hold check-self past `check.deadline_ms`. A write not finished by then is waited for
+    /// again, within the margin, before check-self exits ([`Check::finish`]).
     fn save<F>(&self, what: &'static str, write: F)
+    where
+        F: FnOnce(&StateDir) -> Result<(), StateError> + Send + 'static,
+    {
+        let rx = self.start_write(what, write);
+        if let Some(rx) = rx {
+            self.await_write(what, rx, self.remaining());
+        }
+    }
+
+    fn start_write<F>(&self, what: &'static str, write: F) -> Option<Written>
     where
         F: FnOnce(&StateDir) -> Result<(), StateError> + Send + 'static,
     {
@@ -207,18 +237,48 @@ impl Check<'_> {
         let spawned = thread::Builder::new().name("state".into()).spawn(move || {
             let _ = tx.send(write(&state));
         });
-        if let Err(e) = spawned {
-            crate::warn!("state_write_failed", record = what, error = e);
-            return;
+        match spawned {
+            Ok(_) => Some(rx),
+            Err(e) => {
+                self.write_failed(what, &e.to_string());
+                None
+            }
         }
-        match rx.recv_timeout(self.remaining()) {
+    }
+
+    /// Waits up to `wait` for a write; one still running is kept for the last wait.
+    fn await_write(&self, what: &'static str, rx: Written, wait: Duration) {
+        match rx.recv_timeout(wait) {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => crate::warn!("state_write_failed", record = what, error = e),
-            Err(_) => crate::warn!(
-                "state_write_slow",
-                record = what,
-                reason = "not finished before check.deadline_ms; left to finish in the background"
-            ),
+            Ok(Err(e)) => self.write_failed(what, &e.to_string()),
+            Err(mpsc::RecvTimeoutError::Timeout) => self.pending.borrow_mut().push((what, rx)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                self.write_failed(what, "the writer stopped");
+            }
+        }
+    }
+
+    fn write_failed(&self, what: &'static str, error: &str) {
+        crate::warn!("state_write_failed", record = what, error = error);
+        let mut failed = self.write_failed.borrow_mut();
+        if failed.is_none() {
+            *failed = Some(format!("cannot write its state ({what}: {error})"));
+        }
+    }
+
+    /// Waits for every write still running, until the deadline less [`EXIT_SLACK`].
+    fn await_pending(&self) {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        for (what, rx) in pending {
+            match rx.recv_timeout(self.until_exit()) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => self.write_failed(what, &e.to_string()),
+                Err(_) => crate::warn!(
+                    "state_write_slow",
+                    record = what,
+                    reason = "not finished before check.deadline_ms; the old file stays in place"
+                ),
+            }
         }
     }
 
@@ -551,7 +611,13 @@ impl Check<'_> {
         }
     }
 
-    fn finish(self, state: &str) -> Exit {
+    fn finish(mut self, state: &str) -> Exit {
+        // The writes started on the way (the cloud view learned near the deadline) finish first,
+        // within the margin kept for them: a write check-self cannot make is a failure.
+        self.await_pending();
+        if let Some(failed) = self.write_failed.borrow_mut().take() {
+            self.failures.push(failed);
+        }
         let (result, reason, exit) = if self.failures.is_empty() {
             let reason = if self.notes.is_empty() {
                 format!("{state}: healthy")
@@ -567,21 +633,32 @@ impl Check<'_> {
             )
         };
         let previous = self.ctx.state.read_check().value;
-        let changed = previous
+        let unchanged = previous
             .as_ref()
-            .is_none_or(|p| p.result != result || p.reason != reason);
-        if changed {
+            .filter(|p| p.result == result && p.reason == reason);
+        if unchanged.is_none() {
             if result == CheckResult::Fail {
                 crate::warn!("check_failed", instance = self.instance, reason = reason);
             } else {
                 crate::info!("check", instance = self.instance, reason = reason);
             }
-            let record = CheckRecord {
-                result,
-                reason,
-                at_ms: now_ms(),
-            };
-            self.save("check", move |state| state.write_check(&record));
+        }
+        // Every run is recorded ("last check" is the last run), with when its verdict began.
+        let at_ms = now_ms();
+        let record = CheckRecord {
+            result,
+            reason,
+            at_ms,
+            since_ms: unchanged.map_or(at_ms, CheckRecord::since),
+        };
+        let mut exit = exit;
+        if let Some(rx) = self.start_write("check", move |state| state.write_check(&record)) {
+            self.await_write("check", rx, self.until_exit());
+            self.await_pending();
+        }
+        if let Some(failed) = self.write_failed.borrow_mut().take() {
+            crate::warn!("check_failed", instance = self.instance, reason = failed);
+            exit = Exit::Failure;
         }
         crate::debug!(
             "check_done",

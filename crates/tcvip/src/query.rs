@@ -246,8 +246,13 @@ fn status_of(
         ));
     }
     if let Some(check) = ctx.state.read_check().value {
+        let since = if check.since() < check.at_ms {
+            format!(" (the same since {})", format_utc(check.since()))
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "  last check: {} at {}: {}\n",
+            "  last check: {} at {}{since}: {}\n",
             check.result,
             format_utc(check.at_ms),
             check.reason

@@ -251,3 +251,51 @@ fn a_cached_view_of_a_move_in_flight_is_asked_again_after_seconds() {
         "asked again"
     );
 }
+
+#[test]
+fn the_verdict_is_saved_when_the_cloud_used_up_the_deadline_and_each_run_is_shown() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = node_off_the_host(
+        &fake,
+        "[check]\ndeadline_ms = 1000\ncloud_ttl_s = 1\non_cloud_error = \"fail\"\n",
+    );
+    node.record("default", vip_state::KeepalivedState::Master);
+    fake.inject(fake_vpc::FaultSpec {
+        action: None,
+        count: 1000,
+        fault: fake_vpc::Fault::Delay(Duration::from_secs(20)),
+    });
+    let first = node.run("check-self", &[]);
+    assert_eq!(first.code, 1, "{first:?}");
+    let record = node
+        .state()
+        .read_check()
+        .value
+        .unwrap_or_else(|| panic!("the verdict was not saved: {}", node.log_text()));
+    assert_eq!(record.result, vip_state::CheckResult::Fail, "{record:?}");
+    assert!(record.reason.contains("cloud unknown"), "{record:?}");
+
+    // The same verdict again: "last check" is this run, and says since when it has held.
+    thread::sleep(Duration::from_millis(20));
+    let second = node.run("check-self", &[]);
+    assert_eq!(second.code, 1, "{second:?}");
+    let again = node.state().read_check().value.unwrap();
+    assert!(again.at_ms > record.at_ms, "{record:?} {again:?}");
+    assert_eq!(again.since(), record.at_ms, "{record:?} {again:?}");
+    fake.clear_faults();
+    let status = node.run("vip-query", &["--status"]);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.contains("last check:"))
+        .unwrap_or_else(|| panic!("{status:?}"))
+        .to_owned();
+    assert!(
+        line.contains(&format!(
+            "last check: fail at {} (the same since {}): ",
+            vip_state::format_utc(again.at_ms),
+            vip_state::format_utc(record.at_ms)
+        )),
+        "{line}"
+    );
+}
