@@ -101,6 +101,11 @@ struct StraySeen {
 pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let ctx = Context::load(&args.common, "check-self")?;
+    // The identity cached by an earlier run (no network): this node's primary IP and MAC.
+    let cached = cached_identity(&ctx);
+    if let Some(identity) = &cached {
+        crate::vip_guard::refuse_own_primary(&ctx.config, identity)?;
+    }
     let deadline = started + ctx.config.check.deadline();
     let margin = margin_for(ctx.config.check.deadline());
     // Without --instance, every keepalived instance the configuration names is checked: one
@@ -121,6 +126,8 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         notes: Vec::new(),
         pending: RefCell::new(Vec::new()),
         write_failed: RefCell::new(None),
+        cached,
+        discovered_interface: None,
     };
     let mut states = Vec::new();
     // The service checks run beside the rest, so that a slow cloud lookup cannot use up the
@@ -198,6 +205,10 @@ struct Check<'a> {
     pending: RefCell<Vec<(&'static str, Written)>>,
     /// The first state write that failed: check-self cannot keep its own records.
     write_failed: RefCell<Option<String>>,
+    /// The identity an earlier run cached, if any.
+    cached: Option<Identity>,
+    /// The interface discovery found for VIPs without `vip.interface`, once asked.
+    discovered_interface: Option<Option<String>>,
 }
 
 impl Check<'_> {
@@ -321,6 +332,10 @@ impl Check<'_> {
                 return;
             }
         };
+        if let Err(e) = crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity) {
+            self.failures.push(crate::cli::error_text(&e));
+            return;
+        }
         let mut reconcile = false;
         for vip in vips {
             if vip.interface.is_none() {
@@ -331,6 +346,18 @@ impl Check<'_> {
                         vip.address
                     )),
                 }
+            }
+            if let Some((_, Ok(Some(h)))) = learned.views.iter().find(|(a, _)| *a == vip.address)
+                && h.primary
+            {
+                let e = crate::vip_guard::primary_ip(
+                    &self.ctx.config,
+                    crate::vip_guard::index_of(&self.ctx.config, vip.address),
+                    vip.address,
+                    Some(&h.eni),
+                );
+                self.failures.push(crate::cli::error_text(&e));
+                continue;
             }
             let view = match cached.iter().find(|(a, _)| *a == vip.address) {
                 Some((_, Some(view))) => Ok(view.clone()),
@@ -520,22 +547,48 @@ impl Check<'_> {
         if !self.ctx.config.check.remove_stray_vip {
             return;
         }
-        // Without an interface in the config, any interface carrying the VIP counts.
+        let all = match crate::ifaddrs::ipv4_addresses() {
+            Ok(all) => all,
+            Err(e) => {
+                crate::error!("nic_probe_failed", error = e);
+                return;
+            }
+        };
         for vip in vips {
-            let on = match crate::ifaddrs::ipv4_addresses() {
-                Ok(all) => all
-                    .into_iter()
-                    .filter(|a| a.address == vip.address)
-                    .filter(|a| vip.interface.as_deref().is_none_or(|i| i == a.interface))
-                    .map(|a| a.interface)
-                    .collect::<Vec<_>>(),
-                Err(e) => {
-                    crate::error!("nic_probe_failed", vip = vip.address, error = e);
-                    continue;
-                }
-            };
             let name = format!("stray-{}", vip.address);
-            if on.is_empty() {
+            // keepalived manages the VIP on one interface: only that one is looked at, never
+            // `lo` or another interface that carries the address for its own reasons.
+            let anywhere = all.iter().any(|a| a.address == vip.address);
+            let Some(iface) = self.standby_interface(vip, anywhere) else {
+                if anywhere {
+                    self.notes.push(format!(
+                        "{} is on the NIC while {state}, but which interface keepalived manages \
+                         it on is not known yet (set vip.interface): left alone",
+                        vip.address
+                    ));
+                }
+                continue;
+            };
+            let own_primary = self.cached.as_ref().and_then(|i| i.primary_ipv4);
+            let on = all
+                .iter()
+                .any(|a| a.address == vip.address && a.interface == iface);
+            if on
+                && let Some(reason) =
+                    crate::vip_guard::removal_refusal(vip.address, &iface, &all, own_primary)
+            {
+                crate::error!(
+                    "stray_vip_kept",
+                    vip = vip.address,
+                    interface = iface,
+                    state = state,
+                    reason = reason
+                );
+                self.notes
+                    .push(format!("{} left on {iface}: {reason}", vip.address));
+                continue;
+            }
+            if !on {
                 if self
                     .ctx
                     .state
@@ -573,29 +626,73 @@ impl Check<'_> {
                 ));
                 continue;
             }
-            for iface in on {
-                let nic = IpCommandNic::new().with_timeout(self.remaining());
-                match nic.remove_ip(&iface, vip.address) {
-                    Ok(()) => {
-                        crate::warn!(
-                            "stray_vip_removed",
-                            vip = vip.address,
-                            interface = iface,
-                            state = state
-                        );
-                        self.notes
-                            .push(format!("stray {} removed from {iface}", vip.address));
-                    }
-                    Err(e) => crate::error!(
-                        "stray_vip_remove_failed",
+            let nic = IpCommandNic::new().with_timeout(self.remaining());
+            match nic.remove_ip(&iface, vip.address) {
+                Ok(()) => {
+                    crate::warn!(
+                        "stray_vip_removed",
                         vip = vip.address,
                         interface = iface,
-                        error = e
-                    ),
+                        state = state
+                    );
+                    self.notes
+                        .push(format!("stray {} removed from {iface}", vip.address));
                 }
+                Err(e) => crate::error!(
+                    "stray_vip_remove_failed",
+                    vip = vip.address,
+                    interface = iface,
+                    error = e
+                ),
             }
             self.save("stray", move |state| state.remove_cache(&name));
         }
+    }
+
+    /// The interface keepalived manages `vip` on: `vip.interface`, else the one carrying the
+    /// primary MAC of the identity cached by an earlier run. With nothing cached, and only when
+    /// the VIP is on some interface (`anywhere`), the identity is discovered on the worker,
+    /// under the deadline, once per run.
+    fn standby_interface(&mut self, vip: &VipConfig, anywhere: bool) -> Option<String> {
+        if let Some(iface) = &vip.interface {
+            return Some(iface.clone());
+        }
+        if let Some(mac) = self.cached.as_ref().and_then(|i| i.mac.as_ref()) {
+            return match crate::nic::interface_by_mac(
+                Path::new(crate::nic::SYS_CLASS_NET),
+                mac.as_str(),
+            ) {
+                Ok(found) => found,
+                Err(e) => {
+                    crate::warn!("nic_probe_failed", vip = vip.address, error = e);
+                    None
+                }
+            };
+        }
+        if !anywhere {
+            return None;
+        }
+        if self.discovered_interface.is_none() {
+            let found = match self.learn(&[]).map(|l| l.identity) {
+                Some(Ok(identity)) => {
+                    let found = identity.interface.clone();
+                    if let Err(e) =
+                        crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity)
+                    {
+                        self.failures.push(crate::cli::error_text(&e));
+                    }
+                    self.cached = Some(identity);
+                    found
+                }
+                Some(Err(e)) => {
+                    crate::warn!("identity_unknown", vip = vip.address, error = e);
+                    None
+                }
+                None => None,
+            };
+            self.discovered_interface = Some(found);
+        }
+        self.discovered_interface.clone().flatten()
     }
 
     fn cloud_unknown(&mut self, reason: &str) {
@@ -697,6 +794,23 @@ fn view_usable(
             .any(|t| s.eq_ignore_ascii_case(t))
     });
     !transient || age <= TRANSIENT_TTL || migrating_here()
+}
+
+/// The identity cached in the state directory by an earlier discovery, unless it is another
+/// instance's (a cloned disk).
+fn cached_identity(ctx: &Context) -> Option<Identity> {
+    let cached = ctx
+        .state
+        .read_cache::<Identity>(crate::discovery::IDENTITY_CACHE)
+        .value?
+        .value;
+    let other = ctx
+        .config
+        .node
+        .instance_id
+        .as_ref()
+        .is_some_and(|id| *id != cached.instance_id);
+    (!other).then_some(cached)
 }
 
 /// Whether a reconcile conflict is over: the VIP is here and no reconcile has been needed for

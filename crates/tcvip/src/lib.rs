@@ -20,3 +20,4 @@ pub mod notify_args;
 pub mod proc;
 pub mod query;
 pub mod signal;
+pub mod vip_guard;

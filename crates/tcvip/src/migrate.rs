@@ -310,18 +310,19 @@ impl Run<'_> {
                 }
             };
             let write = match holder {
-                Some(h) if h.eni == self.plan.eni_id && !h.is_changing() => {
-                    return Ok(self.landed());
-                }
+                // An ENI's primary IP (this node's too) is never a VIP: a configuration error.
                 Some(h) if h.primary => {
                     return Err(Stop::new(
-                        Exit::Failure,
+                        Exit::Config,
                         MigrationOutcome::Failed,
                         format!(
-                            "{vip} is the primary IP of {}; a primary IP cannot be moved",
+                            "{vip} is the primary IP of {}, not a VIP: a primary IP cannot be moved; set the VIP's address in tcvip.toml",
                             h.eni
                         ),
                     ));
+                }
+                Some(h) if h.eni == self.plan.eni_id && !h.is_changing() => {
+                    return Ok(self.landed());
                 }
                 Some(h) if h.is_changing() && self.plan.dry_run => {
                     return Ok(Done {
@@ -761,6 +762,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let deadline_s = args.deadline_s.unwrap_or(ctx.config.failover.deadline_s);
     let deadline = started + Duration::from_secs(deadline_s);
     let identity = ctx.identity_until(deadline)?;
+    crate::vip_guard::refuse_own_primary(&ctx.config, identity)?;
     let client = ctx.client()?;
     let (vpc_id, eni_id) = (identity.vpc_id.as_str(), identity.eni_id.as_str());
     let purpose = if args.reconcile {

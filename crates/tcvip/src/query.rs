@@ -75,6 +75,16 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
                 }
                 (Ok(_), Ok(None)) => Err(anyhow::anyhow!("no API client")),
             };
+            // An ENI's primary IP is never a VIP (a typo away from one): say so, exit 78.
+            let holder = match holder {
+                Ok(Some(h)) if h.primary => Err(crate::vip_guard::primary_ip(
+                    &ctx.config,
+                    crate::vip_guard::index_of(&ctx.config, vip),
+                    vip,
+                    Some(&h.eni),
+                )),
+                other => other,
+            };
             let eip = match (&holder, &client) {
                 (Ok(Some(_)), Ok(Some(client))) if args.json || args.status => {
                     cloud::eip_of(client, vip).unwrap_or_else(|e| {

@@ -299,3 +299,41 @@ fn the_verdict_is_saved_when_the_cloud_used_up_the_deadline_and_each_run_is_show
         "{line}"
     );
 }
+
+#[test]
+fn an_enis_primary_ip_is_refused_as_a_vip_with_exit_78() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    // 198.18.1.11 is node 1's own primary IP, 198.18.1.12 node 2's: each a typo away from a VIP.
+    for (address, eni) in [
+        ("198.18.1.11", "eni-node0001"),
+        ("198.18.1.12", "eni-node0002"),
+    ] {
+        let node = Node::new(
+            &fake,
+            "ins-node0001",
+            &format!("[[vip]]\naddress = \"{address}\"\ninterface = \"tcvnone0\"\n"),
+        );
+        let _detached = Detached(&node);
+        node.record("default", vip_state::KeepalivedState::Master);
+        let needle = format!("{address} is the primary IP of {eni}");
+        let query = node.run("vip-query", &[]);
+        assert_eq!(query.code, 78, "{address}: {query:?}");
+        assert_eq!(query.stdout.trim(), "unknown", "{address}: {query:?}");
+        assert!(query.stderr.contains(&needle), "{address}: {query:?}");
+        let migrate = node.run("vip-migrate", &[]);
+        assert_eq!(migrate.code, 78, "{address}: {migrate:?}");
+        assert!(migrate.stderr.contains(&needle), "{address}: {migrate:?}");
+        // check-self as MASTER fails (keepalived goes to FAULT) and starts nothing.
+        let check = node.run("check-self", &[]);
+        assert_ne!(check.code, 0, "{address}: {check:?}");
+        let log = node.log_text();
+        assert!(log.contains(&needle), "{address}: {check:?}\n{log}");
+        assert!(!log.contains("migrate_started"), "{address}: {log}");
+    }
+    let writes: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| !c.action.starts_with("Describe"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}
