@@ -140,13 +140,20 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             let read = read_state(&ctx, instance);
             let vips: Vec<VipConfig> = ctx.vips_of(instance).into_iter().cloned().collect();
             check.instance = instance;
-            match read.state {
-                KeepalivedState::Unknown => check
-                    .notes
-                    .push(format!("{instance}: no keepalived state recorded yet")),
-                KeepalivedState::Master => check.as_master(&vips),
-                KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
-                    check.as_standby(&vips, read.state, read.seq)
+            if let Some(reason) = untrusted(&ctx, instance, &read) {
+                // Acting on a record that is behind keepalived could remove the VIP from the
+                // real MASTER: fail instead, so that keepalived goes to FAULT.
+                crate::error!("state_untrusted", instance = instance, reason = reason);
+                check.failures.push(format!("{instance}: {reason}"));
+            } else {
+                match read.state {
+                    KeepalivedState::Unknown => check
+                        .notes
+                        .push(format!("{instance}: no keepalived state recorded yet")),
+                    KeepalivedState::Master => check.as_master(&vips),
+                    KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
+                        check.as_standby(&vips, read.state, read.seq)
+                    }
                 }
             }
             states.push(if instances.len() > 1 {
@@ -163,6 +170,22 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     });
     check.failures.extend(service_failures);
     Ok(check.finish(&states.join(", ")))
+}
+
+/// Why the recorded state of `instance` cannot be trusted, if it cannot: a notification newer
+/// than the record could not be recorded, or a record exists but cannot be read.
+fn untrusted(ctx: &Context, instance: &str, read: &vip_state::ReadOutcome) -> Option<String> {
+    if let Some(note) = ctx.state.unrecorded_since(instance, read) {
+        return Some(format!(
+            "keepalived's {} notification could not be recorded ({}): the recorded state is behind",
+            note.state, note.error
+        ));
+    }
+    match &read.warning {
+        Some(vip_state::ReadWarning::Missing { .. }) | None => None,
+        Some(_) if read.seq == 0 => None,
+        Some(warning) => Some(format!("the state record cannot be used: {warning}")),
+    }
 }
 
 /// The recorded state of `instance`, as far as it can be trusted: a record from before the

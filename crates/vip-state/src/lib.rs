@@ -14,8 +14,11 @@
 //! - **Caches and last-run records** ([`StateDir::write_cache`], [`CloudView`],
 //!   [`MigrationRecord`], [`CheckRecord`], [`ReconcileRecord`]), each with the time it was learned.
 //!
+//! - **Notifications that could not be recorded** ([`StateDir::write_unrecorded`],
+//!   [`StateDir::unrecorded_since`]): a note newer than the record says the record is behind.
+//!
 //! Files in the directory: `state-<instance>.json` + `state-<instance>.lock`,
-//! `vip-<ip>.lock`, `cache-<name>.json`. Every write is a temporary file in the same directory,
+//! `unrecorded-<instance>.json`, `vip-<ip>.lock`, `cache-<name>.json`. Every write is a temporary file in the same directory,
 //! fsync, rename, fsync of the directory.
 //!
 //! It refuses to do anything else: no network, no logging (warnings are returned to the caller),
@@ -45,6 +48,7 @@ mod names;
 mod record;
 mod records;
 mod time;
+mod unrecorded;
 
 pub use cache::{Cached, Loaded};
 pub use dir::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATE_DIR, StateDir};
@@ -60,3 +64,4 @@ pub use records::{
     MigrationRecord, ReconcileRecord,
 };
 pub use time::{age_of, format_utc, now_ms};
+pub use unrecorded::Unrecorded;
