@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use vip_state::{
-    CheckRecord, CheckResult, CloudView, KeepalivedState, LockStatus, ReconcileRecord, StateDir,
-    StateError, now_ms,
+    CheckRecord, CheckResult, CloudView, FlightAttempt, KeepalivedState, LockStatus,
+    ReconcileRecord, StateDir, StateError, Verdict, now_ms,
 };
 
 use crate::cli::Common;
@@ -115,6 +115,34 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         None if names.len() > 1 => names.iter().map(|n| (*n).to_owned()).collect(),
         given => vec![ctx.instance_key(given)?],
     };
+    // keepalived 2.1.3-2.3.2 starts the track script again while the last run still runs: one
+    // run at a time per instance (or set of instances); a second one returns the last verdict.
+    let key = match instances.as_slice() {
+        [one] => one.as_str(),
+        _ => "*",
+    };
+    let flight = match ctx.state.try_flight("check", key) {
+        Ok(FlightAttempt::Alone(flight)) => Some(flight),
+        Ok(FlightAttempt::Busy(last)) => {
+            let exit = last
+                .as_ref()
+                .and_then(|v| Exit::from_code(i32::from(v.code)))
+                .unwrap_or(Exit::Success);
+            crate::info!(
+                "check_in_flight",
+                instance = key,
+                exit = exit.code(),
+                reason = last.map_or_else(|| "no verdict yet".to_owned(), |v| v.reason)
+            );
+            return Ok(exit);
+        }
+        Err(e) => {
+            // Without the lock the check still runs (its writes say whether the directory is
+            // usable).
+            crate::warn!("check_flight_unavailable", instance = key, error = e);
+            None
+        }
+    };
     let mut check = Check {
         ctx: &ctx,
         common: &args.common,
@@ -169,7 +197,18 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         })
     });
     check.failures.extend(service_failures);
-    Ok(check.finish(&states.join(", ")))
+    let (exit, reason) = check.finish(&states.join(", "));
+    if let Some(flight) = flight {
+        let verdict = Verdict {
+            code: exit.code(),
+            reason,
+            at_ms: now_ms(),
+        };
+        if let Err(e) = flight.finish(&verdict) {
+            crate::warn!("state_write_failed", record = "check verdict", error = e);
+        }
+    }
+    Ok(exit)
 }
 
 /// Why the recorded state of `instance` cannot be trusted, if it cannot: a notification newer
@@ -731,7 +770,8 @@ impl Check<'_> {
         }
     }
 
-    fn finish(mut self, state: &str) -> Exit {
+    /// Records the run's verdict and returns it: the exit code and why.
+    fn finish(mut self, state: &str) -> (Exit, String) {
         // The writes started on the way (the cloud view learned near the deadline) finish first,
         // within the margin kept for them: a write check-self cannot make is a failure.
         self.await_pending();
@@ -765,6 +805,7 @@ impl Check<'_> {
         }
         // Every run is recorded ("last check" is the last run), with when its verdict began.
         let at_ms = now_ms();
+        let mut why = reason.clone();
         let record = CheckRecord {
             result,
             reason,
@@ -779,6 +820,7 @@ impl Check<'_> {
         if let Some(failed) = self.write_failed.borrow_mut().take() {
             crate::warn!("check_failed", instance = self.instance, reason = failed);
             exit = Exit::Failure;
+            why = format!("{state}: {failed}");
         }
         crate::debug!(
             "check_done",
@@ -786,7 +828,7 @@ impl Check<'_> {
             exit = exit.code(),
             elapsed_ms = self.started.elapsed().as_millis()
         );
-        exit
+        (exit, why)
     }
 }
 

@@ -492,3 +492,59 @@ fn a_read_only_state_directory_still_moves_the_vip_and_fails_the_check() {
     let log = node.log_text();
     assert!(log.contains("cannot write its state"), "{log}");
 }
+
+#[test]
+fn a_second_check_self_while_one_runs_returns_the_last_verdict_at_once() {
+    // keepalived 2.1.3-2.3.2 starts the track script again while the last run still runs.
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        "[check]\ndeadline_ms = 5000\nservice_checks = [ { argv = [\"sleep\", \"1.5\"], timeout_ms = 4000 } ]\n",
+    );
+    let first = node.run("check-self", &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let mut slow = node
+        .command("check-self")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || node
+        .log_text()
+        .matches("event=check_done")
+        .count()
+        == 1
+        && sleeps_running("1.5")));
+    let second = node.run("check-self", &[]);
+    assert!(slow.wait().unwrap().success());
+    assert_eq!(second.code, 0, "{second:?}");
+    let log = node.log_text();
+    assert!(log.contains("event=check_in_flight"), "{log}");
+    // Only the two full runs ran the service check.
+    assert_eq!(log.matches("event=check_done").count(), 2, "{log}");
+
+    // The verdict returned is the last one reached: a failed run makes the next overlapping
+    // copy fail too, without running anything.
+    let state = node.state();
+    let vip_state::FlightAttempt::Alone(held) = state.try_flight("check", "default").unwrap()
+    else {
+        panic!("check-self left its lock held");
+    };
+    held.finish(&vip_state::Verdict {
+        code: 1,
+        reason: "BACKUP: service check failed".to_owned(),
+        at_ms: vip_state::now_ms(),
+    })
+    .unwrap();
+    let third = node.run("check-self", &[]);
+    assert_eq!(third.code, 1, "{third:?}");
+    assert_eq!(node.log_text().matches("event=check_done").count(), 2);
+    drop(held);
+    assert_eq!(node.run("check-self", &[]).code, 0);
+}
+
+/// Whether a `sleep ARG` process is running.
+fn sleeps_running(arg: &str) -> bool {
+    !sleeps(arg).is_empty()
+}
