@@ -14,7 +14,8 @@
 //!
 //! It never restarts keepalived, and an unknown cloud state never causes a local change. It exits
 //! non-zero only when a configured service check fails, when it cannot write its state
-//! directory, or when `check.on_cloud_error = "fail"` and the cloud could not be asked. Each
+//! directory or its state record is behind keepalived, when a VIP is an ENI's primary IP, or when
+//! `check.on_cloud_error = "fail"` and the cloud could not be asked. Each
 //! run's verdict is saved before it exits (a tenth of the deadline is kept for that).
 
 use std::cell::RefCell;
