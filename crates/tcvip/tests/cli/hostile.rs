@@ -427,9 +427,19 @@ fn a_newer_backup_that_could_not_be_recorded_stops_a_move() {
     assert!(fake.calls_of("MigratePrivateIpAddress").is_empty());
 }
 
+/// How the state directory is broken for [`run_with_state`].
+#[derive(Clone, Copy)]
+enum Broken {
+    /// Mounted read-only.
+    ReadOnly,
+    /// On a file system with no space left (its files copied onto a small, filled tmpfs).
+    Full,
+}
+
 /// `binary args…` of `node`, run in a mount namespace of its own where the state directory is
-/// read-only (root only: `None` otherwise, unless `TCVIP_NETNS_TESTS=1` makes it required).
-fn run_with_read_only_state(node: &Node, binary: &str, args: &[&str]) -> Option<Run> {
+/// broken as `how` says (root only: `None` otherwise, unless `TCVIP_NETNS_TESTS=1` makes it
+/// required). Nothing outside that namespace changes.
+fn run_with_state(node: &Node, how: Broken, binary: &str, args: &[&str]) -> Option<Run> {
     use std::os::unix::fs::MetadataExt as _;
     let required = std::env::var("TCVIP_NETNS_TESTS").is_ok_and(|v| v == "1");
     if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() != 0) {
@@ -437,17 +447,31 @@ fn run_with_read_only_state(node: &Node, binary: &str, args: &[&str]) -> Option<
         eprintln!("SKIPPED: needs root for a mount namespace");
         return None;
     }
+    let script = match how {
+        Broken::ReadOnly => {
+            "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\""
+        }
+        Broken::Full => {
+            "set -e; d=$1; shift; keep=$(mktemp -d); cp -a \"$d/.\" \"$keep/\"; \
+             mount -t tmpfs -o size=64k,mode=700 tcvip-full \"$d\"; cp -a \"$keep/.\" \"$d/\"; \
+             rm -rf \"$keep\"; dd if=/dev/zero of=\"$d/filler\" bs=4k 2>/dev/null || true; exec \"$@\""
+        }
+    };
     let inner = node.command(binary);
     let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg(
-            "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\"",
-        )
-        .arg("sh")
-        .arg(&node.state_dir)
-        .arg(inner.get_program())
-        .args(inner.get_args())
-        .args(args);
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ])
+    .arg(&node.state_dir)
+    .arg(inner.get_program())
+    .args(inner.get_args())
+    .args(args);
     for (k, v) in inner.get_envs() {
         match v {
             Some(v) => cmd.env(k, v),
@@ -458,39 +482,41 @@ fn run_with_read_only_state(node: &Node, binary: &str, args: &[&str]) -> Option<
 }
 
 #[test]
-fn a_read_only_state_directory_still_moves_the_vip_and_fails_the_check() {
-    let fake = start(&example("two-nodes"), Duration::ZERO);
-    let node = Node::new(
-        &fake,
-        "ins-node0002",
-        &format!(
-            "[node]\ninstance_id = \"ins-node0002\"\neni_id = \"eni-node0002\"\nvpc_id = \"vpc-demo0001\"\n\n\
-             [[vip]]\naddress = \"{VIP}\"\ninterface = \"tcvnone0\"\n"
-        ),
-    );
-    let _detached = Detached(&node);
-    node.record("default", vip_state::KeepalivedState::Backup);
-    // The VIP's lock file exists (any earlier migration left it): locking needs no write.
-    drop(node.state().try_lock_vip(VIP, "earlier").unwrap());
-    let Some(notify) = run_with_read_only_state(&node, "notify-action", &["MASTER"]) else {
-        return;
-    };
-    assert_ne!(notify.code, 0, "{notify:?}");
-    assert!(
-        notify.stderr.contains("Read-only file system"),
-        "{notify:?}"
-    );
-    assert!(
-        wait_for(Duration::from_secs(30), || fake.holder_of(VIP).as_deref()
-            == Some("eni-node0002")),
-        "the VIP did not move: {}",
-        node.log_text()
-    );
-    wait_detached(&node, Duration::from_secs(30));
-    let check = run_with_read_only_state(&node, "check-self", &[]).unwrap();
-    assert_eq!(check.code, 1, "{check:?}");
-    let log = node.log_text();
-    assert!(log.contains("cannot write its state"), "{log}");
+fn a_read_only_or_full_state_directory_still_moves_the_vip_and_fails_the_check() {
+    for (how, error) in [
+        (Broken::ReadOnly, "Read-only file system"),
+        (Broken::Full, "No space left on device"),
+    ] {
+        let fake = start(&example("two-nodes"), Duration::ZERO);
+        let node = Node::new(
+            &fake,
+            "ins-node0002",
+            &format!(
+                "[node]\ninstance_id = \"ins-node0002\"\neni_id = \"eni-node0002\"\nvpc_id = \"vpc-demo0001\"\n\n\
+                 [[vip]]\naddress = \"{VIP}\"\ninterface = \"tcvnone0\"\n"
+            ),
+        );
+        let _detached = Detached(&node);
+        node.record("default", vip_state::KeepalivedState::Backup);
+        // The VIP's lock file exists (any earlier migration left it): locking needs no write.
+        drop(node.state().try_lock_vip(VIP, "earlier").unwrap());
+        let Some(notify) = run_with_state(&node, how, "notify-action", &["MASTER"]) else {
+            return;
+        };
+        assert_ne!(notify.code, 0, "{error}: {notify:?}");
+        assert!(notify.stderr.contains(error), "{error}: {notify:?}");
+        assert!(
+            wait_for(Duration::from_secs(30), || fake.holder_of(VIP).as_deref()
+                == Some("eni-node0002")),
+            "{error}: the VIP did not move: {}",
+            node.log_text()
+        );
+        wait_detached(&node, Duration::from_secs(30));
+        let check = run_with_state(&node, how, "check-self", &[]).unwrap();
+        assert_eq!(check.code, 1, "{error}: {check:?}");
+        let log = node.log_text();
+        assert!(log.contains("cannot write its state"), "{error}: {log}");
+    }
 }
 
 #[test]
