@@ -13,9 +13,12 @@
 //! - Nothing recorded yet: nothing to do.
 //!
 //! It never restarts keepalived, and an unknown cloud state never causes a local change. It exits
-//! non-zero only when a configured service check fails, or when `check.on_cloud_error = "fail"`
-//! and the cloud could not be asked.
+//! non-zero only when a configured service check fails, when it cannot write its state
+//! directory or its state record is behind keepalived, when a VIP is an ENI's primary IP, or when
+//! `check.on_cloud_error = "fail"` and the cloud could not be asked. Each
+//! run's verdict is saved before it exits (a tenth of the deadline is kept for that).
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -25,12 +28,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use vip_state::{
-    CheckRecord, CheckResult, CloudView, KeepalivedState, LockStatus, ReconcileRecord, StateDir,
-    StateError, now_ms,
+    CheckRecord, CheckResult, CloudView, FlightAttempt, KeepalivedState, LockStatus,
+    ReconcileRecord, StateDir, StateError, Verdict, now_ms,
 };
 
 use crate::cli::Common;
-use crate::cloud::{self, Holder, MIGRATING};
+use crate::cloud::{self, DELETING, Holder, MIGRATING, PENDING};
 use crate::config::{Config, OnCloudError, ServiceCheck, VipConfig};
 use crate::context::Context;
 use crate::discovery::Identity;
@@ -41,11 +44,16 @@ use crate::nic::{IpCommandNic, Nic};
 const STRAY_GRACE: Duration = Duration::from_millis(500);
 /// A stray sighting older than this starts over (a few check intervals).
 const STRAY_FORGET: Duration = Duration::from_secs(10);
+/// How long a cached view that saw the address mid-change is trusted when no migration on this
+/// node holds the VIP's lock (about two check intervals).
+const TRANSIENT_TTL: Duration = Duration::from_secs(4);
 /// A reconcile record is kept at least this long after its last attempt while the VIP is here.
 const CONFLICT_QUIET: Duration = Duration::from_secs(60);
 /// Time kept in hand at the end of the deadline for recording and exiting: a tenth of
 /// `check.deadline_ms`, within these bounds.
 const MIN_MARGIN: Duration = Duration::from_millis(50);
+/// What exiting needs once the last write is done.
+const EXIT_SLACK: Duration = Duration::from_millis(15);
 const MAX_MARGIN: Duration = Duration::from_millis(250);
 
 fn margin_for(deadline: Duration) -> Duration {
@@ -94,6 +102,11 @@ struct StraySeen {
 pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let ctx = Context::load(&args.common, "check-self")?;
+    // The identity cached by an earlier run (no network): this node's primary IP and MAC.
+    let cached = cached_identity(&ctx);
+    if let Some(identity) = &cached {
+        crate::vip_guard::refuse_own_primary(&ctx.config, identity)?;
+    }
     let deadline = started + ctx.config.check.deadline();
     let margin = margin_for(ctx.config.check.deadline());
     // Without --instance, every keepalived instance the configuration names is checked: one
@@ -102,6 +115,34 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let instances: Vec<String> = match args.instance.as_deref() {
         None if names.len() > 1 => names.iter().map(|n| (*n).to_owned()).collect(),
         given => vec![ctx.instance_key(given)?],
+    };
+    // keepalived 2.1.3-2.3.2 starts the track script again while the last run still runs: one
+    // run at a time per instance (or set of instances); a second one returns the last verdict.
+    let key = match instances.as_slice() {
+        [one] => one.as_str(),
+        _ => "*",
+    };
+    let flight = match ctx.state.try_flight("check", key) {
+        Ok(FlightAttempt::Alone(flight)) => Some(flight),
+        Ok(FlightAttempt::Busy(last)) => {
+            let exit = last
+                .as_ref()
+                .and_then(|v| Exit::from_code(i32::from(v.code)))
+                .unwrap_or(Exit::Success);
+            crate::info!(
+                "check_in_flight",
+                instance = key,
+                exit = exit.code(),
+                reason = last.map_or_else(|| "no verdict yet".to_owned(), |v| v.reason)
+            );
+            return Ok(exit);
+        }
+        Err(e) => {
+            // Without the lock the check still runs (its writes say whether the directory is
+            // usable).
+            crate::warn!("check_flight_unavailable", instance = key, error = e);
+            None
+        }
     };
     let mut check = Check {
         ctx: &ctx,
@@ -112,6 +153,10 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         margin,
         failures: Vec::new(),
         notes: Vec::new(),
+        pending: RefCell::new(Vec::new()),
+        write_failed: RefCell::new(None),
+        cached,
+        discovered_interface: None,
     };
     let mut states = Vec::new();
     // The service checks run beside the rest, so that a slow cloud lookup cannot use up the
@@ -124,13 +169,20 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             let read = read_state(&ctx, instance);
             let vips: Vec<VipConfig> = ctx.vips_of(instance).into_iter().cloned().collect();
             check.instance = instance;
-            match read.state {
-                KeepalivedState::Unknown => check
-                    .notes
-                    .push(format!("{instance}: no keepalived state recorded yet")),
-                KeepalivedState::Master => check.as_master(&vips),
-                KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
-                    check.as_standby(&vips, read.state, read.seq)
+            if let Some(reason) = untrusted(&ctx, instance, &read) {
+                // Acting on a record that is behind keepalived could remove the VIP from the
+                // real MASTER: fail instead, so that keepalived goes to FAULT.
+                crate::error!("state_untrusted", instance = instance, reason = reason);
+                check.failures.push(format!("{instance}: {reason}"));
+            } else {
+                match read.state {
+                    KeepalivedState::Unknown => check
+                        .notes
+                        .push(format!("{instance}: no keepalived state recorded yet")),
+                    KeepalivedState::Master => check.as_master(&vips),
+                    KeepalivedState::Backup | KeepalivedState::Fault | KeepalivedState::Stop => {
+                        check.as_standby(&vips, read.state, read.seq)
+                    }
                 }
             }
             states.push(if instances.len() > 1 {
@@ -150,7 +202,34 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     if let Some(drain) = crate::operator::drain::current(&ctx.config) {
         check.failures.push(drain.check_failure());
     }
-    Ok(check.finish(&states.join(", ")))
+    let (exit, reason) = check.finish(&states.join(", "));
+    if let Some(flight) = flight {
+        let verdict = Verdict {
+            code: exit.code(),
+            reason,
+            at_ms: now_ms(),
+        };
+        if let Err(e) = flight.finish(&verdict) {
+            crate::warn!("state_write_failed", record = "check verdict", error = e);
+        }
+    }
+    Ok(exit)
+}
+
+/// Why the recorded state of `instance` cannot be trusted, if it cannot: a notification newer
+/// than the record could not be recorded, or a record exists but cannot be read.
+fn untrusted(ctx: &Context, instance: &str, read: &vip_state::ReadOutcome) -> Option<String> {
+    if let Some(note) = ctx.state.unrecorded_since(instance, read) {
+        return Some(format!(
+            "keepalived's {} notification could not be recorded ({}): the recorded state is behind",
+            note.state, note.error
+        ));
+    }
+    match &read.warning {
+        Some(vip_state::ReadWarning::Missing { .. }) | None => None,
+        Some(_) if read.seq == 0 => None,
+        Some(warning) => Some(format!("the state record cannot be used: {warning}")),
+    }
 }
 
 /// The recorded state of `instance`, as far as it can be trusted: a record from before the
@@ -177,6 +256,9 @@ fn read_state(ctx: &Context, instance: &str) -> vip_state::ReadOutcome {
     read
 }
 
+/// The answer of a state write running on its own thread.
+type Written = mpsc::Receiver<Result<(), StateError>>;
+
 struct Check<'a> {
     ctx: &'a Context,
     common: &'a Common,
@@ -186,6 +268,14 @@ struct Check<'a> {
     margin: Duration,
     failures: Vec<String>,
     notes: Vec<String>,
+    /// State writes not finished when last waited for: waited for again before exiting.
+    pending: RefCell<Vec<(&'static str, Written)>>,
+    /// The first state write that failed: check-self cannot keep its own records.
+    write_failed: RefCell<Option<String>>,
+    /// The identity an earlier run cached, if any.
+    cached: Option<Identity>,
+    /// The interface discovery found for VIPs without `vip.interface`, once asked.
+    discovered_interface: Option<Option<String>>,
 }
 
 impl Check<'_> {
@@ -195,11 +285,28 @@ impl Check<'_> {
             .saturating_sub(self.margin)
     }
 
+    /// Time left until the deadline itself, less what exiting needs: for the last writes.
+    fn until_exit(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(EXIT_SLACK)
+    }
+
     /// Runs a state-directory write on a thread of its own and waits for it until the deadline
-    /// at most: the writes are atomic and durable (fsync), and a busy disk must not hold
-    /// check-self past `check.deadline_ms`. A write given up on carries on until the process
-    /// exits; until its rename the old file stays in place.
+    /// less the margin at most: the writes are atomic and durable (fsync), and a busy disk must
+    /// not hold check-self past `check.deadline_ms`. A write not finished by then is waited for
+    /// again, within the margin, before check-self exits ([`Check::finish`]).
     fn save<F>(&self, what: &'static str, write: F)
+    where
+        F: FnOnce(&StateDir) -> Result<(), StateError> + Send + 'static,
+    {
+        let rx = self.start_write(what, write);
+        if let Some(rx) = rx {
+            self.await_write(what, rx, self.remaining());
+        }
+    }
+
+    fn start_write<F>(&self, what: &'static str, write: F) -> Option<Written>
     where
         F: FnOnce(&StateDir) -> Result<(), StateError> + Send + 'static,
     {
@@ -208,18 +315,48 @@ impl Check<'_> {
         let spawned = thread::Builder::new().name("state".into()).spawn(move || {
             let _ = tx.send(write(&state));
         });
-        if let Err(e) = spawned {
-            crate::warn!("state_write_failed", record = what, error = e);
-            return;
+        match spawned {
+            Ok(_) => Some(rx),
+            Err(e) => {
+                self.write_failed(what, &e.to_string());
+                None
+            }
         }
-        match rx.recv_timeout(self.remaining()) {
+    }
+
+    /// Waits up to `wait` for a write; one still running is kept for the last wait.
+    fn await_write(&self, what: &'static str, rx: Written, wait: Duration) {
+        match rx.recv_timeout(wait) {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => crate::warn!("state_write_failed", record = what, error = e),
-            Err(_) => crate::warn!(
-                "state_write_slow",
-                record = what,
-                reason = "not finished before check.deadline_ms; left to finish in the background"
-            ),
+            Ok(Err(e)) => self.write_failed(what, &e.to_string()),
+            Err(mpsc::RecvTimeoutError::Timeout) => self.pending.borrow_mut().push((what, rx)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                self.write_failed(what, "the writer stopped");
+            }
+        }
+    }
+
+    fn write_failed(&self, what: &'static str, error: &str) {
+        crate::warn!("state_write_failed", record = what, error = error);
+        let mut failed = self.write_failed.borrow_mut();
+        if failed.is_none() {
+            *failed = Some(format!("cannot write its state ({what}: {error})"));
+        }
+    }
+
+    /// Waits for every write still running, until the deadline less [`EXIT_SLACK`].
+    fn await_pending(&self) {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        for (what, rx) in pending {
+            match rx.recv_timeout(self.until_exit()) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => self.write_failed(what, &e.to_string()),
+                Err(_) => crate::warn!(
+                    "state_write_slow",
+                    record = what,
+                    reason = "not finished before check.deadline_ms; the old file stays in place"
+                ),
+            }
         }
     }
 
@@ -229,7 +366,16 @@ impl Check<'_> {
             .iter()
             .map(|v| {
                 let view = self.ctx.state.read_cloud_view(v.address).value;
-                (v.address, view.filter(|view| view.is_fresh(ttl)))
+                let here = || {
+                    matches!(
+                        self.ctx.state.vip_lock_status(v.address),
+                        Ok(LockStatus::Held(_))
+                    )
+                };
+                (
+                    v.address,
+                    view.filter(|view| view_usable(view, ttl, here, now_ms())),
+                )
             })
             .collect();
         let stale: Vec<Ipv4Addr> = cached
@@ -253,6 +399,10 @@ impl Check<'_> {
                 return;
             }
         };
+        if let Err(e) = crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity) {
+            self.failures.push(crate::cli::error_text(&e));
+            return;
+        }
         let mut reconcile = false;
         for vip in vips {
             if vip.interface.is_none() {
@@ -263,6 +413,18 @@ impl Check<'_> {
                         vip.address
                     )),
                 }
+            }
+            if let Some((_, Ok(Some(h)))) = learned.views.iter().find(|(a, _)| *a == vip.address)
+                && h.primary
+            {
+                let e = crate::vip_guard::primary_ip(
+                    &self.ctx.config,
+                    crate::vip_guard::index_of(&self.ctx.config, vip.address),
+                    vip.address,
+                    Some(&h.eni),
+                );
+                self.failures.push(crate::cli::error_text(&e));
+                continue;
             }
             let view = match cached.iter().find(|(a, _)| *a == vip.address) {
                 Some((_, Some(view))) => Ok(view.clone()),
@@ -462,22 +624,48 @@ impl Check<'_> {
         if !self.ctx.config.check.remove_stray_vip {
             return;
         }
-        // Without an interface in the config, any interface carrying the VIP counts.
+        let all = match crate::ifaddrs::ipv4_addresses() {
+            Ok(all) => all,
+            Err(e) => {
+                crate::error!("nic_probe_failed", error = e);
+                return;
+            }
+        };
         for vip in vips {
-            let on = match crate::ifaddrs::ipv4_addresses() {
-                Ok(all) => all
-                    .into_iter()
-                    .filter(|a| a.address == vip.address)
-                    .filter(|a| vip.interface.as_deref().is_none_or(|i| i == a.interface))
-                    .map(|a| a.interface)
-                    .collect::<Vec<_>>(),
-                Err(e) => {
-                    crate::error!("nic_probe_failed", vip = vip.address, error = e);
-                    continue;
-                }
-            };
             let name = format!("stray-{}", vip.address);
-            if on.is_empty() {
+            // keepalived manages the VIP on one interface: only that one is looked at, never
+            // `lo` or another interface that carries the address for its own reasons.
+            let anywhere = all.iter().any(|a| a.address == vip.address);
+            let Some(iface) = self.standby_interface(vip, anywhere) else {
+                if anywhere {
+                    self.notes.push(format!(
+                        "{} is on the NIC while {state}, but which interface keepalived manages \
+                         it on is not known yet (set vip.interface): left alone",
+                        vip.address
+                    ));
+                }
+                continue;
+            };
+            let own_primary = self.cached.as_ref().and_then(|i| i.primary_ipv4);
+            let on = all
+                .iter()
+                .any(|a| a.address == vip.address && a.interface == iface);
+            if on
+                && let Some(reason) =
+                    crate::vip_guard::removal_refusal(vip.address, &iface, &all, own_primary)
+            {
+                crate::error!(
+                    "stray_vip_kept",
+                    vip = vip.address,
+                    interface = iface,
+                    state = state,
+                    reason = reason
+                );
+                self.notes
+                    .push(format!("{} left on {iface}: {reason}", vip.address));
+                continue;
+            }
+            if !on {
                 if self
                     .ctx
                     .state
@@ -515,29 +703,73 @@ impl Check<'_> {
                 ));
                 continue;
             }
-            for iface in on {
-                let nic = IpCommandNic::new().with_timeout(self.remaining());
-                match nic.remove_ip(&iface, vip.address) {
-                    Ok(()) => {
-                        crate::warn!(
-                            "stray_vip_removed",
-                            vip = vip.address,
-                            interface = iface,
-                            state = state
-                        );
-                        self.notes
-                            .push(format!("stray {} removed from {iface}", vip.address));
-                    }
-                    Err(e) => crate::error!(
-                        "stray_vip_remove_failed",
+            let nic = IpCommandNic::new().with_timeout(self.remaining());
+            match nic.remove_ip(&iface, vip.address) {
+                Ok(()) => {
+                    crate::warn!(
+                        "stray_vip_removed",
                         vip = vip.address,
                         interface = iface,
-                        error = e
-                    ),
+                        state = state
+                    );
+                    self.notes
+                        .push(format!("stray {} removed from {iface}", vip.address));
                 }
+                Err(e) => crate::error!(
+                    "stray_vip_remove_failed",
+                    vip = vip.address,
+                    interface = iface,
+                    error = e
+                ),
             }
             self.save("stray", move |state| state.remove_cache(&name));
         }
+    }
+
+    /// The interface keepalived manages `vip` on: `vip.interface`, else the one carrying the
+    /// primary MAC of the identity cached by an earlier run. With nothing cached, and only when
+    /// the VIP is on some interface (`anywhere`), the identity is discovered on the worker,
+    /// under the deadline, once per run.
+    fn standby_interface(&mut self, vip: &VipConfig, anywhere: bool) -> Option<String> {
+        if let Some(iface) = &vip.interface {
+            return Some(iface.clone());
+        }
+        if let Some(mac) = self.cached.as_ref().and_then(|i| i.mac.as_ref()) {
+            return match crate::nic::interface_by_mac(
+                Path::new(crate::nic::SYS_CLASS_NET),
+                mac.as_str(),
+            ) {
+                Ok(found) => found,
+                Err(e) => {
+                    crate::warn!("nic_probe_failed", vip = vip.address, error = e);
+                    None
+                }
+            };
+        }
+        if !anywhere {
+            return None;
+        }
+        if self.discovered_interface.is_none() {
+            let found = match self.learn(&[]).map(|l| l.identity) {
+                Some(Ok(identity)) => {
+                    let found = identity.interface.clone();
+                    if let Err(e) =
+                        crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity)
+                    {
+                        self.failures.push(crate::cli::error_text(&e));
+                    }
+                    self.cached = Some(identity);
+                    found
+                }
+                Some(Err(e)) => {
+                    crate::warn!("identity_unknown", vip = vip.address, error = e);
+                    None
+                }
+                None => None,
+            };
+            self.discovered_interface = Some(found);
+        }
+        self.discovered_interface.clone().flatten()
     }
 
     fn cloud_unknown(&mut self, reason: &str) {
@@ -553,7 +785,14 @@ impl Check<'_> {
         }
     }
 
-    fn finish(self, state: &str) -> Exit {
+    /// Records the run's verdict and returns it: the exit code and why.
+    fn finish(mut self, state: &str) -> (Exit, String) {
+        // The writes started on the way (the cloud view learned near the deadline) finish first,
+        // within the margin kept for them: a write check-self cannot make is a failure.
+        self.await_pending();
+        if let Some(failed) = self.write_failed.borrow_mut().take() {
+            self.failures.push(failed);
+        }
         let (result, reason, exit) = if self.failures.is_empty() {
             let reason = if self.notes.is_empty() {
                 format!("{state}: healthy")
@@ -569,21 +808,34 @@ impl Check<'_> {
             )
         };
         let previous = self.ctx.state.read_check().value;
-        let changed = previous
+        let unchanged = previous
             .as_ref()
-            .is_none_or(|p| p.result != result || p.reason != reason);
-        if changed {
+            .filter(|p| p.result == result && p.reason == reason);
+        if unchanged.is_none() {
             if result == CheckResult::Fail {
                 crate::warn!("check_failed", instance = self.instance, reason = reason);
             } else {
                 crate::info!("check", instance = self.instance, reason = reason);
             }
-            let record = CheckRecord {
-                result,
-                reason,
-                at_ms: now_ms(),
-            };
-            self.save("check", move |state| state.write_check(&record));
+        }
+        // Every run is recorded ("last check" is the last run), with when its verdict began.
+        let at_ms = now_ms();
+        let mut why = reason.clone();
+        let record = CheckRecord {
+            result,
+            reason,
+            at_ms,
+            since_ms: unchanged.map_or(at_ms, CheckRecord::since),
+        };
+        let mut exit = exit;
+        if let Some(rx) = self.start_write("check", move |state| state.write_check(&record)) {
+            self.await_write("check", rx, self.until_exit());
+            self.await_pending();
+        }
+        if let Some(failed) = self.write_failed.borrow_mut().take() {
+            crate::warn!("check_failed", instance = self.instance, reason = failed);
+            exit = Exit::Failure;
+            why = format!("{state}: {failed}");
         }
         crate::debug!(
             "check_done",
@@ -591,8 +843,54 @@ impl Check<'_> {
             exit = exit.code(),
             elapsed_ms = self.started.elapsed().as_millis()
         );
-        exit
+        (exit, why)
     }
+}
+
+/// Whether a cached cloud view may answer at `now_ms`: learned at most `ttl` ago, and, when it
+/// saw the address in a transient state (a move, an assignment or an unassignment in flight),
+/// at most [`TRANSIENT_TTL`] ago unless a migration on this node holds the VIP's lock
+/// (`migrating_here`, asked only then). A move whose vip-migrate died ends, one way or the
+/// other, without this node hearing of it: the view must not outlive it by `cloud_ttl_s`.
+fn view_usable(
+    view: &CloudView,
+    ttl: Duration,
+    migrating_here: impl FnOnce() -> bool,
+    now_ms: u64,
+) -> bool {
+    let Some(age) = now_ms
+        .checked_sub(view.learned_at_ms)
+        .map(Duration::from_millis)
+    else {
+        // Learned in the future: the clock went back.
+        return false;
+    };
+    if age > ttl {
+        return false;
+    }
+    let transient = view.ip_state.as_deref().is_some_and(|s| {
+        [MIGRATING, PENDING, DELETING]
+            .iter()
+            .any(|t| s.eq_ignore_ascii_case(t))
+    });
+    !transient || age <= TRANSIENT_TTL || migrating_here()
+}
+
+/// The identity cached in the state directory by an earlier discovery, unless it is another
+/// instance's (a cloned disk).
+fn cached_identity(ctx: &Context) -> Option<Identity> {
+    let cached = ctx
+        .state
+        .read_cache::<Identity>(crate::discovery::IDENTITY_CACHE)
+        .value?
+        .value;
+    let other = ctx
+        .config
+        .node
+        .instance_id
+        .as_ref()
+        .is_some_and(|id| *id != cached.instance_id);
+    (!other).then_some(cached)
 }
 
 /// Whether a reconcile conflict is over: the VIP is here and no reconcile has been needed for
@@ -694,6 +992,37 @@ mod tests {
             Duration::from_millis(200)
         );
         assert_eq!(margin_for(Duration::from_secs(60)), MAX_MARGIN);
+    }
+
+    #[test]
+    fn a_view_of_an_address_mid_move_goes_stale_in_seconds_unless_the_move_is_ours() {
+        let ttl = Duration::from_secs(30);
+        let learned = 1_000_000;
+        let view = |state: &str| CloudView {
+            vip: Ipv4Addr::new(10, 0, 1, 100),
+            holder_eni: Some("eni-peer".to_owned()),
+            holder_instance: None,
+            ip_state: Some(state.to_owned()),
+            learned_at_ms: learned,
+        };
+        let at = |s: u64| learned + s * 1000;
+        for state in ["MIGRATING", "pending", "DELETING"] {
+            let v = view(state);
+            assert!(view_usable(&v, ttl, || false, at(4)), "{state}");
+            assert!(!view_usable(&v, ttl, || false, at(5)), "{state}");
+            // A migration of ours holds the lock: it will store what it learns.
+            assert!(view_usable(&v, ttl, || true, at(20)), "{state}");
+            assert!(!view_usable(&v, ttl, || true, at(31)), "{state}");
+        }
+        let settled = view("AVAILABLE");
+        assert!(view_usable(
+            &settled,
+            ttl,
+            || panic!("not asked for a settled view"),
+            at(30)
+        ));
+        assert!(!view_usable(&settled, ttl, || false, at(31)));
+        assert!(!view_usable(&settled, ttl, || false, learned - 1));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use crate::config::Overrides;
 use crate::exit::{Exit, exit_of};
+use crate::log::{Level, LogSettings, LogTarget};
 
 /// Options every binary takes. Each overrides the matching configuration key.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -45,11 +46,16 @@ impl Common {
 }
 
 /// Runs a binary's `run` and turns its result into the process exit code: the error chain goes
-/// to the log and to stderr.
-pub fn finish(binary: &str, result: anyhow::Result<Exit>) -> ExitCode {
+/// to the log and to stderr. An error that came before the log was set up (tcvip.toml does not
+/// parse, so `log.target` is unknown) goes to syslog under the binary's name: under keepalived
+/// stderr is /dev/null.
+pub fn finish(binary: &'static str, result: anyhow::Result<Exit>) -> ExitCode {
     match result {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
+            if !crate::log::is_initialized() {
+                crate::log::init(LogSettings::new(binary, LogTarget::Syslog, Level::Info));
+            }
             let exit = exit_of(&err);
             let message = error_text(&err);
             crate::error!("failed", exit = exit.code(), error = message);

@@ -22,6 +22,7 @@ mod values;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -478,11 +479,21 @@ impl Config {
             origin: origin.describe().to_owned(),
             source,
         };
-        let file = std::fs::File::open(&path).map_err(read_err)?;
+        // O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a writer,
+        // and every binary with it, check-self past its deadline. It changes nothing for a
+        // regular file, the only kind read.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&path)
+            .map_err(read_err)?;
         // The permission check uses the metadata of the handle that is read, not of the path.
         let meta = file.metadata().map_err(read_err)?;
         if !meta.is_file() {
-            return Err(read_err(std::io::Error::other("not a regular file")));
+            return Err(read_err(std::io::Error::other(format!(
+                "not a regular file (a {}); point it at a tcvip.toml file",
+                file_kind(&meta)
+            ))));
         }
         let mut text = String::new();
         file.take(MAX_FILE_BYTES + 1)
@@ -608,6 +619,25 @@ impl Config {
     /// The VIP entry for `address`, if configured.
     pub fn vip(&self, address: Ipv4Addr) -> Option<&VipConfig> {
         self.vips.iter().find(|v| v.address == address)
+    }
+}
+
+/// What kind of file `meta` describes, for a message.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else {
+        "special file"
     }
 }
 

@@ -61,12 +61,16 @@ impl Context {
             )
         })?;
         crate::log::init(LogSettings::new(binary, target, level));
-        let state = StateDir::open(&config.state.dir).with_context(|| {
-            format!(
-                "opening the state directory (state.dir in {})",
-                config.path.display()
-            )
-        })?;
+        // A state directory that cannot be opened (not a directory, unsafe, cannot be created)
+        // is fixed in tcvip.toml or on the node: a configuration error.
+        let state = StateDir::open(&config.state.dir)
+            .or_exit(Exit::Config)
+            .with_context(|| {
+                format!(
+                    "opening the state directory (state.dir in {})",
+                    config.path.display()
+                )
+            })?;
         Ok(Context {
             config,
             state,

@@ -21,3 +21,4 @@ pub mod operator;
 pub mod proc;
 pub mod query;
 pub mod signal;
+pub mod vip_guard;

@@ -52,6 +52,9 @@ pub const DEFAULT_FILE_CAP: u64 = 1024 * 1024;
 /// The syslog socket.
 pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
 
+/// The environment variable that names another syslog socket (a chroot's, or a test's).
+pub const SYSLOG_SOCKET_ENV: &str = "TCVIP_SYSLOG_SOCKET";
+
 /// How important an event is. Ordered from most to least important.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
@@ -186,8 +189,9 @@ pub struct LogSettings {
 }
 
 impl LogSettings {
-    /// Settings with a 1 MiB file cap, `/dev/log`, and an echo to stderr when stderr is a
-    /// terminal and the target is not stderr already.
+    /// Settings with a 1 MiB file cap, `/dev/log` (or `$TCVIP_SYSLOG_SOCKET` when set to an
+    /// absolute path), and an echo to stderr when stderr is a terminal and the target is not
+    /// stderr already.
     pub fn new(binary: &'static str, target: LogTarget, level: Level) -> LogSettings {
         use std::io::IsTerminal as _;
         let echo_stderr = target != LogTarget::Stderr && std::io::stderr().is_terminal();
@@ -196,7 +200,10 @@ impl LogSettings {
             target,
             level,
             file_cap: DEFAULT_FILE_CAP,
-            syslog_socket: PathBuf::from(DEFAULT_SYSLOG_SOCKET),
+            syslog_socket: std::env::var_os(SYSLOG_SOCKET_ENV)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SYSLOG_SOCKET)),
             echo_stderr,
         }
     }
@@ -263,6 +270,11 @@ pub fn init(settings: LogSettings) -> bool {
         Logger::new(settings)
     });
     fresh
+}
+
+/// Whether [`init`] has set up the process-wide logger.
+pub fn is_initialized() -> bool {
+    LOGGER.get().is_some()
 }
 
 /// The process-wide logger: the one [`init`] set up, else stderr at level info.

@@ -63,6 +63,8 @@ pub struct Plan<'a> {
     pub purpose: &'a str,
     /// The interface keepalived puts the VIP on as MASTER, when known.
     pub interface: Option<&'a str>,
+    /// `--notified-master SEQ`: MASTER was notified but could not be recorded over record SEQ.
+    pub notified_master: Option<u64>,
 }
 
 /// How one VIP's migration ended.
@@ -310,18 +312,19 @@ impl Run<'_> {
                 }
             };
             let write = match holder {
-                Some(h) if h.eni == self.plan.eni_id && !h.is_changing() => {
-                    return Ok(self.landed());
-                }
+                // An ENI's primary IP (this node's too) is never a VIP: a configuration error.
                 Some(h) if h.primary => {
                     return Err(Stop::new(
-                        Exit::Failure,
+                        Exit::Config,
                         MigrationOutcome::Failed,
                         format!(
-                            "{vip} is the primary IP of {}; a primary IP cannot be moved",
+                            "{vip} is the primary IP of {}, not a VIP: a primary IP cannot be moved; set the VIP's address in tcvip.toml",
                             h.eni
                         ),
                     ));
+                }
+                Some(h) if h.eni == self.plan.eni_id && !h.is_changing() => {
+                    return Ok(self.landed());
                 }
                 Some(h) if h.is_changing() && self.plan.dry_run => {
                     return Ok(Done {
@@ -615,7 +618,16 @@ impl Run<'_> {
             return Ok(());
         }
         let read = self.state.read_state(self.plan.instance);
-        if read.state == KeepalivedState::Master {
+        // A notification newer than the record that could not be recorded has the last word.
+        let note = self.state.unrecorded_since(self.plan.instance, &read);
+        let noted = note.as_ref().map(|n| n.state);
+        let master = match noted {
+            Some(state) => state == KeepalivedState::Master,
+            None => {
+                read.state == KeepalivedState::Master || self.plan.notified_master == Some(read.seq)
+            }
+        };
+        if master {
             return Ok(());
         }
         Err(Stop::new(
@@ -623,7 +635,10 @@ impl Run<'_> {
             MigrationOutcome::Aborted,
             format!(
                 "{}: stopped before any further call: keepalived instance {} is {} (record {}), not MASTER; use --force to move it anyway",
-                self.plan.vip, self.plan.instance, read.state, read.seq
+                self.plan.vip,
+                self.plan.instance,
+                noted.unwrap_or(read.state),
+                read.seq
             ),
         ))
     }
@@ -746,6 +761,10 @@ pub struct Args {
     /// Reconcile only: move a VIP held elsewhere, never assign an unassigned one
     #[arg(long)]
     pub reconcile: bool,
+    /// MASTER was notified but could not be recorded over state record SEQ (notify-action
+    /// passes this): this node counts as MASTER until a newer state is recorded or noted
+    #[arg(long, value_name = "SEQ")]
+    pub notified_master: Option<u64>,
     /// Overall deadline in seconds, 1 to 3600 [default: failover.deadline_s]
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub deadline_s: Option<u64>,
@@ -761,6 +780,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let deadline_s = args.deadline_s.unwrap_or(ctx.config.failover.deadline_s);
     let deadline = started + Duration::from_secs(deadline_s);
     let identity = ctx.identity_until(deadline)?;
+    crate::vip_guard::refuse_own_primary(&ctx.config, identity)?;
     let client = ctx.client()?;
     let (vpc_id, eni_id) = (identity.vpc_id.as_str(), identity.eni_id.as_str());
     if args.dry_run {
@@ -795,6 +815,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
                 .into_iter()
                 .find(|v| v.address == *vip)
                 .and_then(|v| identity.interface_for(v)),
+            notified_master: args.notified_master,
         })
         .collect();
     let state = &ctx.state;

@@ -96,15 +96,16 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         } else {
             ctx.state.clone()
         };
-        let recorded = dir
-            .record_notification(
-                &key,
-                state,
-                notification.priority,
-                Source::Notify,
-                Launch::of_self(),
-            )
-            .with_context(|| format!("recording {state} for instance {key}"))?;
+        let recorded = match dir.record_notification(
+            &key,
+            state,
+            notification.priority,
+            Source::Notify,
+            Launch::of_self(),
+        ) {
+            Ok(recorded) => recorded,
+            Err(e) => return unrecorded(&ctx, &args.common, &key, state, e),
+        };
         let record = match recorded {
             Recorded::Written(record) => record,
             Recorded::Superseded(latest) => {
@@ -160,12 +161,77 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// A notification that could not be recorded (the state directory full or read-only, the
+/// instance lock held too long) is not lost: a note says so (check-self then fails: the record
+/// is behind keepalived), and a MASTER still starts the move, telling vip-migrate on its command
+/// line that it is MASTER as of the record it could not replace. The error is still the result.
+fn unrecorded(
+    ctx: &Context,
+    common: &Common,
+    key: &str,
+    state: KeepalivedState,
+    err: vip_state::StateError,
+) -> anyhow::Result<Exit> {
+    let err = anyhow::Error::new(err).context(format!("recording {state} for instance {key}"));
+    let text = crate::cli::error_text(&err);
+    crate::error!(
+        "state_not_recorded",
+        instance = key,
+        state = state,
+        error = text
+    );
+    let note = vip_state::Unrecorded {
+        instance: key.to_owned(),
+        state,
+        at_ms: vip_state::now_ms(),
+        error: text,
+        launch: Launch::of_self(),
+    };
+    if let Err(e) = ctx.state.write_unrecorded(&note) {
+        crate::error!(
+            "state_not_recorded",
+            instance = key,
+            note = "none",
+            error = e
+        );
+    }
+    if state == KeepalivedState::Master && !ctx.vips_of(key).is_empty() {
+        let seq = ctx.state.read_state(key).seq;
+        match start_migration_as(ctx, common, key, false, Some(seq)) {
+            Ok(pid) => crate::info!(
+                "migrate_started",
+                instance = key,
+                pid = pid,
+                notified_master_after_seq = seq
+            ),
+            Err(e) => crate::error!(
+                "migrate_start_failed",
+                instance = key,
+                error = crate::cli::error_text(&e)
+            ),
+        }
+    }
+    Err(err)
+}
+
 /// Starts `vip-migrate` for `instance`, detached, with the same configuration and overrides.
 pub fn start_migration(
     ctx: &Context,
     common: &Common,
     instance: &str,
     reconcile: bool,
+) -> anyhow::Result<u32> {
+    start_migration_as(ctx, common, instance, reconcile, None)
+}
+
+/// As [`start_migration`]; with `notified_master = Some(seq)`, vip-migrate takes this node as
+/// MASTER while the latest record is still `seq` (the MASTER notification could not replace it).
+fn start_migration_as(
+    ctx: &Context,
+    common: &Common,
+    instance: &str,
+    reconcile: bool,
+    notified_master: Option<u64>,
 ) -> anyhow::Result<u32> {
     let program = sibling("vip-migrate")?;
     let mut argv = vec![
@@ -192,6 +258,10 @@ pub fn start_migration(
     }
     if reconcile {
         argv.push("--reconcile".to_owned());
+    }
+    if let Some(seq) = notified_master {
+        argv.push("--notified-master".to_owned());
+        argv.push(seq.to_string());
     }
     crate::proc::spawn_detached(&program, &argv)
         .with_context(|| format!("starting {}", program.display()))

@@ -80,6 +80,16 @@ pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
                 }
                 (Ok(_), Ok(None)) => Err(anyhow::anyhow!("no API client")),
             };
+            // An ENI's primary IP is never a VIP (a typo away from one): say so, exit 78.
+            let holder = match holder {
+                Ok(Some(h)) if h.primary => Err(crate::vip_guard::primary_ip(
+                    &ctx.config,
+                    crate::vip_guard::index_of(&ctx.config, vip),
+                    vip,
+                    Some(&h.eni),
+                )),
+                other => other,
+            };
             let eip = match (&holder, &client) {
                 (Ok(Some(_)), Ok(Some(client))) if args.json || args.status => {
                     cloud::eip_of(client, vip).unwrap_or_else(|e| {
@@ -253,8 +263,13 @@ fn status_of(
         ));
     }
     if let Some(check) = ctx.state.read_check().value {
+        let since = if check.since() < check.at_ms {
+            format!(" (the same since {})", format_utc(check.since()))
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "  last check: {} at {}: {}\n",
+            "  last check: {} at {}{since}: {}\n",
             check.result,
             format_utc(check.at_ms),
             check.reason

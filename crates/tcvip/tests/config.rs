@@ -589,3 +589,22 @@ fn vip_eip_and_drain_file_are_checked() {
     assert_eq!(c.vips[0].eip.as_ref().unwrap().as_str(), "eip-a1");
     assert_eq!(c.drain.file, Path::new("/srv/drain"));
 }
+
+#[test]
+fn special_addresses_are_refused_as_vips_naming_the_entry() {
+    for (address, what) in [
+        ("127.0.0.1", "loopback"),
+        ("127.1.2.3", "loopback"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.18", "multicast"),
+        ("255.255.255.255", "broadcast"),
+    ] {
+        let text =
+            format!("[[vip]]\naddress = \"10.0.1.100\"\n\n[[vip]]\naddress = \"{address}\"\n");
+        let e = error(&text).to_string();
+        assert!(e.contains("vip[1].address"), "{address}: {e}");
+        assert!(e.contains(&format!("{address} is")), "{address}: {e}");
+        assert!(e.contains(what), "{address}: {e}");
+        assert!(e.contains("never a VIP"), "{address}: {e}");
+    }
+}

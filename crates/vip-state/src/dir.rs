@@ -25,6 +25,10 @@ impl StateDir {
     /// An existing directory is used as it is.
     pub fn open(path: impl AsRef<Path>) -> Result<StateDir, StateError> {
         let path = path.as_ref().to_path_buf();
+        // Something else in the way says so, rather than "File exists".
+        if std::fs::metadata(&path).is_ok_and(|m| !m.is_dir()) {
+            return Err(StateError::NotADirectory { path });
+        }
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

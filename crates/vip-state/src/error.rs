@@ -21,7 +21,7 @@ pub enum StateError {
     },
 
     /// The state directory path exists but is not a directory.
-    #[error("state directory {} exists but is not a directory", path.display())]
+    #[error("state directory {} exists but is not a directory; remove it or set another state.dir", path.display())]
     NotADirectory {
         /// The offending path.
         path: PathBuf,

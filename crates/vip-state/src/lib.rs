@@ -14,8 +14,13 @@
 //! - **Caches and last-run records** ([`StateDir::write_cache`], [`CloudView`],
 //!   [`MigrationRecord`], [`CheckRecord`], [`ReconcileRecord`]), each with the time it was learned.
 //!
+//! - **Single-flight runs** ([`StateDir::try_flight`]): a second check-self while one runs gets
+//!   the last verdict at once.
+//! - **Notifications that could not be recorded** ([`StateDir::write_unrecorded`],
+//!   [`StateDir::unrecorded_since`]): a note newer than the record says the record is behind.
+//!
 //! Files in the directory: `state-<instance>.json` + `state-<instance>.lock`,
-//! `vip-<ip>.lock`, `cache-<name>.json`. Every write is a temporary file in the same directory,
+//! `unrecorded-<instance>.json`, `check-<instance>.lock`, `vip-<ip>.lock`, `cache-<name>.json`. Every write is a temporary file in the same directory,
 //! fsync, rename, fsync of the directory.
 //!
 //! It refuses to do anything else: no network, no logging (warnings are returned to the caller),
@@ -39,16 +44,19 @@ mod atomic;
 mod cache;
 mod dir;
 mod error;
+mod flight;
 mod launch;
 mod lock;
 mod names;
 mod record;
 mod records;
 mod time;
+mod unrecorded;
 
 pub use cache::{Cached, Loaded};
 pub use dir::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATE_DIR, StateDir};
 pub use error::StateError;
+pub use flight::{Flight, FlightAttempt, Verdict};
 pub use launch::Launch;
 pub use lock::{Holder, LockAttempt, LockStatus, VipLock, describe_holder};
 pub use names::{MAX_CACHE_NAME_LEN, MAX_INSTANCE_LEN};
@@ -60,3 +68,4 @@ pub use records::{
     MigrationRecord, ReconcileRecord,
 };
 pub use time::{age_of, format_utc, now_ms};
+pub use unrecorded::Unrecorded;

@@ -217,7 +217,9 @@ fn read_holder(path: &Path) -> Option<Holder> {
     None
 }
 
-/// Opens (creating if needed, never truncating) a lock file, mode 0600.
+/// Opens (creating if needed, never truncating) a lock file, mode 0600. On a read-only file
+/// system an existing lock file is opened for reading: an OS lock needs no write access, so a
+/// migration can still be single-flight (only the holder information cannot be written).
 pub(crate) fn open_lock_file(path: &Path) -> Result<File, StateError> {
     OpenOptions::new()
         .read(true)
@@ -226,6 +228,10 @@ pub(crate) fn open_lock_file(path: &Path) -> Result<File, StateError> {
         .truncate(false)
         .mode(0o600)
         .open(path)
+        .or_else(|e| match e.raw_os_error() {
+            Some(libc::EROFS) => File::open(path).map_err(|_| e),
+            _ => Err(e),
+        })
         .map_err(|e| StateError::io("opening lock file", path, e))
 }
 

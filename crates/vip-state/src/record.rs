@@ -341,7 +341,20 @@ fn read_record(path: &Path, instance: &str) -> ReadOutcome {
 
 /// Reads a small file whole, mapping every failure to a warning.
 pub(crate) fn read_small(path: &Path) -> Result<Vec<u8>, ReadWarning> {
-    let file = match File::open(path) {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // O_NONBLOCK: a FIFO put in place of a record must not block its reader in open().
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .and_then(|f| {
+            if f.metadata()?.is_file() {
+                Ok(f)
+            } else {
+                Err(std::io::Error::other("not a regular file"))
+            }
+        });
+    let file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ReadWarning::Missing {

@@ -147,6 +147,21 @@ pub struct CheckRecord {
     pub reason: String,
     /// When (unix ms).
     pub at_ms: u64,
+    /// Since when the runs have reached this same verdict (unix ms); 0 in records written
+    /// before it was kept.
+    #[serde(default)]
+    pub since_ms: u64,
+}
+
+impl CheckRecord {
+    /// Since when the runs have reached this verdict (`at_ms` when that is not known).
+    pub fn since(&self) -> u64 {
+        if self.since_ms == 0 || self.since_ms > self.at_ms {
+            self.at_ms
+        } else {
+            self.since_ms
+        }
+    }
 }
 
 /// The reconcile bookkeeping of one VIP: when a reconcile last started and how long to wait

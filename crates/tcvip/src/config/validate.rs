@@ -34,6 +34,15 @@ pub(super) fn validate_setup(c: &Config) -> Result<(), ConfigError> {
                 format!("{} is already listed as vip[{j}].address", v.address),
             ));
         }
+        if let Some(reason) = crate::vip_guard::not_a_vip(v.address) {
+            return Err(err(
+                format!("vip[{i}].address"),
+                format!(
+                    "{} is {reason}, never a VIP; set the address keepalived moves between the nodes",
+                    v.address
+                ),
+            ));
+        }
         if !(1..=32).contains(&v.prefix_len) {
             return Err(err(
                 format!("vip[{i}].prefix_len"),

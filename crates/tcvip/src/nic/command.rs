@@ -2,8 +2,9 @@
 //! time is up, kill it on expiry. Output is drained while waiting so a chatty child cannot block.
 //!
 //! The child gets its own process group, and the whole group is killed on expiry, so a program
-//! that forks (a service check script) cannot outlive its deadline. Output still held open by a
-//! leftover grandchild is given up at the deadline rather than waited for.
+//! that forks (a service check script) cannot outlive its deadline. Once the child has exited,
+//! output still held open by a grandchild it left in the background is given up after a short
+//! grace rather than waited for.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -91,9 +92,10 @@ pub fn run(
             });
         }
     };
-    // The pipes close when the child exits, unless a grandchild still holds them: allow until
-    // the deadline (and at least a short grace) for the rest of the output.
-    let collect_until = deadline.max(Instant::now() + OUTPUT_GRACE);
+    // The pipes close when the child exits, unless a child of its own left in the background
+    // still holds them: that one's output is not the command's, and waiting for it would use up
+    // the whole timeout (a service check that starts a daemon). A short grace, then go.
+    let collect_until = Instant::now() + OUTPUT_GRACE;
     Ok(CommandOutput {
         status,
         stdout: collect(out, collect_until),

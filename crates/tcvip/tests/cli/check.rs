@@ -5,7 +5,8 @@
 //!
 //! Tests that change an interface run check-self inside a network namespace they create (root
 //! only; `TCVIP_NETNS_TESTS=1` makes them mandatory). The others keep the host's interfaces as
-//! they are: their VIP is 127.0.0.1 on `lo` (see [`loopback_topology`]), or nothing is recorded.
+//! they are: their VIP is on an interface that does not exist (see [`loopback_topology`]), or
+//! nothing is recorded.
 
 use std::net::Ipv4Addr;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -20,13 +21,14 @@ use vip_state::{CloudView, KeepalivedState, now_ms};
 
 use crate::util::*;
 
-const LO_VIP: Ipv4Addr = Ipv4Addr::LOCALHOST;
+const LO_VIP: Ipv4Addr = OFF_HOST_VIP;
 const LO_ME: &str = "eni-lo000001";
 const LO_PEER: &str = "eni-lo000002";
 
-/// `[[vip]]` 127.0.0.1 on `lo`, plus `more`.
+/// `[[vip]]` 126.0.1.100 on an interface that does not exist (a MASTER's restore attempt fails
+/// and changes nothing on this host), plus `more`.
 fn lo_vip(more: &str) -> String {
-    format!("[[vip]]\naddress = \"127.0.0.1\"\ninterface = \"lo\"\n\n{more}")
+    format!("[[vip]]\naddress = \"126.0.1.100\"\ninterface = \"tcvnone0\"\n\n{more}")
 }
 
 /// Identity given in the config, so discovery asks nothing.
@@ -93,6 +95,9 @@ impl Netns {
             ],
             &["-n", n, "link", "set", "tv0", "up"],
             &["-n", n, "link", "set", "tv1", "up"],
+            // The node's own address comes first, as on a real node: keepalived adds the VIP
+            // later.
+            &["-n", n, "addr", "add", "198.18.1.11/24", "dev", "tv0"],
         ] {
             if let Err(e) = ip(args) {
                 assert!(!required, "TCVIP_NETNS_TESTS=1 but: {e}");
@@ -109,8 +114,13 @@ impl Netns {
 
     /// Whether `vip` is on `tv0`, exactly.
     fn has(&self, vip: Ipv4Addr) -> bool {
+        self.has_on("tv0", vip)
+    }
+
+    /// Whether `vip` is on `dev`, exactly.
+    fn has_on(&self, dev: &str, vip: Ipv4Addr) -> bool {
         let out = Command::new("ip")
-            .args(["-n", &self.name, "-4", "-o", "addr", "show", "dev", "tv0"])
+            .args(["-n", &self.name, "-4", "-o", "addr", "show", "dev", dev])
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
@@ -994,7 +1004,7 @@ fn one_track_script_checks_every_configured_instance() {
         &fake,
         "ins-lo000001",
         &format!(
-            "{}[[vip]]\naddress = \"127.0.0.1\"\ninstance = \"VI_1\"\ninterface = \"lo\"\n\n\
+            "{}[[vip]]\naddress = \"126.0.1.100\"\ninstance = \"VI_1\"\ninterface = \"tcvnone0\"\n\n\
              [[vip]]\naddress = \"126.0.0.50\"\ninstance = \"VI_2\"\ninterface = \"lo\"\n",
             node_section("ins-lo000001", LO_ME, "vpc-lo000001"),
         ),
@@ -1015,4 +1025,132 @@ fn one_track_script_checks_every_configured_instance() {
     // One instance on its own, as before.
     let run = node.run("check-self", &["--instance", "VI_2"]);
     assert_eq!(run.code, 0, "{run:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Never harm the node (issue 10, item 1)
+
+/// Caches the identity of node 1 as discovery would, with `tv0`'s MAC as the primary MAC and
+/// 198.18.1.11 as the primary IP.
+fn cache_identity_on_tv0(ns: &Netns, node: &Node) {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            "cat",
+            "/sys/class/net/tv0/address",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mac = String::from_utf8(out.stdout).unwrap().trim().to_uppercase();
+    let identity = serde_json::json!({
+        "instance_id": "ins-node0001",
+        "region": "ap-guangzhou",
+        "vpc_id": "vpc-demo0001",
+        "mac": mac,
+        "primary_ipv4": "198.18.1.11",
+        "eni_id": "eni-node0001",
+    });
+    node.state().write_cache("identity", &identity).unwrap();
+}
+
+#[test]
+fn a_stray_is_removed_only_from_the_interface_keepalived_manages() {
+    // The minimal config names no interface: the VIP belongs on the primary MAC's interface
+    // (tv0). An LVS-DR real server keeps the same address on lo: that one stays.
+    let Some(ns) = Netns::create() else { return };
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        &format!(
+            "{}[[vip]]\naddress = \"198.18.1.100\"\n",
+            node_section("ins-node0001", "eni-node0001", "vpc-demo0001")
+        ),
+    );
+    cache_identity_on_tv0(&ns, &node);
+    node.record("default", KeepalivedState::Backup);
+    ns.add("198.18.1.100/32");
+    ip(&[
+        "-n",
+        &ns.name,
+        "addr",
+        "add",
+        "198.18.1.100/32",
+        "dev",
+        "lo",
+    ])
+    .unwrap();
+    let first = ns.run(&node, "check-self", &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    thread::sleep(Duration::from_millis(700));
+    let second = ns.run(&node, "check-self", &[]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(!ns.has(VIP), "the stray stayed on tv0: {}", node.log_text());
+    assert!(ns.has_on("lo", VIP), "removed from lo: {}", node.log_text());
+    assert!(ns.has(Ipv4Addr::new(198, 18, 1, 11)));
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[test]
+fn a_backup_never_removes_the_nodes_own_address() {
+    let Some(ns) = Netns::create() else { return };
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let own = Ipv4Addr::new(198, 18, 1, 11);
+    // A VIP that is the node's primary IP (a typo away from the real one): refused, exit 78,
+    // and the address stays.
+    let typo = Node::new(
+        &fake,
+        "ins-node0001",
+        &format!(
+            "{}[[vip]]\naddress = \"198.18.1.11\"\ninterface = \"tv0\"\n",
+            node_section("ins-node0001", "eni-node0001", "vpc-demo0001")
+        ),
+    );
+    cache_identity_on_tv0(&ns, &typo);
+    typo.record("default", KeepalivedState::Backup);
+    for _ in 0..2 {
+        let run = ns.run(&typo, "check-self", &[]);
+        assert_eq!(run.code, 78, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("198.18.1.11 is the primary IP of eni-node0001"),
+            "{run:?}"
+        );
+        thread::sleep(Duration::from_millis(600));
+    }
+    assert!(ns.has(own), "the node lost its own address");
+
+    // An address that is its interface's first (its own) is not a stray either, whatever the
+    // configuration says.
+    ip(&[
+        "-n",
+        &ns.name,
+        "addr",
+        "add",
+        "198.18.1.100/32",
+        "dev",
+        "tv1",
+    ])
+    .unwrap();
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        &format!(
+            "{}[[vip]]\naddress = \"198.18.1.100\"\ninterface = \"tv1\"\n",
+            node_section("ins-node0001", "eni-node0001", "vpc-demo0001")
+        ),
+    );
+    node.record("default", KeepalivedState::Backup);
+    for _ in 0..2 {
+        let run = ns.run(&node, "check-self", &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        thread::sleep(Duration::from_millis(600));
+    }
+    assert!(ns.has_on("tv1", VIP), "tv1 lost its own address");
+    let log = node.log_text();
+    assert!(log.contains("event=stray_vip_kept"), "{log}");
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
 }

@@ -5,6 +5,7 @@
 mod all_four;
 mod check;
 mod doctor;
+mod hostile;
 mod migrate;
 mod notify;
 mod operator;

@@ -174,16 +174,17 @@ fn status_shows_state_nic_cloud_and_last_migration() {
 
 #[test]
 fn status_sees_the_vip_on_the_nic() {
-    // 127.0.0.1 is on lo already: the NIC line can say "on" without changing the host.
+    // The VIP's interface does not exist on this host: the NIC line says where it looked.
+    // (A loopback address is never a VIP, so no address this host already has can stand in.)
     let fake = start(&loopback_topology("eni-lo000001"), Duration::ZERO);
     let node = Node::new(
         &fake,
         "ins-lo000001",
-        "[[vip]]\naddress = \"127.0.0.1\"\ninterface = \"lo\"\n",
+        "[[vip]]\naddress = \"126.0.1.100\"\ninterface = \"tcvnone0\"\n",
     );
     let run = node.run("vip-query", &["--status"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("NIC: on lo"), "{run:?}");
+    assert!(run.stdout.contains("NIC: not on tcvnone0"), "{run:?}");
     assert!(
         run.stdout
             .contains("cloud: held by eni-lo000001 on ins-lo000001 (AVAILABLE), this node"),

@@ -254,15 +254,18 @@ pub fn wait_detached(node: &Node, timeout: Duration) {
     panic!("detached runs {left:?} still running after {timeout:?}");
 }
 
-/// A two-node topology whose VIP is 127.0.0.1, held by `holder` (`eni-lo000001` of
-/// `ins-lo000001`, `eni-lo000002` of `ins-lo000002`, or `none`). 127.0.0.1 is on the host's
-/// `lo` already, so a MASTER with `interface = "lo"` finds its VIP in place and changes no
-/// interface. The addresses are data for the simulator only: nothing is sent to them. (The
-/// subnet starts below 127.0.0.0 so that 127.0.0.1 is not its reserved gateway address.)
+/// The VIP of [`loopback_topology`]: on no interface of this host.
+pub const OFF_HOST_VIP: Ipv4Addr = Ipv4Addr::new(126, 0, 1, 100);
+
+/// A two-node topology whose VIP is [`OFF_HOST_VIP`] (126.0.1.100), held by `holder`
+/// (`eni-lo000001` of `ins-lo000001`, `eni-lo000002` of `ins-lo000002`, or `none`). Configured
+/// on an interface that does not exist (see `off_host_vip` in the check tests), a MASTER's
+/// attempt to put it back fails and changes no interface of this host. The addresses are data
+/// for the simulator only: nothing is sent to them.
 pub fn loopback_topology(holder: &str) -> String {
     let secondary = |eni: &str| {
         if eni == holder {
-            "[\"127.0.0.1\"]"
+            "[\"126.0.1.100\"]"
         } else {
             "[]"
         }

@@ -131,6 +131,7 @@ fn typed_records_round_trip() {
         result: CheckResult::Fail,
         reason: "service check failed: haproxy".into(),
         at_ms: 5,
+        since_ms: 3,
     };
     dir.write_check(&check).unwrap();
     assert_eq!(dir.read_check().value, Some(check));

@@ -406,3 +406,35 @@ fn helper_record_many() {
         assert!(read.seq >= rec.seq);
     }
 }
+
+#[test]
+fn a_fifo_in_place_of_a_record_or_cache_reads_as_unreadable_at_once() {
+    let (_tmp, dir) = state_dir();
+    for name in ["state-VI_1.json", "cache-check.json"] {
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    // Without O_NONBLOCK each read would wait in open() for a writer that never comes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = dir.clone();
+    std::thread::spawn(move || {
+        let read = reader.read_state("VI_1");
+        let check = reader.read_check();
+        let _ = tx.send((read, check));
+    });
+    let (read, check) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a read blocked on a FIFO");
+    assert_eq!(read.state, KeepalivedState::Unknown);
+    assert!(
+        matches!(&read.warning, Some(ReadWarning::Unreadable { error, .. }) if error.contains("not a regular file")),
+        "{read:?}"
+    );
+    assert!(
+        check.value.is_none() && check.warning.is_some(),
+        "{check:?}"
+    );
+}
