@@ -88,6 +88,10 @@ export PATH="$venv/bin:$PATH"
 # ---------------------------------------------------------------------------------------------
 # Version, the binaries, the generated docs
 
+# Old artefacts go first: a failed run leaves none behind to be mistaken for this one's.
+mkdir -p "$out"
+rm -f "$out"/tcvip-*.tar.gz "$out"/tcvip_*.deb "$out"/tcvip-*.rpm "$out/SHA256SUMS"
+
 cd "$repo"
 pkgid=$(cargo pkgid --locked -p tcvip)
 version=${pkgid##*[#@]}
@@ -143,8 +147,6 @@ cp -r "$stage/docs/zsh/vendor-completions" "$tree/completions/zsh"
 install -m 0644 README.md LICENSE-MIT LICENSE-APACHE "$tree/"
 chmod -R u+rwX,go+rX,go-w "$tree"
 
-mkdir -p "$out"
-rm -f "$out"/tcvip-*.tar.gz "$out"/tcvip_*.deb "$out"/tcvip-*.rpm "$out/SHA256SUMS"
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="$mtime" -C "$stage" -czf "$out/$name.tar.gz" "$name"
 
 # ---------------------------------------------------------------------------------------------
