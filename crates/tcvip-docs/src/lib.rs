@@ -75,6 +75,7 @@ pub fn man_page(binary: &Binary) -> std::io::Result<Vec<u8>> {
     let extra = String::from_utf8_lossy(&extra).replacen(".SH EXTRA", ".SH NOTES", 1);
     out.write_all(extra.as_bytes())?;
     out.write_all(COMMON_SECTIONS.as_bytes())?;
+    out.write_all(see_also(binary.name).as_bytes())?;
     man.render_version_section(&mut out)?;
     Ok(out)
 }
@@ -105,10 +106,17 @@ State records, locks and caches (state.dir).
 .TP
 \fI/usr/share/doc/tcvip/examples/\fR
 keepalived.conf examples that wire the binaries in.
-.SH "SEE ALSO"
-\fBtcvip.toml\fR(5), \fBnotify\-action\fR(1), \fBvip\-migrate\fR(1), \fBvip\-query\fR(1),
-\fBcheck\-self\fR(1), \fBkeepalived.conf\fR(5)
 "#;
+
+/// SEE ALSO (roff): tcvip.toml(5), the other packaged binaries, keepalived.conf(5).
+fn see_also(this: &str) -> String {
+    let mut refs = vec![r"\fBtcvip.toml\fR(5)".to_owned()];
+    for b in BINARIES.iter().filter(|b| b.name != this) {
+        refs.push(format!(r"\fB{}\fR(1)", b.name.replace('-', r"\-")));
+    }
+    refs.push(r"\fBkeepalived.conf\fR(5)".to_owned());
+    format!(".SH \"SEE ALSO\"\n{}\n", refs.join(",\n"))
+}
 
 /// The completion script of `binary` for `shell`.
 pub fn completion(binary: &Binary, shell: clap_complete::Shell) -> Vec<u8> {

@@ -144,3 +144,21 @@ fn each_page_and_completion_comes_from_the_binarys_own_options() {
         );
     }
 }
+
+#[test]
+fn each_page_refers_to_every_other_packaged_binary() {
+    for b in BINARIES {
+        let page =
+            String::from_utf8(tcvip_docs::man_page(b).unwrap_or_default()).unwrap_or_default();
+        let see_also = page.split(".SH \"SEE ALSO\"").nth(1).unwrap_or_default();
+        for other in BINARIES.iter().filter(|o| o.name != b.name) {
+            let roff = format!("\\fB{}\\fR(1)", other.name.replace('-', "\\-"));
+            assert!(
+                see_also.contains(&roff),
+                "{}: SEE ALSO lacks {}",
+                b.name,
+                other.name
+            );
+        }
+    }
+}
