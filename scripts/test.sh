@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, in order: formatting, lints, unit and integration tests (cargo), the
 # Python SDK compatibility check of fake-vpc, and — as root — the end-to-end failover rehearsal
-# (which also validates both keepalived examples with `keepalived -t`).
+# (which also validates the keepalived examples with `keepalived -t`). Before the rehearsal, the
+# release artefacts are built (scripts/dist.sh) and checked (tests/dist/check-artefacts.sh:
+# GLIBC_2.17, contents, modes, conffile, lintian, rpmlint); the rehearsal's scenario m-from-deb runs the
+# .deb's binaries.
 #
 # Prints one summary line ("summary: N passed, M failed") and exits non-zero on any failure.
 # The end-to-end stage needs root; without root it fails loudly rather than passing silently,
 # unless it is left out on purpose with TCVIP_E2E=0 (as root the examples are then still
-# validated). TCVIP_SDK=0 leaves out the SDK check (it needs PyPI).
+# validated). TCVIP_SDK=0 leaves out the SDK check (it needs PyPI); TCVIP_DIST=0 leaves out the
+# artefacts (then the rehearsal's scenario m-from-deb fails unless dist/ already holds a .deb).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -42,6 +46,11 @@ fi
 stage fmt cargo fmt --all --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage test cargo test --workspace --locked
+if [ "${TCVIP_DIST:-1}" != 0 ]; then
+    # tcvip-docs's own tests ran above; these need the release build (a few minutes from cold).
+    stage dist scripts/dist.sh
+    stage packages tests/dist/check-artefacts.sh
+fi
 if [ "${TCVIP_SDK:-1}" != 0 ]; then
     stage sdk crates/fake-vpc/tests/sdk_compat.sh
 fi
@@ -72,6 +81,11 @@ if [ -f "$log_dir/e2e.log" ]; then
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-0}))
 fi
+if [ -f "$log_dir/packages.log" ]; then
+    read -r p f < <(sed -n 's/^dist: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log_dir/packages.log" | tail -n 1) || true
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+fi
 # Stages with no count of their own (fmt, clippy, sdk, ...) count as one test each; so does a
 # failed test or e2e stage that ended before printing its counts.
 counted_failures=$failed
@@ -80,7 +94,7 @@ for s in "${ran_stages[@]}"; do
     [[ " ${failed_stages[*]} " == *" $s "* ]] && stage_failed=true
     case "$s" in
         deps) ;;
-        test | e2e)
+        test | e2e | packages)
             if $stage_failed && [ "$counted_failures" -eq 0 ]; then failed=$((failed + 1)); fi ;;
         *)
             if $stage_failed; then failed=$((failed + 1)); else passed=$((passed + 1)); fi ;;

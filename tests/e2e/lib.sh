@@ -513,12 +513,19 @@ E2E_BIN_DIR=""
 
 # e2e_install [FROM] : scripts/install.sh into the run directory (root-owned all the way down, as
 # keepalived's enable_script_security demands). FROM defaults to the release build.
+# With $E2E_EXAMPLES_FROM set (a directory of keepalived-*.conf and tcvip.toml, e.g. a package's
+# /usr/share/doc/tcvip/examples), the nodes' configuration is rendered from those files instead
+# of keepalived-examples/; they name the binaries in $E2E_EXAMPLE_BIN_DIR (default /usr/local/bin).
 e2e_install() {
     local from=${1:-${CARGO_TARGET_DIR:-$E2E_REPO/target}/release}
     E2E_BIN_DIR="$RUN_DIR/bin"
     "$E2E_REPO/scripts/install.sh" --from "$from" --bin-dir "$E2E_BIN_DIR" \
         --config-dir "$RUN_DIR/etc" 2>"$RUN_DIR/install.log" ||
         { cat "$RUN_DIR/install.log" >&2; e2e_fail "scripts/install.sh failed"; }
+    if [ -n "${E2E_EXAMPLES_FROM:-}" ]; then
+        cp -f "$E2E_EXAMPLES_FROM"/keepalived-*.conf "$E2E_EXAMPLES_FROM/tcvip.toml" "$RUN_DIR/etc/" ||
+            e2e_fail "no examples in $E2E_EXAMPLES_FROM"
+    fi
 }
 
 # e2e_render_node N MODE [CREDENTIALS] : keepalived.conf and tcvip.toml for node N.
@@ -538,6 +545,7 @@ e2e_render_node() {
     fi
     awk -v bin_dir="$E2E_BIN_DIR" -v router_id="tcvip-$RUN-n$n" -v src_ip="${NODE_IP[n]}" \
         -v peers="${peers# }" -v vip="$E2E_VIP" -v priority="$priority" \
+        -v example_bin_dir="${E2E_EXAMPLE_BIN_DIR:-/usr/local/bin}" \
         -f "$E2E_DIR/render-keepalived.awk" "$RUN_DIR/etc/keepalived-$mode.conf" >"$dir/keepalived.conf" ||
         e2e_fail "rendering keepalived-$mode.conf for node $n"
     local check

@@ -1,7 +1,9 @@
 # Renders a shipped keepalived-examples/keepalived-*.conf for one node of the rehearsal.
 # Changes only values, never structure, so the rendered file is the shipped one with this node's
 # facts in it. Variables (awk -v): bin_dir, router_id, src_ip, peers (space-separated), vip,
-# priority (empty: keep). Fails (exit 3) when a line it must change is missing from the example.
+# priority (empty: keep), example_bin_dir (the directory the example names: default
+# /usr/local/bin, as in keepalived-examples/; /usr/bin in the packages' copies). Fails (exit 3)
+# when a line it must change is missing from the example.
 
 function setval(key, val,    pre) {
     # Replace the first value after KEY, keeping indentation and any trailing comment.
@@ -14,7 +16,12 @@ function setval(key, val,    pre) {
     return 0
 }
 
-BEGIN { block = ""; n_peers = split(peers, peer_list, " ") }
+BEGIN {
+    block = ""
+    n_peers = split(peers, peer_list, " ")
+    if (example_bin_dir == "") example_bin_dir = "/usr/local/bin"
+    quoted_bin_dir = "\"" example_bin_dir "/"
+}
 
 # Inside a block: unicast_peer lists peers, virtual_ipaddress lists the VIP.
 block == "unicast_peer" && /^[ \t]*}/ {
@@ -42,8 +49,9 @@ block == "virtual_ipaddress" {
 /^[ \t]*router_id[ \t]/ { if (setval("router_id", router_id)) done["router_id"] = 1 }
 /^[ \t]*unicast_src_ip[ \t]/ { if (setval("unicast_src_ip", src_ip)) done["src_ip"] = 1 }
 /^[ \t]*priority[ \t]/ && priority != "" { if (setval("priority", priority)) done["priority"] = 1 }
-/^[ \t]*(script|notify|notify_[a-z_]+)[ \t]+"\/usr\/local\/bin\// {
-    if (sub(/"\/usr\/local\/bin\//, "\"" bin_dir "/")) done["bin_dir"]++
+/^[ \t]*(script|notify|notify_[a-z_]+)[ \t]+"/ && (i = index($0, quoted_bin_dir)) {
+    $0 = substr($0, 1, i - 1) "\"" bin_dir "/" substr($0, i + length(quoted_bin_dir))
+    done["bin_dir"]++
 }
 
 { print }

@@ -43,6 +43,12 @@ for example in "$repo"/keepalived-examples/keepalived-*.conf; do
         continue
     fi
     checked=$((checked + 1))
+    # The 1.3 example must not use what keepalived 1.3.5 lacks (the other examples use these).
+    if [ "$name" = keepalived-1.3.conf ] &&
+        grep -nE '^[[:space:]]*(notify|notify_master_rx_lower_pri|check_unicast_src)[[:space:]]' "$example" >&2; then
+        echo "FAIL $name: uses a keyword keepalived 1.3.5 does not have (above)" >&2
+        failed=$((failed + 1))
+    fi
     if out=$(keepalived -t -f "$rendered" 2>&1) && [ -z "$out" ]; then
         echo "ok   $name: keepalived -t accepts it"
     else
@@ -57,8 +63,8 @@ for example in "$repo"/keepalived-examples/keepalived-*.conf; do
     fi
 done
 
-if [ "$checked" -lt 2 ]; then
-    echo "FAIL: expected both examples (nopreempt, preferred-master), found $checked" >&2
+if [ "$checked" -lt 3 ]; then
+    echo "FAIL: expected the three examples (nopreempt, preferred-master, 1.3), found $checked" >&2
     exit 1
 fi
 [ "$failed" -eq 0 ]

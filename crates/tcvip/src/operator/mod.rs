@@ -1,6 +1,7 @@
 //! The operator's command, `tcvip`: one module per subcommand. keepalived never runs it.
 pub mod allocate;
 pub mod cam_policy;
+pub mod cli;
 pub mod doctor;
 pub mod doctor_endpoint;
 pub mod doctor_keepalived;
