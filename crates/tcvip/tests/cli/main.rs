@@ -4,6 +4,7 @@
 
 mod all_four;
 mod check;
+mod hostile;
 mod migrate;
 mod notify;
 mod query;

@@ -131,6 +131,9 @@ pub enum CredentialError {
     /// The role credentials reply was unusable (not JSON, `Code` not `Success`, fields missing).
     #[error("CVM role {role:?}: {reason}")]
     RoleReply { role: String, reason: String },
+    /// The role credentials reply was garbled (not JSON): a fault of that exchange, retried.
+    #[error("CVM role {role:?}: {reason}")]
+    RoleMalformed { role: String, reason: String },
     /// A value cannot be sent (e.g. a token with a newline).
     #[error("{source_name}: {reason}")]
     Invalid { source_name: String, reason: String },
@@ -142,13 +145,14 @@ pub enum CredentialError {
 }
 
 impl CredentialError {
-    /// A retry later may succeed (a metadata fetch timed out, could not connect, got a 5xx).
-    /// For a chain: when any source failed transiently.
+    /// A retry later may succeed (a metadata fetch timed out, could not connect, got a 5xx or
+    /// a garbled reply). For a chain: when any source failed transiently.
     pub fn is_transient(&self) -> bool {
         match self {
             CredentialError::RoleName(m) | CredentialError::RoleFetch { source: m, .. } => {
                 m.is_transient()
             }
+            CredentialError::RoleMalformed { .. } => true,
             CredentialError::Chain { tried } => tried.iter().any(|(_, e)| e.is_transient()),
             _ => false,
         }

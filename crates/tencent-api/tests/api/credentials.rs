@@ -300,3 +300,46 @@ fn cvm_role_unreachable_metadata_is_transient() {
     let as_api = tencent_api::Error::from(e);
     assert_eq!(as_api.retry_class(), tencent_api::RetryClass::Backoff);
 }
+
+#[test]
+fn cvm_role_garbled_replies_are_transient_and_a_json_refusal_is_not() {
+    // Issue 10 item 5: a non-UTF-8 or non-JSON reply is a fault of that exchange, retried like
+    // a 500 or a drop; a JSON reply whose Code is not Success is an answer.
+    for (listing, reply, transient) in [
+        (b"\xff\xfe\x00tcvip-role".to_vec(), b"{}".to_vec(), true),
+        (
+            b"tcvip-role\n".to_vec(),
+            b"\xff\xfe{\"Code\"".to_vec(),
+            true,
+        ),
+        (
+            b"tcvip-role\n".to_vec(),
+            b"<html>oops</html>".to_vec(),
+            true,
+        ),
+        (
+            b"tcvip-role\n".to_vec(),
+            br#"{"Code":"Failure"}"#.to_vec(),
+            false,
+        ),
+    ] {
+        let (l, r) = (listing.clone(), reply.clone());
+        let stub = Stub::start(move |req| match req.target.as_str() {
+            "/cam/security-credentials/" => Reply::Full(200, "text/plain", l.clone()),
+            "/cam/security-credentials/tcvip-role" => {
+                Reply::Full(200, "application/json", r.clone())
+            }
+            _ => Reply::text(404, "not found"),
+        });
+        let p = CvmRoleCredentials::new(MetadataClient::new(stub.url(), Duration::from_secs(5)));
+        let e = p.credentials().unwrap_err();
+        assert_eq!(e.is_transient(), transient, "{listing:?} {reply:?}: {e:?}");
+        let class = tencent_api::Error::from(e).retry_class();
+        let expected = if transient {
+            tencent_api::RetryClass::Backoff
+        } else {
+            tencent_api::RetryClass::Fatal
+        };
+        assert_eq!(class, expected);
+    }
+}

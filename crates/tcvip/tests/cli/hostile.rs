@@ -1,0 +1,54 @@
+//! Hostile conditions (issue 10): broken API and metadata replies, missing credentials, frozen
+//! and killed processes, a state directory pulled from under a run.
+
+use std::time::Duration;
+
+use fake_vpc::{FakeVpcHandle, Fault, FaultSpec};
+use vip_state::KeepalivedState;
+
+use crate::util::*;
+
+/// `[node]` facts for ins-node0002 of the examples, so that discovery makes no API call.
+const NODE2_LOCAL: &str = "[node]\ninstance_id = \"ins-node0002\"\neni_id = \"eni-node0002\"\n\
+                           vpc_id = \"vpc-demo0001\"\n";
+
+/// A MASTER node for `instance_id`.
+fn master(fake: &FakeVpcHandle, instance_id: &str, extra: &str) -> Node {
+    let node = Node::new(fake, instance_id, extra);
+    node.record("default", KeepalivedState::Master);
+    node
+}
+
+fn edit_config(node: &Node, from: &str, to: &str) {
+    let text = std::fs::read_to_string(&node.config).unwrap();
+    assert!(text.contains(from), "{from:?} not in {text}");
+    std::fs::write(&node.config, text.replacen(from, to, 1)).unwrap();
+}
+
+fn writes(fake: &FakeVpcHandle) -> usize {
+    fake.calls_of("MigratePrivateIpAddress").len() + fake.calls_of("AssignPrivateIpAddresses").len()
+}
+
+// ---------------------------------------------------------------------------------------------
+// item 5: a malformed metadata reply is transient
+
+#[test]
+fn one_malformed_metadata_reply_does_not_abandon_a_role_credential_failover() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    // The interface is named, so that the one bad reply is the role's (no MAC is looked up).
+    let node = master(
+        &fake,
+        "ins-node0002",
+        &format!("{NODE2_LOCAL}[[vip]]\naddress = \"{VIP}\"\ninterface = \"lo\"\n"),
+    );
+    edit_config(&node, "source = \"env\"\n", "source = \"cvm-role\"\n");
+    fake.inject(FaultSpec {
+        action: Some("metadata".into()),
+        count: 1,
+        fault: Fault::Garbage,
+    });
+    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    assert_eq!(writes(&fake), 1);
+}
