@@ -504,6 +504,8 @@ impl Run<'_> {
         let request = DescribeVpcTaskResultRequest {
             task_id: request_id.to_owned(),
         };
+        let mut failed_polls = 0u32;
+        let mut settled_elsewhere = 0u32;
         loop {
             self.pause(poll_interval(written.elapsed()))?;
             self.check_master()?;
@@ -511,8 +513,45 @@ impl Run<'_> {
             let client = short.as_ref().unwrap_or(self.client);
             match client.describe_vpc_task_result(&request) {
                 Ok(reply) if reply.status.is_finished() => return Ok(reply.status),
-                Ok(_) => {}
-                Err(e) => self.on_error(&e, "DescribeVpcTaskResult")?,
+                Ok(_) => {
+                    failed_polls = 0;
+                    continue;
+                }
+                Err(e) => {
+                    failed_polls += 1;
+                    self.on_error(&e, "DescribeVpcTaskResult")?;
+                }
+            }
+            if failed_polls < TASK_FALLBACK_AFTER {
+                continue;
+            }
+            // The task result cannot be had: ask where the VIP is instead.
+            let short = self.short_client()?;
+            let client = short.as_ref().unwrap_or(self.client);
+            let holder = match cloud::find_holder(client, self.plan.vpc_id, self.plan.vip) {
+                Ok(holder) => holder,
+                Err(e) => {
+                    self.on_error(&e, "DescribeNetworkInterfaces")?;
+                    continue;
+                }
+            };
+            let verdict = task_fallback(holder.as_ref(), self.plan.eni_id);
+            crate::info!(
+                "migrate_task_fallback",
+                vip = self.plan.vip,
+                request_id = request_id,
+                failed_polls = failed_polls,
+                verdict = format!("{verdict:?}")
+            );
+            match verdict {
+                TaskFallback::Landed => return Ok(TaskStatus::Success),
+                TaskFallback::InFlight => settled_elsewhere = 0,
+                TaskFallback::NotMoving => {
+                    settled_elsewhere += 1;
+                    if settled_elsewhere >= 2 {
+                        return Ok(TaskStatus::Failed);
+                    }
+                }
             }
         }
     }
@@ -688,6 +727,31 @@ impl Run<'_> {
         if let Err(e) = self.state.write_migration(&record) {
             crate::warn!("state_write_failed", vip = self.plan.vip, error = e);
         }
+    }
+}
+
+/// After this many DescribeVpcTaskResult polls in a row have failed (garbage, 5xx, timeouts,
+/// drops), each further failure is followed by a look at the holder: a move that landed must
+/// not be reported as failed because its task result cannot be read.
+const TASK_FALLBACK_AFTER: u32 = 3;
+
+/// What the holder says about a move whose task result cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskFallback {
+    /// The VIP is on this ENI and settled: the move landed.
+    Landed,
+    /// A change is in flight: keep polling.
+    InFlight,
+    /// The VIP sits elsewhere (or nowhere) with nothing in flight: seen twice in a row, the move
+    /// is taken as failed, and the run re-reads the holder before anything is re-issued.
+    NotMoving,
+}
+
+fn task_fallback(holder: Option<&Holder>, eni: &str) -> TaskFallback {
+    match holder {
+        Some(h) if h.is_changing() => TaskFallback::InFlight,
+        Some(h) if h.eni == eni => TaskFallback::Landed,
+        _ => TaskFallback::NotMoving,
     }
 }
 
@@ -874,4 +938,41 @@ pub fn select_vips(
         ));
     }
     Ok(vips)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(eni: &str, state: &str) -> Holder {
+        Holder {
+            eni: eni.to_owned(),
+            instance: None,
+            state: state.to_owned(),
+            primary: false,
+        }
+    }
+
+    #[test]
+    fn an_unreadable_task_is_judged_by_where_the_vip_is() {
+        let here = "eni-here";
+        let verdict = |h: Option<Holder>| task_fallback(h.as_ref(), here);
+        assert_eq!(
+            verdict(Some(holder(here, "AVAILABLE"))),
+            TaskFallback::Landed
+        );
+        assert_eq!(
+            verdict(Some(holder(here, "MIGRATING"))),
+            TaskFallback::InFlight
+        );
+        assert_eq!(
+            verdict(Some(holder("eni-peer", "MIGRATING"))),
+            TaskFallback::InFlight
+        );
+        assert_eq!(
+            verdict(Some(holder("eni-peer", "AVAILABLE"))),
+            TaskFallback::NotMoving
+        );
+        assert_eq!(verdict(None), TaskFallback::NotMoving);
+    }
 }

@@ -52,3 +52,36 @@ fn one_malformed_metadata_reply_does_not_abandon_a_role_credential_failover() {
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
     assert_eq!(writes(&fake), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// item 4: a landed move is not reported as failed when DescribeVpcTaskResult keeps failing
+
+#[test]
+fn a_move_that_landed_is_confirmed_by_describe_when_the_task_result_keeps_failing() {
+    for fault in [
+        Fault::Garbage,
+        Fault::Http500,
+        Fault::Drop,
+        // Past the request timeout (2 s): each poll times out.
+        Fault::Delay(Duration::from_millis(2500)),
+    ] {
+        let fake = start(&example("two-nodes"), Duration::from_millis(300));
+        fake.inject(FaultSpec {
+            action: Some("DescribeVpcTaskResult".into()),
+            count: 1000,
+            fault: fault.clone(),
+        });
+        let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+        let run = node.run("vip-migrate", &["--deadline-s", "40"]);
+        assert_eq!(run.code, 0, "{fault:?}: {run:?}\nlog:\n{}", node.log_text());
+        assert!(run.stdout.contains("moved from eni-node0001"), "{run:?}");
+        assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+        assert_eq!(writes(&fake), 1, "{fault:?}");
+        let polls = fake.calls_of("DescribeVpcTaskResult").len();
+        assert!((1..=6).contains(&polls), "{fault:?}: {polls} polls");
+        assert_eq!(
+            node.state().read_migration(VIP).value.map(|r| r.outcome),
+            Some(vip_state::MigrationOutcome::Success)
+        );
+    }
+}
