@@ -357,9 +357,7 @@ impl Run<'_> {
                     ));
                 }
             };
-            if self.attempts == 0 {
-                self.await_newer_state_if_vip_gone();
-            }
+            self.await_newer_state_if_vip_gone();
             self.check_master()?;
             if self.plan.dry_run {
                 return Ok(Done {
@@ -612,9 +610,11 @@ impl Run<'_> {
     /// before it runs notify_backup. A MASTER record with the VIP gone from its interface means
     /// keepalived has most likely left MASTER already, and the notification saying so is on its
     /// way: nodes that time out together are each MASTER for a moment, and a move made on that
-    /// moment's say-so takes the VIP from the real master. So before the first write call, wait
-    /// up to [`VIP_GONE_GRACE`] for a newer record; the MASTER check then decides. When the VIP
-    /// is on its interface (every ordinary failover) or no interface is known, nothing waits.
+    /// moment's say-so takes the VIP from the real master. So before each write call, wait up to
+    /// [`VIP_GONE_GRACE`] for a newer record, and wait afresh for each newer MASTER record that
+    /// still finds the VIP gone (a burst can bring MASTER, MASTER, BACKUP); the MASTER check then
+    /// decides. When the VIP is on its interface (every ordinary failover) or no interface is
+    /// known, nothing waits.
     fn await_newer_state_if_vip_gone(&self) {
         let Some(iface) = self.plan.interface else {
             return;
@@ -623,12 +623,13 @@ impl Run<'_> {
             return;
         }
         let vip = self.plan.vip;
+        let on_nic = || crate::ifaddrs::has_ipv4(Some(iface), vip).unwrap_or(true);
         let read = self.state.read_state(self.plan.instance);
-        if read.state != KeepalivedState::Master
-            || crate::ifaddrs::has_ipv4(Some(iface), vip).unwrap_or(true)
-        {
+        let mut grace = VipGoneGrace::new(VIP_GONE_GRACE, Instant::now(), read.seq);
+        if grace.step(Instant::now(), read.seq, read.state, on_nic()) == GraceStep::Done {
             return;
         }
+        let mut logged_seq = read.seq;
         crate::info!(
             "vip_not_on_nic",
             vip = vip,
@@ -637,13 +638,23 @@ impl Run<'_> {
             wait_ms = VIP_GONE_GRACE.as_millis(),
             reason = "recorded MASTER, but the VIP is not on its interface: waiting for a newer keepalived state before moving it here"
         );
-        let until = (Instant::now() + VIP_GONE_GRACE).min(self.plan.deadline);
-        while Instant::now() < until && !signal::stop_requested() {
+        while Instant::now() < self.plan.deadline && !signal::stop_requested() {
             thread::sleep(Duration::from_millis(5));
-            if self.state.read_state(self.plan.instance).seq != read.seq
-                || crate::ifaddrs::has_ipv4(Some(iface), vip).unwrap_or(true)
-            {
-                return;
+            let read = self.state.read_state(self.plan.instance);
+            match grace.step(Instant::now(), read.seq, read.state, on_nic()) {
+                GraceStep::Done => return,
+                GraceStep::Wait if read.seq != logged_seq => {
+                    logged_seq = read.seq;
+                    crate::info!(
+                        "vip_not_on_nic",
+                        vip = vip,
+                        interface = iface,
+                        seq = read.seq,
+                        wait_ms = VIP_GONE_GRACE.as_millis(),
+                        reason = "a newer MASTER record, and the VIP is still not on its interface: waiting again"
+                    );
+                }
+                GraceStep::Wait => {}
             }
         }
     }
@@ -726,6 +737,50 @@ impl Run<'_> {
         };
         if let Err(e) = self.state.write_migration(&record) {
             crate::warn!("state_write_failed", vip = self.plan.vip, error = e);
+        }
+    }
+}
+
+/// The wait of [`Run::await_newer_state_if_vip_gone`] as a rule: facts in (time, the latest
+/// record, whether the VIP is on its interface), wait or go on out.
+#[derive(Debug, Clone)]
+struct VipGoneGrace {
+    grace: Duration,
+    armed_at: Instant,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GraceStep {
+    /// Keep waiting for a newer keepalived state.
+    Wait,
+    /// Stop waiting; the MASTER check decides.
+    Done,
+}
+
+impl VipGoneGrace {
+    fn new(grace: Duration, now: Instant, seq: u64) -> VipGoneGrace {
+        VipGoneGrace {
+            grace,
+            armed_at: now,
+            seq,
+        }
+    }
+
+    fn step(&mut self, now: Instant, seq: u64, state: KeepalivedState, on_nic: bool) -> GraceStep {
+        if on_nic || state != KeepalivedState::Master {
+            return GraceStep::Done;
+        }
+        if seq != self.seq {
+            // A newer MASTER that still finds the VIP gone: as momentary as the first, maybe.
+            self.seq = seq;
+            self.armed_at = now;
+            return GraceStep::Wait;
+        }
+        if now.saturating_duration_since(self.armed_at) >= self.grace {
+            GraceStep::Done
+        } else {
+            GraceStep::Wait
         }
     }
 }
@@ -951,6 +1006,30 @@ mod tests {
             state: state.to_owned(),
             primary: false,
         }
+    }
+
+    #[test]
+    fn the_vip_gone_grace_rearms_on_each_newer_master_and_ends_on_anything_else() {
+        use KeepalivedState::{Backup, Master};
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let grace = Duration::from_millis(300);
+        let mut g = VipGoneGrace::new(grace, t0, 7);
+        assert_eq!(g.step(ms(0), 7, Master, false), GraceStep::Wait);
+        // A second MASTER 50 ms later re-arms the wait instead of ending it...
+        assert_eq!(g.step(ms(50), 8, Master, false), GraceStep::Wait);
+        assert_eq!(g.step(ms(320), 8, Master, false), GraceStep::Wait);
+        // ...so the BACKUP 150 ms after it still arrives in time: the MASTER check stops.
+        assert_eq!(g.step(ms(200), 9, Backup, false), GraceStep::Done);
+
+        let mut g = VipGoneGrace::new(grace, t0, 7);
+        assert_eq!(g.step(ms(50), 8, Master, false), GraceStep::Wait);
+        assert_eq!(g.step(ms(349), 8, Master, false), GraceStep::Wait);
+        assert_eq!(g.step(ms(350), 8, Master, false), GraceStep::Done);
+
+        // The VIP back on its interface ends the wait at once.
+        let mut g = VipGoneGrace::new(grace, t0, 7);
+        assert_eq!(g.step(ms(10), 7, Master, true), GraceStep::Done);
     }
 
     #[test]

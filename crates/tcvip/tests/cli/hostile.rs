@@ -1,6 +1,7 @@
 //! Hostile conditions (issue 10): broken API and metadata replies, missing credentials, frozen
 //! and killed processes, a state directory pulled from under a run.
 
+use std::thread;
 use std::time::Duration;
 
 use fake_vpc::{FakeVpcHandle, Fault, FaultSpec};
@@ -84,4 +85,36 @@ fn a_move_that_landed_is_confirmed_by_describe_when_the_task_result_keeps_failin
             Some(vip_state::MigrationOutcome::Success)
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// item 2: the "VIP not on the NIC" grace survives a second MASTER record
+
+#[test]
+fn master_master_backup_in_a_burst_moves_nothing_when_the_vip_is_not_on_the_nic() {
+    // Two nodes timing out together in a burst of notifications: MASTER, MASTER 50 ms later,
+    // BACKUP 150 ms after that; the VIP is not on this node's interface throughout.
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = master(
+        &fake,
+        "ins-node0002",
+        &format!("{NODE2_LOCAL}[[vip]]\naddress = \"{VIP}\"\ninterface = \"lo\"\n"),
+    );
+    let mut cmd = node.command("vip-migrate");
+    let migrate = thread::spawn(move || run(&mut cmd));
+    assert!(
+        wait_for(Duration::from_secs(20), || node
+            .log_text()
+            .contains("event=vip_not_on_nic")),
+        "log:\n{}",
+        node.log_text()
+    );
+    thread::sleep(Duration::from_millis(50));
+    node.record("default", KeepalivedState::Master);
+    thread::sleep(Duration::from_millis(150));
+    node.record("default", KeepalivedState::Backup);
+    let run = migrate.join().unwrap();
+    assert_eq!(run.code, 4, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(writes(&fake), 0, "{:?}", fake.calls());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
 }
