@@ -38,6 +38,12 @@ use crate::signal;
 
 /// Migrate's answer when the source ENI does not hold the IP (any more).
 const SOURCE_LOST: &str = "UnauthorizedOperation.AttachmentNotFound";
+/// The API's answer when the request's timestamp is more than 5 minutes off its clock.
+const SIGNATURE_EXPIRED: &str = "AuthFailure.SignatureExpire";
+/// How long credentials that fail for a transient reason (the metadata service giving the CVM
+/// role's keys cannot be reached, or garbles its reply) are tried again before the run gives up
+/// with exit 3. Sources that answered "none" are not retried at all (exit 77).
+pub const CREDENTIALS_PATIENCE: Duration = Duration::from_secs(5);
 /// How often that answer sends us back to look up the holder before it counts as an error.
 const MAX_HOLDER_RACES: u32 = 3;
 /// How long the first write waits for a newer keepalived state when the VIP is missing from
@@ -164,6 +170,9 @@ fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report 
         jitter: Jitter::from_entropy(),
         backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
         errors: 0,
+        failed_calls: 0,
+        unreachable: false,
+        credentials_failing_since: None,
         refreshed: false,
         holder_races: 0,
         waited_from: None,
@@ -280,6 +289,13 @@ struct Run<'a> {
     backoff: Backoff,
     /// Consecutive retryable errors, for the backoff.
     errors: u32,
+    /// API calls that failed in a row (the `attempt` of an `api_error` line is this one's number).
+    failed_calls: u32,
+    /// Whether the last call failed because the API, or the metadata service giving the
+    /// credentials, could not be reached (a deadline passing then is "unknown", exit 3).
+    unreachable: bool,
+    /// Since when credentials have been failing for a transient reason.
+    credentials_failing_since: Option<Instant>,
     /// Whether credentials were already refreshed once.
     refreshed: bool,
     /// Migrate calls refused because the source no longer held the VIP (another node moved it
@@ -309,6 +325,7 @@ impl Run<'_> {
                     continue;
                 }
             };
+            self.call_succeeded();
             let write = match holder {
                 Some(h) if h.eni == self.plan.eni_id && !h.is_changing() => {
                     return Ok(self.landed());
@@ -383,6 +400,7 @@ impl Run<'_> {
                 }
             };
             self.errors = 0;
+            self.call_succeeded();
             self.request_ids.push(request_id.clone());
             match self.poll_task(&request_id, written)? {
                 TaskStatus::Success => {
@@ -510,8 +528,12 @@ impl Run<'_> {
             let short = self.short_client()?;
             let client = short.as_ref().unwrap_or(self.client);
             match client.describe_vpc_task_result(&request) {
-                Ok(reply) if reply.status.is_finished() => return Ok(reply.status),
+                Ok(reply) if reply.status.is_finished() => {
+                    self.call_succeeded();
+                    return Ok(reply.status);
+                }
                 Ok(_) => {
+                    self.call_succeeded();
                     failed_polls = 0;
                     continue;
                 }
@@ -533,6 +555,7 @@ impl Run<'_> {
                     continue;
                 }
             };
+            self.call_succeeded();
             let verdict = task_fallback(holder.as_ref(), self.plan.eni_id);
             crate::info!(
                 "migrate_task_fallback",
@@ -567,20 +590,55 @@ impl Run<'_> {
             self.holder_races += 1;
             class = RetryClass::AfterReread;
         }
+        self.failed_calls += 1;
+        self.unreachable = api_exit(err) == Exit::Unknown;
         crate::warn!(
             "api_error",
             vip = self.plan.vip,
             action = action,
             class = format!("{class:?}"),
-            attempt = self.attempts,
+            attempt = self.failed_calls,
             error = err
         );
+        if let Error::Credentials(c) = err
+            && class != RetryClass::Fatal
+        {
+            // Credentials whose source cannot be reached: retried briefly (a dropped or garbled
+            // metadata reply passes), not to the deadline.
+            let since = *self
+                .credentials_failing_since
+                .get_or_insert_with(Instant::now);
+            if since.elapsed() >= CREDENTIALS_PATIENCE {
+                return Err(Stop::new(
+                    Exit::Unknown,
+                    MigrationOutcome::Failed,
+                    format!(
+                        "{}: no credentials after {} tries in {} ms: a source could not be reached: {c}",
+                        self.plan.vip,
+                        self.failed_calls,
+                        since.elapsed().as_millis()
+                    ),
+                ));
+            }
+        }
         match class {
             RetryClass::Fatal => Err(Stop::new(
                 api_exit(err),
                 MigrationOutcome::Failed,
                 format!("{}: {action} failed: {err}", self.plan.vip),
             )),
+            RetryClass::RefreshCredentials
+                if self.refreshed && err.code() == Some(SIGNATURE_EXPIRED) =>
+            {
+                Err(Stop::new(
+                    Exit::Auth,
+                    MigrationOutcome::Failed,
+                    format!(
+                        "{}: {action} refused: this node's clock is more than 5 minutes off the API's ({err}); check the node's clock (NTP)",
+                        self.plan.vip
+                    ),
+                ))
+            }
             RetryClass::RefreshCredentials if self.refreshed => Err(Stop::new(
                 Exit::Auth,
                 MigrationOutcome::Failed,
@@ -604,6 +662,13 @@ impl Run<'_> {
                 })
             }
         }
+    }
+
+    /// A call went through: the next failure is attempt 1 again.
+    fn call_succeeded(&mut self) {
+        self.failed_calls = 0;
+        self.unreachable = false;
+        self.credentials_failing_since = None;
     }
 
     /// keepalived adds the VIPs to the interface before it runs notify_master and removes them
@@ -687,8 +752,14 @@ impl Run<'_> {
             ));
         }
         if Instant::now() >= self.plan.deadline {
+            // Unreachable to the end: where the VIP is, is unknown.
+            let exit = if self.unreachable {
+                Exit::Unknown
+            } else {
+                Exit::Failure
+            };
             return Err(Stop::new(
-                Exit::Failure,
+                exit,
                 MigrationOutcome::TimedOut,
                 format!(
                     "{}: not on {} when the deadline passed after {} ms",

@@ -5,7 +5,7 @@ use std::thread;
 use std::time::Duration;
 
 use fake_vpc::{FakeVpcHandle, Fault, FaultSpec};
-use vip_state::KeepalivedState;
+use vip_state::{KeepalivedState, MigrationOutcome};
 
 use crate::util::*;
 
@@ -82,7 +82,7 @@ fn a_move_that_landed_is_confirmed_by_describe_when_the_task_result_keeps_failin
         assert!((1..=6).contains(&polls), "{fault:?}: {polls} polls");
         assert_eq!(
             node.state().read_migration(VIP).value.map(|r| r.outcome),
-            Some(vip_state::MigrationOutcome::Success)
+            Some(MigrationOutcome::Success)
         );
     }
 }
@@ -117,4 +117,146 @@ fn master_master_backup_in_a_burst_moves_nothing_when_the_vip_is_not_on_the_nic(
     assert_eq!(run.code, 4, "{run:?}\nlog:\n{}", node.log_text());
     assert_eq!(writes(&fake), 0, "{:?}", fake.calls());
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
+}
+/// The `attempt=` values of the log lines of `event`.
+fn attempts_of(log: &str, event: &str) -> Vec<u32> {
+    log.lines()
+        .filter(|l| l.contains(&format!("event={event} ")))
+        .filter_map(|l| {
+            l.split(' ')
+                .find_map(|kv| kv.strip_prefix("attempt="))
+                .and_then(|v| v.parse().ok())
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// item 11: no credentials at all
+
+/// A node with `credentials.source = "auto"` and nothing for env or profile to find.
+fn node_without_credentials(fake: &FakeVpcHandle) -> (Node, tempfile::TempDir) {
+    let node = master(fake, "ins-node0002", NODE2_LOCAL);
+    edit_config(&node, "source = \"env\"\n", "source = \"auto\"\n");
+    (node, tempfile::tempdir().unwrap())
+}
+
+fn run_without_credentials(node: &Node, home: &std::path::Path, args: &[&str]) -> Run {
+    let mut cmd = node.command("vip-migrate");
+    cmd.args(args)
+        .env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY")
+        .env_remove("TENCENTCLOUD_CREDENTIALS_FILE")
+        .env("HOME", home);
+    run(&mut cmd)
+}
+
+#[test]
+fn no_credentials_anywhere_is_77_at_once() {
+    // The loopback topology binds no CAM role: the metadata service answers 404, a definite
+    // "none", as the environment and the profile files do.
+    let fake = start(&loopback_topology("eni-lo000001"), Duration::ZERO);
+    let node = master(
+        &fake,
+        "ins-lo000002",
+        "[node]\ninstance_id = \"ins-lo000002\"\neni_id = \"eni-lo000002\"\nvpc_id = \"vpc-lo000001\"\n\n\
+         [[vip]]\naddress = \"127.0.0.1\"\n",
+    );
+    edit_config(&node, "source = \"env\"\n", "source = \"auto\"\n");
+    let home = tempfile::tempdir().unwrap();
+    let run = run_without_credentials(&node, home.path(), &["--deadline-s", "60"]);
+    assert_eq!(run.code, 77, "{run:?}\nlog:\n{}", node.log_text());
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "retried what cannot change: {run:?}"
+    );
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    for attempt in attempts_of(&node.log_text(), "api_error") {
+        assert!(attempt >= 1, "{}", node.log_text());
+    }
+}
+
+#[test]
+fn credentials_whose_source_cannot_be_reached_are_3_promptly_counting_attempts() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let (node, home) = node_without_credentials(&fake);
+    fake.set_metadata_available(false);
+    let run = run_without_credentials(&node, home.path(), &["--deadline-s", "60"]);
+    assert_eq!(run.code, 3, "{run:?}\nlog:\n{}", node.log_text());
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "retried to the deadline: {run:?}"
+    );
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    let attempts = attempts_of(&node.log_text(), "api_error");
+    assert!(attempts.len() >= 2, "{}", node.log_text());
+    let counted: Vec<u32> = (1..=attempts.len() as u32).collect();
+    assert_eq!(attempts, counted, "{}", node.log_text());
+    assert_eq!(
+        node.state().read_migration(VIP).value.map(|r| r.outcome),
+        Some(MigrationOutcome::Failed)
+    );
+}
+
+#[test]
+fn no_credentials_anywhere_stops_discovery_at_once_too() {
+    // Discovery must ask the API for this node's ENI, and so needs credentials. No role bound
+    // (the loopback topology has none): every source answers "none".
+    let fake = start(&loopback_topology("eni-lo000001"), Duration::ZERO);
+    let node = master(
+        &fake,
+        "ins-lo000002",
+        "[node]\ninstance_id = \"ins-lo000002\"\nvpc_id = \"vpc-lo000001\"\n\n\
+         [[vip]]\naddress = \"127.0.0.1\"\n",
+    );
+    edit_config(&node, "source = \"env\"\n", "source = \"auto\"\n");
+    let home = tempfile::tempdir().unwrap();
+    let run = run_without_credentials(&node, home.path(), &["--deadline-s", "60"]);
+    assert_eq!(run.code, 77, "{run:?}\nlog:\n{}", node.log_text());
+    assert!(run.stderr.contains("no source gave credentials"), "{run:?}");
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
+
+// ---------------------------------------------------------------------------------------------
+// item 12: unreachable to the deadline is 3; clock skew names the clock
+
+#[test]
+fn an_api_unreachable_to_the_deadline_is_unknown_3() {
+    for fault in [Fault::Drop, Fault::Http500] {
+        let fake = start(&example("two-nodes"), Duration::from_millis(200));
+        fake.inject(FaultSpec {
+            action: None,
+            count: 100_000,
+            fault: fault.clone(),
+        });
+        let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+        let run = node.run("vip-migrate", &["--deadline-s", "3"]);
+        assert_eq!(run.code, 3, "{fault:?}: {run:?}\nlog:\n{}", node.log_text());
+        assert!(run.stderr.contains("deadline"), "{run:?}");
+        assert_eq!(writes(&fake), 0);
+    }
+}
+
+#[test]
+fn a_clock_skew_refusal_says_to_check_the_clock() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    fake.inject(FaultSpec {
+        action: Some("DescribeNetworkInterfaces".into()),
+        count: 10,
+        fault: Fault::ApiError(
+            "AuthFailure.SignatureExpire".into(),
+            "Signature expired. Timestamp is later than the server time by more than 5 minutes."
+                .into(),
+        ),
+    });
+    let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
+    assert_eq!(run.code, 77, "{run:?}\nlog:\n{}", node.log_text());
+    assert!(
+        run.stderr.contains("check the node's clock (NTP)"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains("after refreshing credentials"),
+        "{run:?}"
+    );
 }
