@@ -260,3 +260,37 @@ fn a_clock_skew_refusal_says_to_check_the_clock() {
         "{run:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// issue 9: which credential source was used is logged once
+
+#[test]
+fn the_credential_source_is_logged_once_at_info() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+    let run = node.run("vip-migrate", &[]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    let log = node.log_text();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("event=credentials "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("level=info"), "{log}");
+    assert!(lines[0].contains("source=env"), "{log}");
+    assert!(!lines[0].contains(SECRET_KEY), "{log}");
+
+    edit_config(&node, "source = \"env\"\n", "source = \"cvm-role\"\n");
+    edit_config(&node, "level = \"debug\"", "level = \"info\"");
+    let run = node.run("vip-query", &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "true\n"), "{run:?}");
+    let log = node.log_text();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("bin=vip-query") && l.contains("event=credentials "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("source=cvm-role"), "{log}");
+    assert!(lines[0].contains("tcvip-demo-role"), "{log}");
+    assert!(lines[0].contains("expires=20"), "{log}");
+}

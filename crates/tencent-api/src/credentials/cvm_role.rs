@@ -204,6 +204,14 @@ impl CredentialProvider for CvmRoleCredentials {
     fn describe(&self) -> String {
         format!("CVM role ({})", self.metadata.url_of(ROLE_CREDENTIALS_PATH))
     }
+
+    fn provenance(&self) -> Option<super::Provenance> {
+        self.lock().as_ref().map(|c| super::Provenance {
+            source: "cvm-role",
+            detail: Some(c.role.clone()),
+            expires_unix: Some(c.expired_time),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,17 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Where the credentials a provider handed out last came from (never the secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// `env`, `profile`, `cvm-role` or `static`.
+    pub source: &'static str,
+    /// The profile file, the role name: what the source was exactly, when it says more.
+    pub detail: Option<String>,
+    /// When temporary credentials expire (unix seconds).
+    pub expires_unix: Option<i64>,
+}
+
 /// A source of credentials.
 pub trait CredentialProvider: Send + Sync + fmt::Debug {
     /// Current credentials; may do I/O (file, metadata service) and may cache.
@@ -72,6 +83,11 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
 
     /// Where the credentials come from, for messages (never the secrets themselves).
     fn describe(&self) -> String;
+
+    /// Where the credentials handed out last came from, once some were.
+    fn provenance(&self) -> Option<Provenance> {
+        None
+    }
 }
 
 impl<T: CredentialProvider + ?Sized> CredentialProvider for Arc<T> {
@@ -84,6 +100,9 @@ impl<T: CredentialProvider + ?Sized> CredentialProvider for Arc<T> {
     fn describe(&self) -> String {
         (**self).describe()
     }
+    fn provenance(&self) -> Option<Provenance> {
+        (**self).provenance()
+    }
 }
 
 impl<T: CredentialProvider + ?Sized> CredentialProvider for Box<T> {
@@ -95,6 +114,9 @@ impl<T: CredentialProvider + ?Sized> CredentialProvider for Box<T> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn provenance(&self) -> Option<Provenance> {
+        (**self).provenance()
     }
 }
 
@@ -199,6 +221,14 @@ impl CredentialProvider for StaticCredentials {
 
     fn describe(&self) -> String {
         "static credentials".into()
+    }
+
+    fn provenance(&self) -> Option<Provenance> {
+        Some(Provenance {
+            source: "static",
+            detail: Some("fixed keys".into()),
+            expires_unix: None,
+        })
     }
 }
 

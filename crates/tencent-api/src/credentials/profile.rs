@@ -9,6 +9,7 @@
 //! kept, as the SDKs do), `#` / `;` start comment lines, `=` or `:` separates key and value.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::env::{EnvLookup, process_env};
 use super::{CredentialError, CredentialProvider, Credentials, check_header_safe};
@@ -20,6 +21,8 @@ pub const ENV_CREDENTIALS_FILE: &str = "TENCENTCLOUD_CREDENTIALS_FILE";
 #[derive(Debug, Clone)]
 pub struct ProfileCredentials {
     candidates: Vec<PathBuf>,
+    /// The file the last credentials came from.
+    used: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl ProfileCredentials {
@@ -39,7 +42,7 @@ impl ProfileCredentials {
             candidates.push(Path::new(&home).join(".tencentcloud").join("credentials"));
         }
         candidates.push(PathBuf::from("/etc/tencentcloud/credentials"));
-        Self { candidates }
+        Self::with_candidates(candidates)
     }
 
     /// Exactly this file.
@@ -49,7 +52,10 @@ impl ProfileCredentials {
 
     /// The first existing file among `candidates`.
     pub fn with_candidates(candidates: Vec<PathBuf>) -> Self {
-        Self { candidates }
+        Self {
+            candidates,
+            used: Arc::default(),
+        }
     }
 
     /// The paths searched, in order.
@@ -82,6 +88,7 @@ impl CredentialProvider for ProfileCredentials {
                 reason,
             })?;
             check_header_safe(&path.display().to_string(), "secret_id", &creds.secret_id)?;
+            *self.used.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
             return Ok(creds);
         }
         Err(CredentialError::ProfileNotFound {
@@ -96,6 +103,19 @@ impl CredentialProvider for ProfileCredentials {
             .map(|p| p.display().to_string())
             .collect();
         format!("profile file ({})", paths.join(", "))
+    }
+
+    fn provenance(&self) -> Option<super::Provenance> {
+        let used = self
+            .used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        Some(super::Provenance {
+            source: "profile",
+            detail: Some(used.display().to_string()),
+            expires_unix: None,
+        })
     }
 }
 
