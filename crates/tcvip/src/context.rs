@@ -347,10 +347,13 @@ fn discovery_exit(err: DiscoveryError) -> anyhow::Error {
 /// The exit code for an API error that ends a command.
 pub fn api_exit(err: &tencent_api::Error) -> Exit {
     use tencent_api::Error as E;
-    if let E::Credentials(c) = err
-        && c.is_transient()
-    {
-        return Exit::Unknown;
+    if let E::Credentials(c) = err {
+        if c.is_config() {
+            return Exit::Config;
+        }
+        if c.is_transient() {
+            return Exit::Unknown;
+        }
     }
     if err.is_auth() || err.code() == Some("UnauthorizedOperation") {
         return Exit::Auth;

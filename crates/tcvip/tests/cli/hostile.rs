@@ -294,3 +294,39 @@ fn the_credential_source_is_logged_once_at_info() {
     assert!(lines[0].contains("tcvip-demo-role"), "{log}");
     assert!(lines[0].contains("expires=20"), "{log}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// item 12: a profile file readable by others is refused like a tcvip.toml with keys
+
+#[test]
+fn a_profile_file_readable_by_others_is_refused_with_78() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+    let profile = node.dir.path().join("credentials");
+    std::fs::write(
+        &profile,
+        format!("[default]\nsecret_id = {SECRET_ID}\nsecret_key = {SECRET_KEY}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    edit_config(
+        &node,
+        "source = \"env\"\n",
+        &format!(
+            "source = \"profile\"\nprofile_file = \"{}\"\n",
+            profile.display()
+        ),
+    );
+    let run = node.run("vip-migrate", &[]);
+    assert_eq!(run.code, 78, "{run:?}\nlog:\n{}", node.log_text());
+    assert!(run.stderr.contains("0644"), "{run:?}");
+    assert!(run.stderr.contains("chmod 600"), "{run:?}");
+    assert!(!run.stderr.contains(SECRET_KEY), "{run:?}");
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+
+    std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = node.run("vip-migrate", &[]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+}

@@ -49,6 +49,12 @@ impl DefaultChain {
                         Some(source.clone());
                     return Ok((c, source));
                 }
+                // A source refused for safety ends the search: falling through to the next
+                // source would hide the problem.
+                Err(e) if e.is_config() => {
+                    tried.push((p.describe(), e));
+                    break;
+                }
                 Err(e) => tried.push((p.describe(), e)),
             }
         }

@@ -137,6 +137,14 @@ pub enum CredentialError {
         #[source]
         source: std::io::Error,
     },
+    /// The profile file holds secret keys but others may read or change it (or it belongs to
+    /// someone else): refused, as tcvip refuses a tcvip.toml with keys in that state.
+    #[error("credentials file {} {problem}: refusing to use the secret keys in it; fix: {fix}", .path.display())]
+    ProfileInsecure {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
     /// The profile file exists but lacks what is needed.
     #[error("credentials file {}: {reason}", .path.display())]
     ProfileFormat { path: PathBuf, reason: String },
@@ -167,6 +175,16 @@ pub enum CredentialError {
 }
 
 impl CredentialError {
+    /// A configuration problem on this node (a profile file others can read), for a chain
+    /// when any source has one: fixed by the operator, not by retrying.
+    pub fn is_config(&self) -> bool {
+        match self {
+            CredentialError::ProfileInsecure { .. } => true,
+            CredentialError::Chain { tried } => tried.iter().any(|(_, e)| e.is_config()),
+            _ => false,
+        }
+    }
+
     /// A retry later may succeed (a metadata fetch timed out, could not connect, got a 5xx or
     /// a garbled reply). For a chain: when any source failed transiently.
     pub fn is_transient(&self) -> bool {

@@ -73,6 +73,11 @@ impl Default for ProfileCredentials {
 impl CredentialProvider for ProfileCredentials {
     fn credentials(&self) -> Result<Credentials, CredentialError> {
         for path in &self.candidates {
+            match std::fs::metadata(path) {
+                Ok(meta) if meta.is_file() => check_private(path, &meta)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Ok(_) | Err(_) => {}
+            }
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -117,6 +122,34 @@ impl CredentialProvider for ProfileCredentials {
             expires_unix: None,
         })
     }
+}
+
+/// Refuses a profile file that others may read or write, or that belongs to neither root nor
+/// the user running this process: its keys may have been read, or planted.
+fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), CredentialError> {
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mode = meta.mode() & 0o7777;
+    let uid = meta.uid();
+    let mut problems = Vec::new();
+    if uid != 0 && uid != me {
+        problems.push(format!("is owned by uid {uid}, neither root nor uid {me}"));
+    }
+    if mode & 0o077 != 0 {
+        problems.push(format!(
+            "has mode {mode:04o}, which lets group or others access it"
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let owner = if me == 0 { "root:root" } else { "$(id -u)" };
+    Err(CredentialError::ProfileInsecure {
+        path: path.to_owned(),
+        problem: problems.join(" and "),
+        fix: format!("chown {owner} {p} && chmod 600 {p}", p = path.display()),
+    })
 }
 
 /// Parses profile text into credentials; the error names what is missing (never a value).

@@ -26,9 +26,12 @@ fn env(pairs: &[(&str, &str)]) -> EnvCredentials {
     EnvCredentials::from_lookup(lookup)
 }
 
+/// Writes a profile file private to its owner, as a real one must be.
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     p
 }
 
@@ -342,4 +345,44 @@ fn cvm_role_garbled_replies_are_transient_and_a_json_refusal_is_not() {
         };
         assert_eq!(class, expected);
     }
+}
+
+#[test]
+fn a_profile_file_others_can_read_is_refused_and_ends_the_chain() {
+    // Issue 10 item 12: refused like a tcvip.toml with keys, naming the fix.
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "credentials",
+        "[default]\nsecret_id = AKIDprofile\nsecret_key = profile-secret\n",
+    );
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let e = ProfileCredentials::with_path(&path)
+            .credentials()
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(e.is_config() && !e.is_transient(), "{mode:o}: {e:?}");
+        assert!(text.contains(&format!("{mode:04o}")), "{text}");
+        assert!(text.contains("chmod 600"), "{text}");
+        assert!(!text.contains("profile-secret"), "{text}");
+        // The CVM role after it is not tried: the problem is not hidden.
+        let chain = DefaultChain::new(vec![
+            Box::new(env(&[])),
+            Box::new(ProfileCredentials::with_path(&path)),
+            Box::new(tencent_api::credentials::StaticCredentials::new(
+                Credentials::new("AKIDlater", "k"),
+            )),
+        ]);
+        let e = chain.credentials().unwrap_err();
+        assert!(e.is_config(), "{e:?}");
+        assert_eq!(
+            tencent_api::Error::from(e).retry_class(),
+            tencent_api::RetryClass::Fatal
+        );
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = ProfileCredentials::with_path(&path).credentials().unwrap();
+    assert_eq!(c.secret_id, "AKIDprofile");
 }
