@@ -242,16 +242,44 @@ fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report 
 /// someone looks would take the look for a migration in flight and move nothing.
 const JOIN_AFTER: Duration = Duration::from_millis(250);
 
-/// Takes the VIP's single-flight lock, waiting up to [`JOIN_AFTER`] when it is busy.
+/// Takes the VIP's single-flight lock, waiting up to [`JOIN_AFTER`] when it is busy. A holder
+/// stuck past its deadline ([`vip_state::Holder::is_stuck`]: stopped or hung) is not joined:
+/// its lock is taken over, and the log says so.
 fn take_lock(state: &StateDir, plan: &Plan<'_>) -> Result<LockAttempt, vip_state::StateError> {
-    match state.try_lock_vip(plan.vip, plan.purpose)? {
-        LockAttempt::Busy(_) => {}
+    let deadline_ms = Some(
+        now_ms().saturating_add(
+            u64::try_from(
+                plan.deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis(),
+            )
+            .unwrap_or(u64::MAX),
+        ),
+    );
+    let busy = match state.try_lock_vip_until(plan.vip, plan.purpose, deadline_ms)? {
+        LockAttempt::Busy(holder) => holder,
         acquired => return Ok(acquired),
-    }
-    match state.lock_vip_timeout(plan.vip, plan.purpose, JOIN_AFTER) {
-        Ok(lock) => Ok(LockAttempt::Acquired(lock)),
-        Err(vip_state::StateError::LockTimeout { holder, .. }) => Ok(LockAttempt::Busy(holder)),
-        Err(e) => Err(e),
+    };
+    let holder = if busy.as_ref().is_some_and(|h| h.is_stuck(now_ms())) {
+        busy
+    } else {
+        match state.lock_vip_timeout_until(plan.vip, plan.purpose, JOIN_AFTER, deadline_ms) {
+            Ok(lock) => return Ok(LockAttempt::Acquired(lock)),
+            Err(vip_state::StateError::LockTimeout { holder, .. }) => holder,
+            Err(e) => return Err(e),
+        }
+    };
+    match holder {
+        Some(stuck) if stuck.is_stuck(now_ms()) => {
+            crate::warn!(
+                "migration_stuck",
+                vip = plan.vip,
+                holder = stuck,
+                reason = "the run holding the VIP lock is past its deadline (stopped or hung): taking the lock over instead of joining it"
+            );
+            state.take_over_stuck_vip_lock(plan.vip, &stuck, plan.purpose, deadline_ms)
+        }
+        holder => Ok(LockAttempt::Busy(holder)),
     }
 }
 

@@ -22,6 +22,11 @@ use crate::time::{age_of, format_utc, now_ms};
 /// Longest purpose string stored in a lock file.
 const MAX_PURPOSE_LEN: usize = 200;
 
+/// How far past its own deadline a holder that is still alive counts as stuck (frozen by
+/// SIGSTOP, hung in the kernel): a run cuts its requests at its deadline and only records how
+/// it ended after that, which takes milliseconds.
+pub const STUCK_MARGIN_MS: u64 = 5_000;
+
 /// Who holds a VIP lock, as written by the holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
@@ -31,9 +36,20 @@ pub struct Holder {
     pub started_at_ms: u64,
     /// What it is doing, e.g. "migrate" or "reconcile".
     pub purpose: String,
+    /// When its run must have ended (unix ms), when it said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
 }
 
 impl Holder {
+    /// Whether this holder is alive but more than [`STUCK_MARGIN_MS`] past its own deadline:
+    /// it will not finish, and waiting for it (joining it) would block failover for good.
+    pub fn is_stuck(&self, now_ms: u64) -> bool {
+        self.deadline_ms
+            .is_some_and(|d| now_ms > d.saturating_add(STUCK_MARGIN_MS))
+            && self.is_alive()
+    }
+
     /// Whether the process named by `pid` still exists. `false` means this holder information is
     /// stale (the lock itself may still be held, e.g. by a process that inherited the descriptor).
     pub fn is_alive(&self) -> bool {
@@ -53,6 +69,13 @@ impl std::fmt::Display for Holder {
         )?;
         if !self.is_alive() {
             write!(f, " [pid not running: holder information is stale]")?;
+        } else if self.is_stuck(now_ms()) {
+            let past = now_ms().saturating_sub(self.deadline_ms.unwrap_or_default());
+            write!(
+                f,
+                " [stuck: {:.1}s past its deadline, stopped (SIGSTOP) or hung; not joined: kill it]",
+                past as f64 / 1000.0
+            )?;
         }
         Ok(())
     }
@@ -134,10 +157,27 @@ impl Drop for VipLock {
 impl StateDir {
     /// Takes the single-flight lock for `vip` if nobody holds it; never waits.
     pub fn try_lock_vip(&self, vip: Ipv4Addr, purpose: &str) -> Result<LockAttempt, StateError> {
+        self.try_lock_vip_until(vip, purpose, None)
+    }
+
+    /// As [`try_lock_vip`](Self::try_lock_vip), saying in the lock file when this run will have
+    /// ended (unix ms), so that others can tell a stuck holder ([`Holder::is_stuck`]).
+    pub fn try_lock_vip_until(
+        &self,
+        vip: Ipv4Addr,
+        purpose: &str,
+        deadline_ms: Option<u64>,
+    ) -> Result<LockAttempt, StateError> {
         let path = self.vip_lock_path(vip);
         let file = open_lock_file(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(LockAttempt::Acquired(claim(file, path, vip, purpose))),
+            Ok(()) => Ok(LockAttempt::Acquired(claim(
+                file,
+                path,
+                vip,
+                purpose,
+                deadline_ms,
+            ))),
             Err(TryLockError::WouldBlock) => Ok(LockAttempt::Busy(read_holder(&path))),
             Err(TryLockError::Error(e)) => Err(StateError::io("locking", &path, e)),
         }
@@ -151,10 +191,66 @@ impl StateDir {
         purpose: &str,
         timeout: Duration,
     ) -> Result<VipLock, StateError> {
+        self.lock_vip_timeout_until(vip, purpose, timeout, None)
+    }
+
+    /// As [`lock_vip_timeout`](Self::lock_vip_timeout), with this run's deadline (unix ms).
+    pub fn lock_vip_timeout_until(
+        &self,
+        vip: Ipv4Addr,
+        purpose: &str,
+        timeout: Duration,
+        deadline_ms: Option<u64>,
+    ) -> Result<VipLock, StateError> {
         let path = self.vip_lock_path(vip);
         let file = open_lock_file(&path)?;
         lock_with_deadline(&file, &path, timeout, read_holder)?;
-        Ok(claim(file, path, vip, purpose))
+        Ok(claim(file, path, vip, purpose, deadline_ms))
+    }
+
+    /// Takes over the lock for `vip` from `stuck`, a holder past its deadline
+    /// ([`Holder::is_stuck`]): the OS lock of a stopped process is never released, so its lock
+    /// file is removed and a new one taken. Runs that do this are serialized by a second lock,
+    /// and the file is removed only while `stuck` is still the one holding it; whoever holds it
+    /// otherwise is reported as [`LockAttempt::Busy`]. The stuck process keeps its descriptor of
+    /// the removed file; should it resume, it finds its deadline passed and stops.
+    pub fn take_over_stuck_vip_lock(
+        &self,
+        vip: Ipv4Addr,
+        stuck: &Holder,
+        purpose: &str,
+        deadline_ms: Option<u64>,
+    ) -> Result<LockAttempt, StateError> {
+        let guard_path = self.join(&format!("vip-{vip}.takeover.lock"));
+        let guard = open_lock_file(&guard_path)?;
+        lock_with_deadline(&guard, &guard_path, Duration::from_secs(2), |_| None)?;
+        let path = self.vip_lock_path(vip);
+        let file = open_lock_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                return Ok(LockAttempt::Acquired(claim(
+                    file,
+                    path,
+                    vip,
+                    purpose,
+                    deadline_ms,
+                )));
+            }
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(StateError::io("locking", &path, e)),
+        }
+        let current = read_holder(&path);
+        let same = current
+            .as_ref()
+            .is_some_and(|c| c.pid == stuck.pid && c.started_at_ms == stuck.started_at_ms);
+        if !same {
+            return Ok(LockAttempt::Busy(current));
+        }
+        drop(file);
+        std::fs::remove_file(&path).map_err(|e| StateError::io("removing lock file", &path, e))?;
+        let attempt = self.try_lock_vip_until(vip, purpose, deadline_ms);
+        let _ = guard.unlock();
+        attempt
     }
 
     /// Whether the lock for `vip` is held right now (it is taken and released at once when free).
@@ -177,11 +273,18 @@ impl StateDir {
 }
 
 /// Writes our holder information into a freshly locked file.
-fn claim(file: File, path: PathBuf, vip: Ipv4Addr, purpose: &str) -> VipLock {
+fn claim(
+    file: File,
+    path: PathBuf,
+    vip: Ipv4Addr,
+    purpose: &str,
+    deadline_ms: Option<u64>,
+) -> VipLock {
     let holder = Holder {
         pid: std::process::id(),
         started_at_ms: now_ms(),
         purpose: purpose.chars().take(MAX_PURPOSE_LEN).collect(),
+        deadline_ms,
     };
     // Holder information is advisory: failing to write it must not lose the lock we hold.
     if let Ok(json) = serde_json::to_vec(&holder) {
@@ -269,6 +372,7 @@ mod tests {
             pid: i32::MAX as u32,
             started_at_ms: 0,
             purpose: "x".into(),
+            deadline_ms: None,
         };
         assert!(!h.is_alive());
         assert!(h.to_string().contains("stale"));
@@ -278,5 +382,37 @@ mod tests {
         };
         assert!(me.is_alive());
         assert!(!me.to_string().contains("stale"));
+    }
+
+    #[test]
+    fn a_live_holder_past_its_deadline_and_the_margin_is_stuck() {
+        let me = Holder {
+            pid: std::process::id(),
+            started_at_ms: 1_000,
+            purpose: "migrate".into(),
+            deadline_ms: Some(61_000),
+        };
+        assert!(!me.is_stuck(61_000));
+        assert!(!me.is_stuck(61_000 + STUCK_MARGIN_MS));
+        assert!(me.is_stuck(61_001 + STUCK_MARGIN_MS));
+        // Without a deadline (an older writer), or dead (stale, and the OS lock is free), never.
+        let old = Holder {
+            deadline_ms: None,
+            ..me.clone()
+        };
+        assert!(!old.is_stuck(u64::MAX));
+        let dead = Holder {
+            pid: i32::MAX as u32,
+            ..me.clone()
+        };
+        assert!(!dead.is_stuck(u64::MAX));
+        assert!(
+            Holder {
+                deadline_ms: Some(0),
+                ..me
+            }
+            .to_string()
+            .contains("stuck")
+        );
     }
 }

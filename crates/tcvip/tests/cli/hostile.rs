@@ -330,3 +330,61 @@ fn a_profile_file_readable_by_others_is_refused_with_78() {
     assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// item 7: a frozen lock holder does not block failover forever
+
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_frozen_lock_holder_past_its_deadline_is_reported_stuck_and_not_joined() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(200));
+    // The VIP is not on lo: the first run waits briefly before its write, and is frozen there.
+    let node = master(
+        &fake,
+        "ins-node0002",
+        &format!("{NODE2_LOCAL}[[vip]]\naddress = \"{VIP}\"\ninterface = \"lo\"\n"),
+    );
+    let mut frozen = node
+        .command("vip-migrate")
+        .args(["--deadline-s", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || node
+            .log_text()
+            .contains("event=vip_not_on_nic")),
+        "log:\n{}",
+        node.log_text()
+    );
+    signal(frozen.id(), "STOP");
+    // Past its 1 s deadline and the margin.
+    thread::sleep(Duration::from_millis(
+        1000 + vip_state::STUCK_MARGIN_MS + 500,
+    ));
+
+    let status = node.run("vip-query", &["--status"]);
+    assert!(status.stdout.contains("stuck"), "{status:?}");
+
+    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
+    let log = node.log_text();
+    let _ = frozen.kill();
+    let _ = frozen.wait();
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{log}");
+    assert!(
+        !run.stdout.contains("in flight"),
+        "joined the frozen run: {run:?}"
+    );
+    assert!(log.contains("event=migration_stuck"), "{log}");
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    assert_eq!(writes(&fake), 1);
+}
