@@ -267,6 +267,14 @@ impl StateDir {
         }
     }
 
+    /// Whether the run that wrote `record` died before saying how it ended (killed, crashed):
+    /// the record says in flight, yet nobody holds the VIP's lock.
+    pub fn migration_died(&self, record: &crate::MigrationRecord) -> bool {
+        record.outcome == crate::MigrationOutcome::InFlight
+            && record.ended_at_ms.is_none()
+            && matches!(self.vip_lock_status(record.vip), Ok(LockStatus::Free))
+    }
+
     fn vip_lock_path(&self, vip: Ipv4Addr) -> PathBuf {
         self.join(&format!("vip-{vip}.lock"))
     }

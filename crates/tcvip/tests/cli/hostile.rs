@@ -388,3 +388,25 @@ fn a_frozen_lock_holder_past_its_deadline_is_reported_stuck_and_not_joined() {
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
     assert_eq!(writes(&fake), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// item 12: a killed run's migration record does not read "in flight" forever
+
+#[test]
+fn the_status_says_a_killed_run_died_instead_of_in_flight() {
+    let fake = start(&example("two-nodes"), Duration::from_millis(1500));
+    let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+    kill_after_first_write(&node, &fake, "MigratePrivateIpAddress");
+    let record = node.state().read_migration(VIP).value.unwrap();
+    assert_eq!(record.outcome, MigrationOutcome::InFlight, "{record:?}");
+    let status = node.run("vip-query", &["--status"]);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.contains("last migration"))
+        .unwrap_or_else(|| panic!("{status:?}"))
+        .to_owned();
+    assert!(line.contains("died"), "{status:?}");
+    assert!(!line.contains("in_flight"), "{status:?}");
+    assert!(!status.stdout.contains("in flight:"), "{status:?}");
+}
