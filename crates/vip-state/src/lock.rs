@@ -127,6 +127,83 @@ pub struct VipLock {
     path: PathBuf,
     vip: Ipv4Addr,
     holder: Holder,
+    /// The guard that outlives the lock file (see [`Guard`]); `None` only when a stuck holder
+    /// still keeps it.
+    _guard: Option<Guard>,
+}
+
+/// A second mark of a VIP lock that does not live in the state directory: a listening Unix
+/// socket in the abstract namespace, named after the state directory's path and the VIP. The
+/// kernel frees it when its holder exits. When the state directory is deleted under a running
+/// migration (its lock file with it), a new run finds the fresh lock file free, but not this
+/// name, and joins the first run instead of running beside it.
+#[derive(Debug)]
+struct Guard(#[allow(dead_code)] std::os::unix::net::UnixListener);
+
+/// What became of binding the guard.
+enum GuardBind {
+    Bound(Guard),
+    /// Another process holds it: its pid, when the kernel says.
+    Held(Option<u32>),
+}
+
+fn guard_address(dir: &Path, vip: Ipv4Addr) -> std::io::Result<std::os::unix::net::SocketAddr> {
+    use std::os::linux::net::SocketAddrExt as _;
+    // FNV-1a of the path as given (it may no longer exist, so it cannot be canonicalized).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in dir.as_os_str().as_encoded_bytes() {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    std::os::unix::net::SocketAddr::from_abstract_name(format!("tcvip/{hash:016x}/vip-{vip}"))
+}
+
+fn bind_guard(dir: &Path, vip: Ipv4Addr) -> GuardBind {
+    let Ok(addr) = guard_address(dir, vip) else {
+        return GuardBind::Held(None);
+    };
+    match std::os::unix::net::UnixListener::bind_addr(&addr) {
+        Ok(listener) => GuardBind::Bound(Guard(listener)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => GuardBind::Held(guard_pid(&addr)),
+        // No abstract sockets here (not Linux, a locked-down sandbox): the lock file alone.
+        Err(_) => GuardBind::Held(Some(std::process::id())),
+    }
+}
+
+/// The pid holding the guard at `addr`, if someone does (connecting does not take the name).
+fn guard_pid(addr: &std::os::unix::net::SocketAddr) -> Option<u32> {
+    use std::os::fd::AsRawFd as _;
+    let stream = std::os::unix::net::UnixStream::connect_addr(addr).ok()?;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given; the fd is open.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    u32::try_from(cred.pid).ok().filter(|p| *p > 0)
+}
+
+/// Who holds a guard whose lock file is gone.
+fn guard_holder(pid: Option<u32>) -> Option<Holder> {
+    pid.map(|pid| Holder {
+        pid,
+        started_at_ms: now_ms(),
+        purpose: "unknown: its lock file was removed (state directory deleted?)".to_owned(),
+        deadline_ms: None,
+    })
 }
 
 impl VipLock {
@@ -148,6 +225,8 @@ impl VipLock {
 
 impl Drop for VipLock {
     fn drop(&mut self) {
+        // The guard goes first: whoever finds the lock free must not find the guard still held.
+        drop(self._guard.take());
         // Best effort: the close below releases the lock whatever happens here.
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
@@ -171,13 +250,7 @@ impl StateDir {
         let path = self.vip_lock_path(vip);
         let file = open_lock_file(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(LockAttempt::Acquired(claim(
-                file,
-                path,
-                vip,
-                purpose,
-                deadline_ms,
-            ))),
+            Ok(()) => Ok(self.claim_guarded(file, path, vip, purpose, deadline_ms, None)),
             Err(TryLockError::WouldBlock) => Ok(LockAttempt::Busy(read_holder(&path))),
             Err(TryLockError::Error(e)) => Err(StateError::io("locking", &path, e)),
         }
@@ -203,9 +276,48 @@ impl StateDir {
         deadline_ms: Option<u64>,
     ) -> Result<VipLock, StateError> {
         let path = self.vip_lock_path(vip);
-        let file = open_lock_file(&path)?;
-        lock_with_deadline(&file, &path, timeout, read_holder)?;
-        Ok(claim(file, path, vip, purpose, deadline_ms))
+        let started = Instant::now();
+        loop {
+            let file = open_lock_file(&path)?;
+            let left = timeout.saturating_sub(started.elapsed());
+            lock_with_deadline(&file, &path, left, read_holder)?;
+            match self.claim_guarded(file, path.clone(), vip, purpose, deadline_ms, None) {
+                LockAttempt::Acquired(lock) => return Ok(lock),
+                LockAttempt::Busy(holder) if started.elapsed() >= timeout => {
+                    return Err(StateError::LockTimeout {
+                        path,
+                        waited: started.elapsed(),
+                        holder,
+                    });
+                }
+                LockAttempt::Busy(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    /// Claims a freshly locked file, unless another process holds the VIP's guard (its lock
+    /// file was removed under it): then the lock is let go and that process reported.
+    /// `stuck_pid`: a stuck holder whose guard is taken over with its lock (it keeps the name,
+    /// which cannot be taken from it; the new lock then goes without one).
+    fn claim_guarded(
+        &self,
+        file: File,
+        path: PathBuf,
+        vip: Ipv4Addr,
+        purpose: &str,
+        deadline_ms: Option<u64>,
+        stuck_pid: Option<u32>,
+    ) -> LockAttempt {
+        let guard = match bind_guard(self.path(), vip) {
+            GuardBind::Bound(guard) => Some(guard),
+            GuardBind::Held(pid) if pid.is_some() && pid == stuck_pid => None,
+            GuardBind::Held(Some(pid)) if pid == std::process::id() => None,
+            GuardBind::Held(pid) => {
+                let _ = file.unlock();
+                return LockAttempt::Busy(guard_holder(pid));
+            }
+        };
+        LockAttempt::Acquired(claim(file, path, vip, purpose, deadline_ms, guard))
     }
 
     /// Takes over the lock for `vip` from `stuck`, a holder past its deadline
@@ -228,13 +340,7 @@ impl StateDir {
         let file = open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => {
-                return Ok(LockAttempt::Acquired(claim(
-                    file,
-                    path,
-                    vip,
-                    purpose,
-                    deadline_ms,
-                )));
+                return Ok(self.claim_guarded(file, path, vip, purpose, deadline_ms, None));
             }
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(e)) => return Err(StateError::io("locking", &path, e)),
@@ -248,7 +354,14 @@ impl StateDir {
         }
         drop(file);
         std::fs::remove_file(&path).map_err(|e| StateError::io("removing lock file", &path, e))?;
-        let attempt = self.try_lock_vip_until(vip, purpose, deadline_ms);
+        let file = open_lock_file(&path)?;
+        let attempt = match file.try_lock() {
+            Ok(()) => {
+                Ok(self.claim_guarded(file, path, vip, purpose, deadline_ms, Some(stuck.pid)))
+            }
+            Err(TryLockError::WouldBlock) => Ok(LockAttempt::Busy(read_holder(&path))),
+            Err(TryLockError::Error(e)) => Err(StateError::io("locking", &path, e)),
+        };
         let _ = guard.unlock();
         attempt
     }
@@ -260,7 +373,12 @@ impl StateDir {
         match file.try_lock() {
             Ok(()) => {
                 let _ = file.unlock();
-                Ok(LockStatus::Free)
+                // Free, unless its lock file was removed under a run that still holds the guard.
+                let guard = guard_address(self.path(), vip).ok();
+                match guard.as_ref().and_then(guard_pid) {
+                    Some(pid) => Ok(LockStatus::Held(guard_holder(Some(pid)))),
+                    None => Ok(LockStatus::Free),
+                }
             }
             Err(TryLockError::WouldBlock) => Ok(LockStatus::Held(read_holder(&path))),
             Err(TryLockError::Error(e)) => Err(StateError::io("locking", &path, e)),
@@ -287,6 +405,7 @@ fn claim(
     vip: Ipv4Addr,
     purpose: &str,
     deadline_ms: Option<u64>,
+    guard: Option<Guard>,
 ) -> VipLock {
     let holder = Holder {
         pid: std::process::id(),
@@ -304,6 +423,7 @@ fn claim(
         path,
         vip,
         holder,
+        _guard: guard,
     }
 }
 

@@ -410,3 +410,33 @@ fn the_status_says_a_killed_run_died_instead_of_in_flight() {
     assert!(!line.contains("in_flight"), "{status:?}");
     assert!(!status.stdout.contains("in flight:"), "{status:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// item 12: deleting the state directory during a migration does not start a second one
+
+#[test]
+fn a_state_directory_deleted_during_a_migration_does_not_let_a_second_run_beside_it() {
+    let fake = start(&example("two-nodes"), Duration::from_secs(3));
+    let node = master(&fake, "ins-node0002", NODE2_LOCAL);
+    let mut cmd = node.command("vip-migrate");
+    let first = thread::spawn(move || run(&mut cmd));
+    assert!(wait_for(Duration::from_secs(20), || !fake
+        .calls_of("MigratePrivateIpAddress")
+        .is_empty()));
+    std::fs::remove_dir_all(&node.state_dir).unwrap();
+    // keepalived notifies MASTER again (e.g. a restart): the record is back, the lock file not.
+    node.record("default", KeepalivedState::Master);
+    let status = node.run("vip-query", &["--status"]);
+    assert!(status.stdout.contains("in flight:"), "{status:?}");
+    let second = node.run("vip-migrate", &[]);
+    assert_eq!(second.code, 0, "{second:?}\nlog:\n{}", node.log_text());
+    assert!(
+        second.stdout.contains("a migration is already in flight"),
+        "ran beside the first: {second:?}\nlog:\n{}",
+        node.log_text()
+    );
+    let first = first.join().unwrap();
+    assert_eq!(first.code, 0, "{first:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    assert_eq!(writes(&fake), 1);
+}
