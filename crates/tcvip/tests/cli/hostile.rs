@@ -1,6 +1,7 @@
 //! Hostile conditions (issue 10): broken API and metadata replies, missing credentials, frozen
 //! and killed processes, a state directory pulled from under a run.
 
+use std::net::Ipv4Addr;
 use std::thread;
 use std::time::Duration;
 
@@ -439,4 +440,63 @@ fn a_state_directory_deleted_during_a_migration_does_not_let_a_second_run_beside
     assert_eq!(first.code, 0, "{first:?}\nlog:\n{}", node.log_text());
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
     assert_eq!(writes(&fake), 1);
+}
+
+#[test]
+fn check_self_reports_a_stuck_migration_and_reconciles_past_it() {
+    // The VIP is 127.0.0.1 on lo (already there): check-self changes no interface.
+    let fake = start(&loopback_topology("eni-lo000002"), Duration::ZERO);
+    let node = master(
+        &fake,
+        "ins-lo000001",
+        "[node]\ninstance_id = \"ins-lo000001\"\neni_id = \"eni-lo000001\"\nvpc_id = \"vpc-lo000001\"\n\n\
+         [[vip]]\naddress = \"127.0.0.1\"\ninterface = \"lo\"\n",
+    );
+    let _detached = Detached(&node);
+    let lo_vip = Ipv4Addr::LOCALHOST;
+    fake.inject(FaultSpec {
+        action: Some("DescribeNetworkInterfaces".into()),
+        count: 1,
+        fault: Fault::Delay(Duration::from_secs(3)),
+    });
+    let mut frozen = node
+        .command("vip-migrate")
+        .args(["--deadline-s", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || matches!(
+        node.state().vip_lock_status(lo_vip),
+        Ok(vip_state::LockStatus::Held(Some(_)))
+    )));
+    signal(frozen.id(), "STOP");
+    thread::sleep(Duration::from_millis(
+        1000 + vip_state::STUCK_MARGIN_MS + 500,
+    ));
+
+    // A fresh view: the peer holds the VIP, so this MASTER must reconcile.
+    node.state()
+        .write_cloud_view(&vip_state::CloudView {
+            vip: lo_vip,
+            holder_eni: Some("eni-lo000002".into()),
+            holder_instance: Some("ins-lo000002".into()),
+            ip_state: Some("AVAILABLE".into()),
+            learned_at_ms: vip_state::now_ms(),
+        })
+        .unwrap();
+    let run = node.run("check-self", &[]);
+    let moved = wait_for(Duration::from_secs(30), || {
+        fake.holder_of(lo_vip).as_deref() == Some("eni-lo000001")
+    });
+    let _ = frozen.kill();
+    let _ = frozen.wait();
+    let log = node.log_text();
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("bin=check-self") && l.contains("event=migration_stuck")),
+        "{log}"
+    );
+    assert!(moved, "the reconcile waited for the stuck run: {log}");
 }
