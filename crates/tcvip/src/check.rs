@@ -533,9 +533,19 @@ impl Check<'_> {
     }
 
     fn may_reconcile(&mut self, vip: Ipv4Addr, holder: &str) -> bool {
-        if let Ok(LockStatus::Held(_)) = self.ctx.state.vip_lock_status(vip) {
-            self.notes.push(format!("{vip}: a migration is in flight"));
-            return false;
+        match self.ctx.state.vip_lock_status(vip) {
+            // A run stuck past its deadline (stopped, hung) will not finish: say so, and let the
+            // reconcile below take its lock over.
+            Ok(LockStatus::Held(Some(h))) if h.is_stuck(now_ms()) => {
+                crate::warn!("migration_stuck", vip = vip, holder = h);
+                self.notes
+                    .push(format!("{vip}: the migration in flight is stuck ({h})"));
+            }
+            Ok(LockStatus::Held(_)) => {
+                self.notes.push(format!("{vip}: a migration is in flight"));
+                return false;
+            }
+            _ => {}
         }
         let now = now_ms();
         let previous = self.ctx.state.read_reconcile(vip).value;

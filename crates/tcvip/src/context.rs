@@ -6,11 +6,12 @@
 
 use std::cell::OnceCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tencent_api::Client;
-use tencent_api::credentials::CredentialProvider;
+use tencent_api::credentials::{CredentialError, CredentialProvider, Credentials, Provenance};
 use vip_state::{KeepalivedState, StateDir};
 
 use crate::cli::Common;
@@ -81,10 +82,11 @@ impl Context {
         })
     }
 
-    /// The credential provider `credentials.source` names.
+    /// The credential provider `credentials.source` names; the first credentials it gives are
+    /// logged (where from, until when), once.
     pub fn credentials(&self) -> Arc<dyn CredentialProvider> {
         self.credentials
-            .get_or_init(|| self.config.credential_provider())
+            .get_or_init(|| Arc::new(Announced::new(self.config.credential_provider())))
             .clone()
     }
 
@@ -261,6 +263,68 @@ impl Context {
     }
 }
 
+/// A credential provider that logs, at info and once per process, which source gave the first
+/// credentials: `credentials source=cvm-role role=... expires=...`. Never the secrets.
+#[derive(Debug)]
+struct Announced {
+    inner: Arc<dyn CredentialProvider>,
+    announced: AtomicBool,
+}
+
+impl Announced {
+    fn new(inner: Arc<dyn CredentialProvider>) -> Announced {
+        Announced {
+            inner,
+            announced: AtomicBool::new(false),
+        }
+    }
+}
+
+impl CredentialProvider for Announced {
+    fn credentials(&self) -> Result<Credentials, CredentialError> {
+        let credentials = self.inner.credentials()?;
+        if !self.announced.swap(true, Ordering::SeqCst) {
+            let provenance = self.inner.provenance();
+            // StaticCredentials only ever come from tcvip.toml (`source = "file"`).
+            let source = match provenance.as_ref().map(|p| p.source) {
+                Some("static") => "file",
+                Some(source) => source,
+                None => "unknown",
+            };
+            let detail = match (source, provenance.as_ref().and_then(|p| p.detail.clone())) {
+                ("file", _) => "the keys in tcvip.toml".to_owned(),
+                (_, Some(detail)) => detail,
+                (_, None) => String::new(),
+            };
+            let expires = provenance
+                .as_ref()
+                .and_then(|p| p.expires_unix)
+                .and_then(|t| u64::try_from(t).ok())
+                .map(|t| vip_state::format_utc(t.saturating_mul(1000)))
+                .unwrap_or_else(|| "never".to_owned());
+            crate::info!(
+                "credentials",
+                source = source,
+                from = detail,
+                expires = expires
+            );
+        }
+        Ok(credentials)
+    }
+
+    fn invalidate(&self) {
+        self.inner.invalidate();
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn provenance(&self) -> Option<Provenance> {
+        self.inner.provenance()
+    }
+}
+
 /// Whether a discovery failure may pass by itself: the metadata service or the API unreachable,
 /// slow, throttled or answering 5xx.
 fn is_transient(err: &DiscoveryError) -> bool {
@@ -287,10 +351,13 @@ fn discovery_exit(err: DiscoveryError) -> anyhow::Error {
 /// The exit code for an API error that ends a command.
 pub fn api_exit(err: &tencent_api::Error) -> Exit {
     use tencent_api::Error as E;
-    if let E::Credentials(c) = err
-        && c.is_transient()
-    {
-        return Exit::Unknown;
+    if let E::Credentials(c) = err {
+        if c.is_config() {
+            return Exit::Config;
+        }
+        if c.is_transient() {
+            return Exit::Unknown;
+        }
     }
     if err.is_auth() || err.code() == Some("UnauthorizedOperation") {
         return Exit::Auth;

@@ -38,6 +38,12 @@ use crate::signal;
 
 /// Migrate's answer when the source ENI does not hold the IP (any more).
 const SOURCE_LOST: &str = "UnauthorizedOperation.AttachmentNotFound";
+/// The API's answer when the request's timestamp is more than 5 minutes off its clock.
+const SIGNATURE_EXPIRED: &str = "AuthFailure.SignatureExpire";
+/// How long credentials that fail for a transient reason (the metadata service giving the CVM
+/// role's keys cannot be reached, or garbles its reply) are tried again before the run gives up
+/// with exit 3. Sources that answered "none" are not retried at all (exit 77).
+pub const CREDENTIALS_PATIENCE: Duration = Duration::from_secs(5);
 /// How often that answer sends us back to look up the holder before it counts as an error.
 const MAX_HOLDER_RACES: u32 = 3;
 /// How long the first write waits for a newer keepalived state when the VIP is missing from
@@ -166,6 +172,9 @@ fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report 
         jitter: Jitter::from_entropy(),
         backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
         errors: 0,
+        failed_calls: 0,
+        unreachable: false,
+        credentials_failing_since: None,
         refreshed: false,
         holder_races: 0,
         waited_from: None,
@@ -235,16 +244,44 @@ fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report 
 /// someone looks would take the look for a migration in flight and move nothing.
 const JOIN_AFTER: Duration = Duration::from_millis(250);
 
-/// Takes the VIP's single-flight lock, waiting up to [`JOIN_AFTER`] when it is busy.
+/// Takes the VIP's single-flight lock, waiting up to [`JOIN_AFTER`] when it is busy. A holder
+/// stuck past its deadline ([`vip_state::Holder::is_stuck`]: stopped or hung) is not joined:
+/// its lock is taken over, and the log says so.
 fn take_lock(state: &StateDir, plan: &Plan<'_>) -> Result<LockAttempt, vip_state::StateError> {
-    match state.try_lock_vip(plan.vip, plan.purpose)? {
-        LockAttempt::Busy(_) => {}
+    let deadline_ms = Some(
+        now_ms().saturating_add(
+            u64::try_from(
+                plan.deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis(),
+            )
+            .unwrap_or(u64::MAX),
+        ),
+    );
+    let busy = match state.try_lock_vip_until(plan.vip, plan.purpose, deadline_ms)? {
+        LockAttempt::Busy(holder) => holder,
         acquired => return Ok(acquired),
-    }
-    match state.lock_vip_timeout(plan.vip, plan.purpose, JOIN_AFTER) {
-        Ok(lock) => Ok(LockAttempt::Acquired(lock)),
-        Err(vip_state::StateError::LockTimeout { holder, .. }) => Ok(LockAttempt::Busy(holder)),
-        Err(e) => Err(e),
+    };
+    let holder = if busy.as_ref().is_some_and(|h| h.is_stuck(now_ms())) {
+        busy
+    } else {
+        match state.lock_vip_timeout_until(plan.vip, plan.purpose, JOIN_AFTER, deadline_ms) {
+            Ok(lock) => return Ok(LockAttempt::Acquired(lock)),
+            Err(vip_state::StateError::LockTimeout { holder, .. }) => holder,
+            Err(e) => return Err(e),
+        }
+    };
+    match holder {
+        Some(stuck) if stuck.is_stuck(now_ms()) => {
+            crate::warn!(
+                "migration_stuck",
+                vip = plan.vip,
+                holder = stuck,
+                reason = "the run holding the VIP lock is past its deadline (stopped or hung): taking the lock over instead of joining it"
+            );
+            state.take_over_stuck_vip_lock(plan.vip, &stuck, plan.purpose, deadline_ms)
+        }
+        holder => Ok(LockAttempt::Busy(holder)),
     }
 }
 
@@ -282,6 +319,13 @@ struct Run<'a> {
     backoff: Backoff,
     /// Consecutive retryable errors, for the backoff.
     errors: u32,
+    /// API calls that failed in a row (the `attempt` of an `api_error` line is this one's number).
+    failed_calls: u32,
+    /// Whether the last call failed because the API, or the metadata service giving the
+    /// credentials, could not be reached (a deadline passing then is "unknown", exit 3).
+    unreachable: bool,
+    /// Since when credentials have been failing for a transient reason.
+    credentials_failing_since: Option<Instant>,
     /// Whether credentials were already refreshed once.
     refreshed: bool,
     /// Migrate calls refused because the source no longer held the VIP (another node moved it
@@ -311,6 +355,7 @@ impl Run<'_> {
                     continue;
                 }
             };
+            self.call_succeeded();
             let write = match holder {
                 // An ENI's primary IP (this node's too) is never a VIP: a configuration error.
                 Some(h) if h.primary => {
@@ -360,9 +405,7 @@ impl Run<'_> {
                     ));
                 }
             };
-            if self.attempts == 0 {
-                self.await_newer_state_if_vip_gone();
-            }
+            self.await_newer_state_if_vip_gone();
             self.check_master()?;
             if self.plan.dry_run {
                 return Ok(Done {
@@ -388,6 +431,7 @@ impl Run<'_> {
                 }
             };
             self.errors = 0;
+            self.call_succeeded();
             self.request_ids.push(request_id.clone());
             match self.poll_task(&request_id, written)? {
                 TaskStatus::Success => {
@@ -507,15 +551,59 @@ impl Run<'_> {
         let request = DescribeVpcTaskResultRequest {
             task_id: request_id.to_owned(),
         };
+        let mut failed_polls = 0u32;
+        let mut settled_elsewhere = 0u32;
         loop {
             self.pause(poll_interval(written.elapsed()))?;
             self.check_master()?;
             let short = self.short_client()?;
             let client = short.as_ref().unwrap_or(self.client);
             match client.describe_vpc_task_result(&request) {
-                Ok(reply) if reply.status.is_finished() => return Ok(reply.status),
-                Ok(_) => {}
-                Err(e) => self.on_error(&e, "DescribeVpcTaskResult")?,
+                Ok(reply) if reply.status.is_finished() => {
+                    self.call_succeeded();
+                    return Ok(reply.status);
+                }
+                Ok(_) => {
+                    self.call_succeeded();
+                    failed_polls = 0;
+                    continue;
+                }
+                Err(e) => {
+                    failed_polls += 1;
+                    self.on_error(&e, "DescribeVpcTaskResult")?;
+                }
+            }
+            if failed_polls < TASK_FALLBACK_AFTER {
+                continue;
+            }
+            // The task result cannot be had: ask where the VIP is instead.
+            let short = self.short_client()?;
+            let client = short.as_ref().unwrap_or(self.client);
+            let holder = match cloud::find_holder(client, self.plan.vpc_id, self.plan.vip) {
+                Ok(holder) => holder,
+                Err(e) => {
+                    self.on_error(&e, "DescribeNetworkInterfaces")?;
+                    continue;
+                }
+            };
+            self.call_succeeded();
+            let verdict = task_fallback(holder.as_ref(), self.plan.eni_id);
+            crate::info!(
+                "migrate_task_fallback",
+                vip = self.plan.vip,
+                request_id = request_id,
+                failed_polls = failed_polls,
+                verdict = format!("{verdict:?}")
+            );
+            match verdict {
+                TaskFallback::Landed => return Ok(TaskStatus::Success),
+                TaskFallback::InFlight => settled_elsewhere = 0,
+                TaskFallback::NotMoving => {
+                    settled_elsewhere += 1;
+                    if settled_elsewhere >= 2 {
+                        return Ok(TaskStatus::Failed);
+                    }
+                }
             }
         }
     }
@@ -533,20 +621,55 @@ impl Run<'_> {
             self.holder_races += 1;
             class = RetryClass::AfterReread;
         }
+        self.failed_calls += 1;
+        self.unreachable = api_exit(err) == Exit::Unknown;
         crate::warn!(
             "api_error",
             vip = self.plan.vip,
             action = action,
             class = format!("{class:?}"),
-            attempt = self.attempts,
+            attempt = self.failed_calls,
             error = err
         );
+        if let Error::Credentials(c) = err
+            && class != RetryClass::Fatal
+        {
+            // Credentials whose source cannot be reached: retried briefly (a dropped or garbled
+            // metadata reply passes), not to the deadline.
+            let since = *self
+                .credentials_failing_since
+                .get_or_insert_with(Instant::now);
+            if since.elapsed() >= CREDENTIALS_PATIENCE {
+                return Err(Stop::new(
+                    Exit::Unknown,
+                    MigrationOutcome::Failed,
+                    format!(
+                        "{}: no credentials after {} tries in {} ms: a source could not be reached: {c}",
+                        self.plan.vip,
+                        self.failed_calls,
+                        since.elapsed().as_millis()
+                    ),
+                ));
+            }
+        }
         match class {
             RetryClass::Fatal => Err(Stop::new(
                 api_exit(err),
                 MigrationOutcome::Failed,
                 format!("{}: {action} failed: {err}", self.plan.vip),
             )),
+            RetryClass::RefreshCredentials
+                if self.refreshed && err.code() == Some(SIGNATURE_EXPIRED) =>
+            {
+                Err(Stop::new(
+                    Exit::Auth,
+                    MigrationOutcome::Failed,
+                    format!(
+                        "{}: {action} refused: this node's clock is more than 5 minutes off the API's ({err}); check the node's clock (NTP)",
+                        self.plan.vip
+                    ),
+                ))
+            }
             RetryClass::RefreshCredentials if self.refreshed => Err(Stop::new(
                 Exit::Auth,
                 MigrationOutcome::Failed,
@@ -572,13 +695,22 @@ impl Run<'_> {
         }
     }
 
+    /// A call went through: the next failure is attempt 1 again.
+    fn call_succeeded(&mut self) {
+        self.failed_calls = 0;
+        self.unreachable = false;
+        self.credentials_failing_since = None;
+    }
+
     /// keepalived adds the VIPs to the interface before it runs notify_master and removes them
     /// before it runs notify_backup. A MASTER record with the VIP gone from its interface means
     /// keepalived has most likely left MASTER already, and the notification saying so is on its
     /// way: nodes that time out together are each MASTER for a moment, and a move made on that
-    /// moment's say-so takes the VIP from the real master. So before the first write call, wait
-    /// up to [`VIP_GONE_GRACE`] for a newer record; the MASTER check then decides. When the VIP
-    /// is on its interface (every ordinary failover) or no interface is known, nothing waits.
+    /// moment's say-so takes the VIP from the real master. So before each write call, wait up to
+    /// [`VIP_GONE_GRACE`] for a newer record, and wait afresh for each newer MASTER record that
+    /// still finds the VIP gone (a burst can bring MASTER, MASTER, BACKUP); the MASTER check then
+    /// decides. When the VIP is on its interface (every ordinary failover) or no interface is
+    /// known, nothing waits.
     fn await_newer_state_if_vip_gone(&self) {
         let Some(iface) = self.plan.interface else {
             return;
@@ -587,12 +719,13 @@ impl Run<'_> {
             return;
         }
         let vip = self.plan.vip;
+        let on_nic = || crate::ifaddrs::has_ipv4(Some(iface), vip).unwrap_or(true);
         let read = self.state.read_state(self.plan.instance);
-        if read.state != KeepalivedState::Master
-            || crate::ifaddrs::has_ipv4(Some(iface), vip).unwrap_or(true)
-        {
+        let mut grace = VipGoneGrace::new(VIP_GONE_GRACE, Instant::now(), read.seq);
+        if grace.step(Instant::now(), read.seq, read.state, on_nic()) == GraceStep::Done {
             return;
         }
+        let mut logged_seq = read.seq;
         crate::info!(
             "vip_not_on_nic",
             vip = vip,
@@ -601,13 +734,23 @@ impl Run<'_> {
             wait_ms = VIP_GONE_GRACE.as_millis(),
             reason = "recorded MASTER, but the VIP is not on its interface: waiting for a newer keepalived state before moving it here"
         );
-        let until = (Instant::now() + VIP_GONE_GRACE).min(self.plan.deadline);
-        while Instant::now() < until && !signal::stop_requested() {
+        while Instant::now() < self.plan.deadline && !signal::stop_requested() {
             thread::sleep(Duration::from_millis(5));
-            if self.state.read_state(self.plan.instance).seq != read.seq
-                || crate::ifaddrs::has_ipv4(Some(iface), vip).unwrap_or(true)
-            {
-                return;
+            let read = self.state.read_state(self.plan.instance);
+            match grace.step(Instant::now(), read.seq, read.state, on_nic()) {
+                GraceStep::Done => return,
+                GraceStep::Wait if read.seq != logged_seq => {
+                    logged_seq = read.seq;
+                    crate::info!(
+                        "vip_not_on_nic",
+                        vip = vip,
+                        interface = iface,
+                        seq = read.seq,
+                        wait_ms = VIP_GONE_GRACE.as_millis(),
+                        reason = "a newer MASTER record, and the VIP is still not on its interface: waiting again"
+                    );
+                }
+                GraceStep::Wait => {}
             }
         }
     }
@@ -652,8 +795,14 @@ impl Run<'_> {
             ));
         }
         if Instant::now() >= self.plan.deadline {
+            // Unreachable to the end: where the VIP is, is unknown.
+            let exit = if self.unreachable {
+                Exit::Unknown
+            } else {
+                Exit::Failure
+            };
             return Err(Stop::new(
-                Exit::Failure,
+                exit,
                 MigrationOutcome::TimedOut,
                 format!(
                     "{}: not on {} when the deadline passed after {} ms",
@@ -703,6 +852,75 @@ impl Run<'_> {
         if let Err(e) = self.state.write_migration(&record) {
             crate::warn!("state_write_failed", vip = self.plan.vip, error = e);
         }
+    }
+}
+
+/// The wait of [`Run::await_newer_state_if_vip_gone`] as a rule: facts in (time, the latest
+/// record, whether the VIP is on its interface), wait or go on out.
+#[derive(Debug, Clone)]
+struct VipGoneGrace {
+    grace: Duration,
+    armed_at: Instant,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GraceStep {
+    /// Keep waiting for a newer keepalived state.
+    Wait,
+    /// Stop waiting; the MASTER check decides.
+    Done,
+}
+
+impl VipGoneGrace {
+    fn new(grace: Duration, now: Instant, seq: u64) -> VipGoneGrace {
+        VipGoneGrace {
+            grace,
+            armed_at: now,
+            seq,
+        }
+    }
+
+    fn step(&mut self, now: Instant, seq: u64, state: KeepalivedState, on_nic: bool) -> GraceStep {
+        if on_nic || state != KeepalivedState::Master {
+            return GraceStep::Done;
+        }
+        if seq != self.seq {
+            // A newer MASTER that still finds the VIP gone: as momentary as the first, maybe.
+            self.seq = seq;
+            self.armed_at = now;
+            return GraceStep::Wait;
+        }
+        if now.saturating_duration_since(self.armed_at) >= self.grace {
+            GraceStep::Done
+        } else {
+            GraceStep::Wait
+        }
+    }
+}
+
+/// After this many DescribeVpcTaskResult polls in a row have failed (garbage, 5xx, timeouts,
+/// drops), each further failure is followed by a look at the holder: a move that landed must
+/// not be reported as failed because its task result cannot be read.
+const TASK_FALLBACK_AFTER: u32 = 3;
+
+/// What the holder says about a move whose task result cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskFallback {
+    /// The VIP is on this ENI and settled: the move landed.
+    Landed,
+    /// A change is in flight: keep polling.
+    InFlight,
+    /// The VIP sits elsewhere (or nowhere) with nothing in flight: seen twice in a row, the move
+    /// is taken as failed, and the run re-reads the holder before anything is re-issued.
+    NotMoving,
+}
+
+fn task_fallback(holder: Option<&Holder>, eni: &str) -> TaskFallback {
+    match holder {
+        Some(h) if h.is_changing() => TaskFallback::InFlight,
+        Some(h) if h.eni == eni => TaskFallback::Landed,
+        _ => TaskFallback::NotMoving,
     }
 }
 
@@ -912,4 +1130,65 @@ pub fn select_vips(
         ));
     }
     Ok(vips)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(eni: &str, state: &str) -> Holder {
+        Holder {
+            eni: eni.to_owned(),
+            instance: None,
+            state: state.to_owned(),
+            primary: false,
+        }
+    }
+
+    #[test]
+    fn the_vip_gone_grace_rearms_on_each_newer_master_and_ends_on_anything_else() {
+        use KeepalivedState::{Backup, Master};
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let grace = Duration::from_millis(300);
+        let mut g = VipGoneGrace::new(grace, t0, 7);
+        assert_eq!(g.step(ms(0), 7, Master, false), GraceStep::Wait);
+        // A second MASTER 50 ms later re-arms the wait instead of ending it...
+        assert_eq!(g.step(ms(50), 8, Master, false), GraceStep::Wait);
+        assert_eq!(g.step(ms(320), 8, Master, false), GraceStep::Wait);
+        // ...so the BACKUP 150 ms after it still arrives in time: the MASTER check stops.
+        assert_eq!(g.step(ms(200), 9, Backup, false), GraceStep::Done);
+
+        let mut g = VipGoneGrace::new(grace, t0, 7);
+        assert_eq!(g.step(ms(50), 8, Master, false), GraceStep::Wait);
+        assert_eq!(g.step(ms(349), 8, Master, false), GraceStep::Wait);
+        assert_eq!(g.step(ms(350), 8, Master, false), GraceStep::Done);
+
+        // The VIP back on its interface ends the wait at once.
+        let mut g = VipGoneGrace::new(grace, t0, 7);
+        assert_eq!(g.step(ms(10), 7, Master, true), GraceStep::Done);
+    }
+
+    #[test]
+    fn an_unreadable_task_is_judged_by_where_the_vip_is() {
+        let here = "eni-here";
+        let verdict = |h: Option<Holder>| task_fallback(h.as_ref(), here);
+        assert_eq!(
+            verdict(Some(holder(here, "AVAILABLE"))),
+            TaskFallback::Landed
+        );
+        assert_eq!(
+            verdict(Some(holder(here, "MIGRATING"))),
+            TaskFallback::InFlight
+        );
+        assert_eq!(
+            verdict(Some(holder("eni-peer", "MIGRATING"))),
+            TaskFallback::InFlight
+        );
+        assert_eq!(
+            verdict(Some(holder("eni-peer", "AVAILABLE"))),
+            TaskFallback::NotMoving
+        );
+        assert_eq!(verdict(None), TaskFallback::NotMoving);
+    }
 }

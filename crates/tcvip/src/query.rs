@@ -240,9 +240,14 @@ fn status_of(
                 .ended_at_ms
                 .map(|end| format!(", took {} ms", end.saturating_sub(m.started_at_ms)))
                 .unwrap_or_default();
+            let outcome = if ctx.state.migration_died(&m) {
+                "died (the run ended without recording how: killed or crashed)".to_owned()
+            } else {
+                m.outcome.to_string()
+            };
             format!(
                 "{} {} ago{took}, {} attempt(s){}: {}",
-                m.outcome,
+                outcome,
                 human(age_of(m.started_at_ms)),
                 m.attempts,
                 if m.request_ids.is_empty() {

@@ -50,12 +50,16 @@ impl MetadataError {
         matches!(self, MetadataError::NotFound { .. })
     }
 
-    /// A retry may succeed: timeouts, connection and transport errors, HTTP 5xx and 429.
+    /// A retry may succeed: timeouts, connection and transport errors, HTTP 5xx and 429, and a
+    /// malformed reply (not UTF-8, or larger than any real one): the service answers those paths
+    /// with short text, so a garbled reply is a fault of this exchange, not an answer.
     pub fn is_transient(&self) -> bool {
         match self {
             MetadataError::Timeout { .. }
             | MetadataError::Connect { .. }
-            | MetadataError::Transport { .. } => true,
+            | MetadataError::Transport { .. }
+            | MetadataError::NotUtf8 { .. }
+            | MetadataError::BodyTooLarge { .. } => true,
             MetadataError::Http { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }

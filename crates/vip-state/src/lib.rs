@@ -58,7 +58,7 @@ pub use dir::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATE_DIR, StateDir};
 pub use error::StateError;
 pub use flight::{Flight, FlightAttempt, Verdict};
 pub use launch::Launch;
-pub use lock::{Holder, LockAttempt, LockStatus, VipLock, describe_holder};
+pub use lock::{Holder, LockAttempt, LockStatus, STUCK_MARGIN_MS, VipLock, describe_holder};
 pub use names::{MAX_CACHE_NAME_LEN, MAX_INSTANCE_LEN};
 pub use record::{
     KeepalivedState, ParseStateError, ReadOutcome, ReadWarning, Recorded, Source, StateRecord,

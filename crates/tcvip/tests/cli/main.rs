@@ -6,6 +6,7 @@ mod all_four;
 mod check;
 mod doctor;
 mod hostile;
+mod hostile_cloud;
 mod migrate;
 mod notify;
 mod operator;

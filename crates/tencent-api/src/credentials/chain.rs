@@ -14,6 +14,8 @@ use crate::metadata::MetadataClient;
 pub struct DefaultChain {
     providers: Vec<Box<dyn CredentialProvider>>,
     last_source: Mutex<Option<String>>,
+    /// Which provider answered last.
+    last_index: Mutex<Option<usize>>,
 }
 
 impl DefaultChain {
@@ -31,19 +33,27 @@ impl DefaultChain {
         Self {
             providers,
             last_source: Mutex::new(None),
+            last_index: Mutex::new(None),
         }
     }
 
     /// Credentials and the description of the provider that gave them.
     pub fn credentials_with_source(&self) -> Result<(Credentials, String), CredentialError> {
         let mut tried = Vec::new();
-        for p in &self.providers {
+        for (i, p) in self.providers.iter().enumerate() {
             match p.credentials() {
                 Ok(c) => {
+                    *self.last_index.lock().unwrap_or_else(|e| e.into_inner()) = Some(i);
                     let source = p.describe();
                     *self.last_source.lock().unwrap_or_else(|e| e.into_inner()) =
                         Some(source.clone());
                     return Ok((c, source));
+                }
+                // A source refused for safety ends the search: falling through to the next
+                // source would hide the problem.
+                Err(e) if e.is_config() => {
+                    tried.push((p.describe(), e));
+                    break;
                 }
                 Err(e) => tried.push((p.describe(), e)),
             }
@@ -74,5 +84,10 @@ impl CredentialProvider for DefaultChain {
     fn describe(&self) -> String {
         let names: Vec<String> = self.providers.iter().map(|p| p.describe()).collect();
         format!("chain [{}]", names.join(" -> "))
+    }
+
+    fn provenance(&self) -> Option<super::Provenance> {
+        let i = (*self.last_index.lock().unwrap_or_else(|e| e.into_inner()))?;
+        self.providers.get(i)?.provenance()
     }
 }

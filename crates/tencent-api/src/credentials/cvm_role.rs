@@ -97,12 +97,15 @@ impl CvmRoleCredentials {
             reason,
         };
         // serde_json syntax errors name only a position, never the text.
-        let v: Value = serde_json::from_str(&text).map_err(|e| {
-            reply_err(format!(
+        // A reply that is not JSON at all is a garbled exchange (retried), unlike a JSON reply
+        // that says no (`Code`) or lacks a field.
+        let v: Value = serde_json::from_str(&text).map_err(|e| CredentialError::RoleMalformed {
+            role: role.to_owned(),
+            reason: format!(
                 "reply is not JSON (line {}, column {})",
                 e.line(),
                 e.column()
-            ))
+            ),
         })?;
         let code = v.get("Code").and_then(Value::as_str).unwrap_or("");
         if code != "Success" {
@@ -200,6 +203,14 @@ impl CredentialProvider for CvmRoleCredentials {
 
     fn describe(&self) -> String {
         format!("CVM role ({})", self.metadata.url_of(ROLE_CREDENTIALS_PATH))
+    }
+
+    fn provenance(&self) -> Option<super::Provenance> {
+        self.lock().as_ref().map(|c| super::Provenance {
+            source: "cvm-role",
+            detail: Some(c.role.clone()),
+            expires_unix: Some(c.expired_time),
+        })
     }
 }
 

@@ -85,6 +85,14 @@ impl CredentialProvider for EnvCredentials {
     fn describe(&self) -> String {
         format!("environment ({ENV_SECRET_ID}, {ENV_SECRET_KEY})")
     }
+
+    fn provenance(&self) -> Option<super::Provenance> {
+        Some(super::Provenance {
+            source: "env",
+            detail: Some(format!("{ENV_SECRET_ID}, {ENV_SECRET_KEY}")),
+            expires_unix: None,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,17 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Where the credentials a provider handed out last came from (never the secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// `env`, `profile`, `cvm-role` or `static`.
+    pub source: &'static str,
+    /// The profile file, the role name: what the source was exactly, when it says more.
+    pub detail: Option<String>,
+    /// When temporary credentials expire (unix seconds).
+    pub expires_unix: Option<i64>,
+}
+
 /// A source of credentials.
 pub trait CredentialProvider: Send + Sync + fmt::Debug {
     /// Current credentials; may do I/O (file, metadata service) and may cache.
@@ -72,6 +83,11 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
 
     /// Where the credentials come from, for messages (never the secrets themselves).
     fn describe(&self) -> String;
+
+    /// Where the credentials handed out last came from, once some were.
+    fn provenance(&self) -> Option<Provenance> {
+        None
+    }
 }
 
 impl<T: CredentialProvider + ?Sized> CredentialProvider for Arc<T> {
@@ -84,6 +100,9 @@ impl<T: CredentialProvider + ?Sized> CredentialProvider for Arc<T> {
     fn describe(&self) -> String {
         (**self).describe()
     }
+    fn provenance(&self) -> Option<Provenance> {
+        (**self).provenance()
+    }
 }
 
 impl<T: CredentialProvider + ?Sized> CredentialProvider for Box<T> {
@@ -95,6 +114,9 @@ impl<T: CredentialProvider + ?Sized> CredentialProvider for Box<T> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn provenance(&self) -> Option<Provenance> {
+        (**self).provenance()
     }
 }
 
@@ -115,6 +137,14 @@ pub enum CredentialError {
         #[source]
         source: std::io::Error,
     },
+    /// The profile file holds secret keys but others may read or change it (or it belongs to
+    /// someone else): refused, as tcvip refuses a tcvip.toml with keys in that state.
+    #[error("credentials file {} {problem}: refusing to use the secret keys in it; fix: {fix}", .path.display())]
+    ProfileInsecure {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
     /// The profile file exists but lacks what is needed.
     #[error("credentials file {}: {reason}", .path.display())]
     ProfileFormat { path: PathBuf, reason: String },
@@ -131,6 +161,9 @@ pub enum CredentialError {
     /// The role credentials reply was unusable (not JSON, `Code` not `Success`, fields missing).
     #[error("CVM role {role:?}: {reason}")]
     RoleReply { role: String, reason: String },
+    /// The role credentials reply was garbled (not JSON): a fault of that exchange, retried.
+    #[error("CVM role {role:?}: {reason}")]
+    RoleMalformed { role: String, reason: String },
     /// A value cannot be sent (e.g. a token with a newline).
     #[error("{source_name}: {reason}")]
     Invalid { source_name: String, reason: String },
@@ -142,13 +175,24 @@ pub enum CredentialError {
 }
 
 impl CredentialError {
-    /// A retry later may succeed (a metadata fetch timed out, could not connect, got a 5xx).
-    /// For a chain: when any source failed transiently.
+    /// A configuration problem on this node (a profile file others can read), for a chain
+    /// when any source has one: fixed by the operator, not by retrying.
+    pub fn is_config(&self) -> bool {
+        match self {
+            CredentialError::ProfileInsecure { .. } => true,
+            CredentialError::Chain { tried } => tried.iter().any(|(_, e)| e.is_config()),
+            _ => false,
+        }
+    }
+
+    /// A retry later may succeed (a metadata fetch timed out, could not connect, got a 5xx or
+    /// a garbled reply). For a chain: when any source failed transiently.
     pub fn is_transient(&self) -> bool {
         match self {
             CredentialError::RoleName(m) | CredentialError::RoleFetch { source: m, .. } => {
                 m.is_transient()
             }
+            CredentialError::RoleMalformed { .. } => true,
             CredentialError::Chain { tried } => tried.iter().any(|(_, e)| e.is_transient()),
             _ => false,
         }
@@ -195,6 +239,14 @@ impl CredentialProvider for StaticCredentials {
 
     fn describe(&self) -> String {
         "static credentials".into()
+    }
+
+    fn provenance(&self) -> Option<Provenance> {
+        Some(Provenance {
+            source: "static",
+            detail: Some("fixed keys".into()),
+            expires_unix: None,
+        })
     }
 }
 

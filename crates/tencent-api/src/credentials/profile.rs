@@ -9,6 +9,7 @@
 //! kept, as the SDKs do), `#` / `;` start comment lines, `=` or `:` separates key and value.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::env::{EnvLookup, process_env};
 use super::{CredentialError, CredentialProvider, Credentials, check_header_safe};
@@ -20,6 +21,8 @@ pub const ENV_CREDENTIALS_FILE: &str = "TENCENTCLOUD_CREDENTIALS_FILE";
 #[derive(Debug, Clone)]
 pub struct ProfileCredentials {
     candidates: Vec<PathBuf>,
+    /// The file the last credentials came from.
+    used: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl ProfileCredentials {
@@ -39,7 +42,7 @@ impl ProfileCredentials {
             candidates.push(Path::new(&home).join(".tencentcloud").join("credentials"));
         }
         candidates.push(PathBuf::from("/etc/tencentcloud/credentials"));
-        Self { candidates }
+        Self::with_candidates(candidates)
     }
 
     /// Exactly this file.
@@ -49,7 +52,10 @@ impl ProfileCredentials {
 
     /// The first existing file among `candidates`.
     pub fn with_candidates(candidates: Vec<PathBuf>) -> Self {
-        Self { candidates }
+        Self {
+            candidates,
+            used: Arc::default(),
+        }
     }
 
     /// The paths searched, in order.
@@ -67,6 +73,11 @@ impl Default for ProfileCredentials {
 impl CredentialProvider for ProfileCredentials {
     fn credentials(&self) -> Result<Credentials, CredentialError> {
         for path in &self.candidates {
+            match std::fs::metadata(path) {
+                Ok(meta) if meta.is_file() => check_private(path, &meta)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Ok(_) | Err(_) => {}
+            }
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -82,6 +93,7 @@ impl CredentialProvider for ProfileCredentials {
                 reason,
             })?;
             check_header_safe(&path.display().to_string(), "secret_id", &creds.secret_id)?;
+            *self.used.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
             return Ok(creds);
         }
         Err(CredentialError::ProfileNotFound {
@@ -97,6 +109,47 @@ impl CredentialProvider for ProfileCredentials {
             .collect();
         format!("profile file ({})", paths.join(", "))
     }
+
+    fn provenance(&self) -> Option<super::Provenance> {
+        let used = self
+            .used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        Some(super::Provenance {
+            source: "profile",
+            detail: Some(used.display().to_string()),
+            expires_unix: None,
+        })
+    }
+}
+
+/// Refuses a profile file that others may read or write, or that belongs to neither root nor
+/// the user running this process: its keys may have been read, or planted.
+fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), CredentialError> {
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mode = meta.mode() & 0o7777;
+    let uid = meta.uid();
+    let mut problems = Vec::new();
+    if uid != 0 && uid != me {
+        problems.push(format!("is owned by uid {uid}, neither root nor uid {me}"));
+    }
+    if mode & 0o077 != 0 {
+        problems.push(format!(
+            "has mode {mode:04o}, which lets group or others access it"
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let owner = if me == 0 { "root:root" } else { "$(id -u)" };
+    Err(CredentialError::ProfileInsecure {
+        path: path.to_owned(),
+        problem: problems.join(" and "),
+        fix: format!("chown {owner} {p} && chmod 600 {p}", p = path.display()),
+    })
 }
 
 /// Parses profile text into credentials; the error names what is missing (never a value).

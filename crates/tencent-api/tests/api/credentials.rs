@@ -26,9 +26,12 @@ fn env(pairs: &[(&str, &str)]) -> EnvCredentials {
     EnvCredentials::from_lookup(lookup)
 }
 
+/// Writes a profile file private to its owner, as a real one must be.
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     p
 }
 
@@ -299,4 +302,87 @@ fn cvm_role_unreachable_metadata_is_transient() {
     assert!(e.is_transient(), "{e:?}");
     let as_api = tencent_api::Error::from(e);
     assert_eq!(as_api.retry_class(), tencent_api::RetryClass::Backoff);
+}
+
+#[test]
+fn cvm_role_garbled_replies_are_transient_and_a_json_refusal_is_not() {
+    // Issue 10 item 5: a non-UTF-8 or non-JSON reply is a fault of that exchange, retried like
+    // a 500 or a drop; a JSON reply whose Code is not Success is an answer.
+    for (listing, reply, transient) in [
+        (b"\xff\xfe\x00tcvip-role".to_vec(), b"{}".to_vec(), true),
+        (
+            b"tcvip-role\n".to_vec(),
+            b"\xff\xfe{\"Code\"".to_vec(),
+            true,
+        ),
+        (
+            b"tcvip-role\n".to_vec(),
+            b"<html>oops</html>".to_vec(),
+            true,
+        ),
+        (
+            b"tcvip-role\n".to_vec(),
+            br#"{"Code":"Failure"}"#.to_vec(),
+            false,
+        ),
+    ] {
+        let (l, r) = (listing.clone(), reply.clone());
+        let stub = Stub::start(move |req| match req.target.as_str() {
+            "/cam/security-credentials/" => Reply::Full(200, "text/plain", l.clone()),
+            "/cam/security-credentials/tcvip-role" => {
+                Reply::Full(200, "application/json", r.clone())
+            }
+            _ => Reply::text(404, "not found"),
+        });
+        let p = CvmRoleCredentials::new(MetadataClient::new(stub.url(), Duration::from_secs(5)));
+        let e = p.credentials().unwrap_err();
+        assert_eq!(e.is_transient(), transient, "{listing:?} {reply:?}: {e:?}");
+        let class = tencent_api::Error::from(e).retry_class();
+        let expected = if transient {
+            tencent_api::RetryClass::Backoff
+        } else {
+            tencent_api::RetryClass::Fatal
+        };
+        assert_eq!(class, expected);
+    }
+}
+
+#[test]
+fn a_profile_file_others_can_read_is_refused_and_ends_the_chain() {
+    // Issue 10 item 12: refused like a tcvip.toml with keys, naming the fix.
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "credentials",
+        "[default]\nsecret_id = AKIDprofile\nsecret_key = profile-secret\n",
+    );
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let e = ProfileCredentials::with_path(&path)
+            .credentials()
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(e.is_config() && !e.is_transient(), "{mode:o}: {e:?}");
+        assert!(text.contains(&format!("{mode:04o}")), "{text}");
+        assert!(text.contains("chmod 600"), "{text}");
+        assert!(!text.contains("profile-secret"), "{text}");
+        // The CVM role after it is not tried: the problem is not hidden.
+        let chain = DefaultChain::new(vec![
+            Box::new(env(&[])),
+            Box::new(ProfileCredentials::with_path(&path)),
+            Box::new(tencent_api::credentials::StaticCredentials::new(
+                Credentials::new("AKIDlater", "k"),
+            )),
+        ]);
+        let e = chain.credentials().unwrap_err();
+        assert!(e.is_config(), "{e:?}");
+        assert_eq!(
+            tencent_api::Error::from(e).retry_class(),
+            tencent_api::RetryClass::Fatal
+        );
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = ProfileCredentials::with_path(&path).credentials().unwrap();
+    assert_eq!(c.secret_id, "AKIDprofile");
 }

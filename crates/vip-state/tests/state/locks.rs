@@ -137,6 +137,7 @@ fn stale_holder_information_does_not_block() {
         pid: i32::MAX as u32,
         started_at_ms: 1,
         purpose: "crashed".into(),
+        deadline_ms: None,
     };
     std::fs::write(
         dir.path().join("vip-10.0.1.100.lock"),
