@@ -160,7 +160,7 @@ fn no_credentials_anywhere_is_77_at_once() {
         &fake,
         "ins-lo000002",
         "[node]\ninstance_id = \"ins-lo000002\"\neni_id = \"eni-lo000002\"\nvpc_id = \"vpc-lo000001\"\n\n\
-         [[vip]]\naddress = \"127.0.0.1\"\n",
+         [[vip]]\naddress = \"126.0.1.100\"\ninterface = \"tcvnone0\"\n",
     );
     edit_config(&node, "source = \"env\"\n", "source = \"auto\"\n");
     let home = tempfile::tempdir().unwrap();
@@ -207,7 +207,7 @@ fn no_credentials_anywhere_stops_discovery_at_once_too() {
         &fake,
         "ins-lo000002",
         "[node]\ninstance_id = \"ins-lo000002\"\nvpc_id = \"vpc-lo000001\"\n\n\
-         [[vip]]\naddress = \"127.0.0.1\"\n",
+         [[vip]]\naddress = \"126.0.1.100\"\ninterface = \"tcvnone0\"\n",
     );
     edit_config(&node, "source = \"env\"\n", "source = \"auto\"\n");
     let home = tempfile::tempdir().unwrap();
@@ -444,16 +444,16 @@ fn a_state_directory_deleted_during_a_migration_does_not_let_a_second_run_beside
 
 #[test]
 fn check_self_reports_a_stuck_migration_and_reconciles_past_it() {
-    // The VIP is 127.0.0.1 on lo (already there): check-self changes no interface.
+    // The VIP is on an interface that does not exist here: check-self changes no interface.
     let fake = start(&loopback_topology("eni-lo000002"), Duration::ZERO);
     let node = master(
         &fake,
         "ins-lo000001",
         "[node]\ninstance_id = \"ins-lo000001\"\neni_id = \"eni-lo000001\"\nvpc_id = \"vpc-lo000001\"\n\n\
-         [[vip]]\naddress = \"127.0.0.1\"\ninterface = \"lo\"\n",
+         [[vip]]\naddress = \"126.0.1.100\"\ninterface = \"tcvnone0\"\n",
     );
     let _detached = Detached(&node);
-    let lo_vip = Ipv4Addr::LOCALHOST;
+    let lo_vip = OFF_HOST_VIP;
     fake.inject(FaultSpec {
         action: Some("DescribeNetworkInterfaces".into()),
         count: 1,

@@ -280,7 +280,7 @@ fn check_self_as_master_repairs_a_dropped_eip_once_per_ttl() {
     let node = Node::new(
         &fake,
         "ins-lo000001",
-        "[[vip]]\naddress = \"127.0.0.1\"\ninterface = \"lo\"\neip = \"eip-lo000001\"\n\n\
+        "[[vip]]\naddress = \"126.0.1.100\"\ninterface = \"tcvnone0\"\neip = \"eip-lo000001\"\n\n\
          [check]\ncloud_ttl_s = 60\nremove_stray_vip = false\n",
     );
     let _detached = Detached(&node);
