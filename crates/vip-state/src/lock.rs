@@ -123,7 +123,9 @@ pub enum LockStatus {
 /// A held VIP lock. Dropping it clears the holder information and releases the lock.
 #[derive(Debug)]
 pub struct VipLock {
-    file: File,
+    /// `None` when the lock file cannot exist (a read-only state directory no earlier run left
+    /// it in): the guard alone holds the lock then.
+    file: Option<File>,
     path: PathBuf,
     vip: Ipv4Addr,
     holder: Holder,
@@ -228,8 +230,10 @@ impl Drop for VipLock {
         // The guard goes first: whoever finds the lock free must not find the guard still held.
         drop(self._guard.take());
         // Best effort: the close below releases the lock whatever happens here.
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        if let Some(file) = &self.file {
+            let _ = file.set_len(0);
+            let _ = file.unlock();
+        }
     }
 }
 
@@ -248,7 +252,9 @@ impl StateDir {
         deadline_ms: Option<u64>,
     ) -> Result<LockAttempt, StateError> {
         let path = self.vip_lock_path(vip);
-        let file = open_lock_file(&path)?;
+        let Some(file) = open_vip_lock_file(&path)? else {
+            return self.claim_guard_only(path, vip, purpose, deadline_ms);
+        };
         match file.try_lock() {
             Ok(()) => Ok(self.claim_guarded(file, path, vip, purpose, deadline_ms, None)),
             Err(TryLockError::WouldBlock) => Ok(LockAttempt::Busy(read_holder(&path))),
@@ -278,10 +284,15 @@ impl StateDir {
         let path = self.vip_lock_path(vip);
         let started = Instant::now();
         loop {
-            let file = open_lock_file(&path)?;
-            let left = timeout.saturating_sub(started.elapsed());
-            lock_with_deadline(&file, &path, left, read_holder)?;
-            match self.claim_guarded(file, path.clone(), vip, purpose, deadline_ms, None) {
+            let attempt = match open_vip_lock_file(&path)? {
+                Some(file) => {
+                    let left = timeout.saturating_sub(started.elapsed());
+                    lock_with_deadline(&file, &path, left, read_holder)?;
+                    self.claim_guarded(file, path.clone(), vip, purpose, deadline_ms, None)
+                }
+                None => self.claim_guard_only(path.clone(), vip, purpose, deadline_ms)?,
+            };
+            match attempt {
                 LockAttempt::Acquired(lock) => return Ok(lock),
                 LockAttempt::Busy(holder) if started.elapsed() >= timeout => {
                     return Err(StateError::LockTimeout {
@@ -317,7 +328,35 @@ impl StateDir {
                 return LockAttempt::Busy(guard_holder(pid));
             }
         };
-        LockAttempt::Acquired(claim(file, path, vip, purpose, deadline_ms, guard))
+        LockAttempt::Acquired(claim(Some(file), path, vip, purpose, deadline_ms, guard))
+    }
+
+    /// The lock when its file cannot exist (see [`open_vip_lock_file`]): the guard, bound
+    /// atomically by the kernel, is then the whole lock. Where there are no abstract sockets
+    /// either, nothing can make the run single-flight, and the file system's error stands.
+    fn claim_guard_only(
+        &self,
+        path: PathBuf,
+        vip: Ipv4Addr,
+        purpose: &str,
+        deadline_ms: Option<u64>,
+    ) -> Result<LockAttempt, StateError> {
+        match bind_guard(self.path(), vip) {
+            GuardBind::Bound(guard) => Ok(LockAttempt::Acquired(claim(
+                None,
+                path,
+                vip,
+                purpose,
+                deadline_ms,
+                Some(guard),
+            ))),
+            GuardBind::Held(Some(pid)) if pid == std::process::id() => Err(StateError::io(
+                "opening lock file",
+                &path,
+                std::io::Error::from_raw_os_error(libc::EROFS),
+            )),
+            GuardBind::Held(pid) => Ok(LockAttempt::Busy(guard_holder(pid))),
+        }
     }
 
     /// Takes over the lock for `vip` from `stuck`, a holder past its deadline
@@ -369,7 +408,14 @@ impl StateDir {
     /// Whether the lock for `vip` is held right now (it is taken and released at once when free).
     pub fn vip_lock_status(&self, vip: Ipv4Addr) -> Result<LockStatus, StateError> {
         let path = self.vip_lock_path(vip);
-        let file = open_lock_file(&path)?;
+        let Some(file) = open_vip_lock_file(&path)? else {
+            // No lock file can exist: the guard alone says.
+            let guard = guard_address(self.path(), vip).ok();
+            return Ok(match guard.as_ref().and_then(guard_pid) {
+                Some(pid) => LockStatus::Held(guard_holder(Some(pid))),
+                None => LockStatus::Free,
+            });
+        };
         match file.try_lock() {
             Ok(()) => {
                 let _ = file.unlock();
@@ -400,7 +446,7 @@ impl StateDir {
 
 /// Writes our holder information into a freshly locked file.
 fn claim(
-    file: File,
+    file: Option<File>,
     path: PathBuf,
     vip: Ipv4Addr,
     purpose: &str,
@@ -414,7 +460,7 @@ fn claim(
         deadline_ms,
     };
     // Holder information is advisory: failing to write it must not lose the lock we hold.
-    if let Ok(json) = serde_json::to_vec(&holder) {
+    if let (Some(file), Ok(json)) = (&file, serde_json::to_vec(&holder)) {
         let _ = file.set_len(0);
         let _ = file.write_all_at(&json, 0);
     }
@@ -464,6 +510,21 @@ pub(crate) fn open_lock_file(path: &Path) -> Result<File, StateError> {
             _ => Err(e),
         })
         .map_err(|e| StateError::io("opening lock file", path, e))
+}
+
+/// Opens a VIP's lock file as [`open_lock_file`] does; `None` when it cannot exist: the state
+/// directory is read-only and no earlier run left the file. A MASTER must still be able to move
+/// the VIP then; the VIP's guard (an abstract socket, no file) makes the run single-flight.
+fn open_vip_lock_file(path: &Path) -> Result<Option<File>, StateError> {
+    match open_lock_file(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(StateError::Io { source, .. })
+            if source.raw_os_error() == Some(libc::EROFS) && !path.exists() =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Locks `file` exclusively, polling until `timeout` has passed. `holder` is asked who holds the

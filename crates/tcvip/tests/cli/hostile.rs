@@ -483,9 +483,12 @@ fn run_with_state(node: &Node, how: Broken, binary: &str, args: &[&str]) -> Opti
 
 #[test]
 fn a_read_only_or_full_state_directory_still_moves_the_vip_and_fails_the_check() {
-    for (how, error) in [
-        (Broken::ReadOnly, "Read-only file system"),
-        (Broken::Full, "No space left on device"),
+    // `lock_file`: whether an earlier migration left the VIP's lock file. Without it, on a
+    // read-only directory, the VIP's guard alone keeps the run single-flight.
+    for (how, error, lock_file) in [
+        (Broken::ReadOnly, "Read-only file system", true),
+        (Broken::ReadOnly, "Read-only file system", false),
+        (Broken::Full, "No space left on device", true),
     ] {
         let fake = start(&example("two-nodes"), Duration::ZERO);
         let node = Node::new(
@@ -498,8 +501,10 @@ fn a_read_only_or_full_state_directory_still_moves_the_vip_and_fails_the_check()
         );
         let _detached = Detached(&node);
         node.record("default", vip_state::KeepalivedState::Backup);
-        // The VIP's lock file exists (any earlier migration left it): locking needs no write.
-        drop(node.state().try_lock_vip(VIP, "earlier").unwrap());
+        if lock_file {
+            // Any earlier migration left the VIP's lock file: locking it needs no write.
+            drop(node.state().try_lock_vip(VIP, "earlier").unwrap());
+        }
         let Some(notify) = run_with_state(&node, how, "notify-action", &["MASTER"]) else {
             return;
         };
@@ -508,7 +513,7 @@ fn a_read_only_or_full_state_directory_still_moves_the_vip_and_fails_the_check()
         assert!(
             wait_for(Duration::from_secs(30), || fake.holder_of(VIP).as_deref()
                 == Some("eni-node0002")),
-            "{error}: the VIP did not move: {}",
+            "{error} (lock file: {lock_file}): the VIP did not move: {}",
             node.log_text()
         );
         wait_detached(&node, Duration::from_secs(30));

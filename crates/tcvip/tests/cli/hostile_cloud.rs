@@ -1,7 +1,6 @@
 //! Hostile conditions for the cloud side: broken API and metadata replies, missing credentials, frozen
 //! and killed processes, a state directory pulled from under a run.
 
-use std::net::Ipv4Addr;
 use std::thread;
 use std::time::Duration;
 
