@@ -652,10 +652,13 @@ fn insecure(prog: &Path, owner: u32) -> Option<String> {
         if m.uid() != owner && m.uid() != 0 {
             return Some(format!("{} is owned by uid {}", path.display(), m.uid()));
         }
-        if m.mode() & 0o002 != 0 {
+        // As keepalived judges it: a root-owned directory with the sticky bit (/tmp) lets nobody
+        // else replace what is in it, so its write bits do not matter.
+        let sticky_root_dir = m.is_dir() && m.mode() & 0o1000 != 0 && m.uid() == 0;
+        if m.mode() & 0o002 != 0 && !sticky_root_dir {
             return Some(format!("{} is writable by others", path.display()));
         }
-        if m.mode() & 0o020 != 0 && m.gid() != 0 {
+        if m.mode() & 0o020 != 0 && m.gid() != 0 && !sticky_root_dir {
             return Some(format!(
                 "{} is writable by group {}",
                 path.display(),
@@ -670,7 +673,32 @@ fn insecure(prog: &Path, owner: u32) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_script_under_a_root_owned_sticky_directory_is_secure_as_keepalived_judges_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = std::env::temp_dir();
+        let meta = std::fs::metadata(&tmp).unwrap();
+        // /tmp as every distribution has it: root's, 1777.
+        assert!(
+            meta.uid() == 0 && meta.mode() & 0o1777 == 0o1777,
+            "{}",
+            tmp.display()
+        );
+        let dir = tempfile::tempdir_in(&tmp).unwrap();
+        let script = dir.path().join("check-self");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        assert_eq!(insecure(&script, me), None);
+        // A world-writable directory without the sticky bit is still refused.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let why = insecure(&script, me).unwrap();
+        assert!(why.contains("is writable by others"), "{why}");
+    }
 
     #[test]
     fn versions() {
