@@ -1,4 +1,4 @@
-//! The checks of `tcvip doctor`, in order: configuration, state directory, log target,
+//! The checks of `tcvip doctor`, in order: configuration, state directory, log target, drain,
 //! credentials, identity, endpoint, permissions, VIPs, keepalived. A check that needs what an
 //! earlier one could not establish says so (unknown) instead of guessing.
 
@@ -26,6 +26,7 @@ pub fn diagnose(args: &Args) -> Report {
     };
     let state = state_dir(&config, &mut report);
     log_target(&config, &mut report);
+    report.push(drain(&config));
     let credentials = credentials(&config, &mut report);
     let identity = identity(&config, state.as_ref(), credentials.clone(), &mut report);
     let region = config
@@ -550,6 +551,21 @@ fn permissions(
             ),
         };
         report.push(check);
+    }
+}
+
+/// Whether this node is drained (`tcvip drain`): a warning naming who, when and why.
+fn drain(config: &Config) -> Check {
+    let looked = format!("drain.file {}", config.drain.file.display());
+    match super::drain::current(config) {
+        None => Check::ok("drain", "not drained", looked),
+        Some(d) => Check::bad(
+            "drain",
+            Status::Warn,
+            format!("{}: this node stays out of MASTER", d.describe()),
+            looked,
+            "`tcvip undrain` once the maintenance is over",
+        ),
     }
 }
 

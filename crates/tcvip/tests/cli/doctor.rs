@@ -555,3 +555,25 @@ fn doctor_fails_when_the_endpoint_is_unreachable() {
         "{f}"
     );
 }
+
+#[test]
+fn doctor_warns_while_the_node_is_drained_and_names_undrain() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = node1(&fake);
+    let drained = tcvip(&node, &["drain", "--reason", "kernel update"]);
+    assert_eq!(drained.code, 0, "{drained:?}");
+    let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("TCVIP DOCTOR WARNING"),
+        "{}",
+        run.stdout
+    );
+    let f = finding(&run, "drained");
+    assert!(f.contains("kernel update") && f.contains(" by "), "{f}");
+    assert!(f.contains("fix: `tcvip undrain`"), "{f}");
+    assert_eq!(tcvip(&node, &["undrain"]).code, 0);
+    let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(finding(&run, "not drained").starts_with("ok"));
+}
