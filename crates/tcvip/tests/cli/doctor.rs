@@ -577,3 +577,37 @@ fn doctor_warns_while_the_node_is_drained_and_names_undrain() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(finding(&run, "not drained").starts_with("ok"));
 }
+
+#[test]
+fn doctor_probes_the_eip_actions_when_an_eip_is_configured() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        &format!("{}eip = \"eip-demo0001\"\n", NODE1),
+    );
+    fake.deny(&["AssociateAddress"]);
+    let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let f = finding(&run, "vpc:AssociateAddress refused by CAM");
+    assert!(f.contains("fix: grant vpc:AssociateAddress"), "{f}");
+    assert!(finding(&run, "vpc:DisassociateAddress").contains("allowed"));
+    assert!(finding(&run, "vpc:DescribeTaskResult").contains("allowed"));
+    assert!(
+        fake.calls_of("AssociateAddress")
+            .iter()
+            .all(|c| c.outcome != "OK")
+    );
+    let policy = tcvip(&node, &["cam-policy"]);
+    let v: Value = serde_json::from_str(&policy.stdout).unwrap();
+    assert_eq!(
+        v["statement"][2]["action"],
+        serde_json::json!(["vpc:AssociateAddress", "vpc:DisassociateAddress"])
+    );
+    assert!(
+        v["statement"][0]["action"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("vpc:DescribeTaskResult"))
+    );
+}
