@@ -46,6 +46,7 @@ pub fn diagnose(args: &Args) -> Report {
     ));
     permissions(&config, client.as_ref(), identity.as_ref(), &mut report);
     vips(&config, client.as_ref(), identity.as_ref(), &mut report);
+    eips(&config, client.as_ref(), identity.as_ref(), &mut report);
     report.checks.extend(super::doctor_keepalived::check(
         args,
         &config,
@@ -566,6 +567,75 @@ fn drain(config: &Config) -> Check {
             looked,
             "`tcvip undrain` once the maintenance is over",
         ),
+    }
+}
+
+/// Each `[[vip]] eip`: it exists and points at the VIP on the ENI that holds the VIP.
+fn eips(
+    config: &Config,
+    client: Option<&Client>,
+    identity: Option<&Identity>,
+    report: &mut Report,
+) {
+    for v in config.vips.iter().filter(|v| v.eip.is_some()) {
+        let (vip, id) = (
+            v.address,
+            v.eip.as_ref().map(|e| e.as_str()).unwrap_or_default(),
+        );
+        let looked = format!("[[vip]] {vip} eip {id}: DescribeAddresses");
+        let (Some(client), Some(node)) = (client, identity) else {
+            report.push(Check::bad(
+                "eip",
+                Status::Unknown,
+                format!("{id}: the cloud could not be asked"),
+                looked,
+                "fix the credentials / identity checks above first",
+            ));
+            continue;
+        };
+        let holder = crate::cloud::find_holder(client, node.vpc_id.as_str(), vip);
+        let check = match (super::eip::describe_eip(client, id), holder) {
+            (Err(e), _) | (_, Err(e)) => Check::bad(
+                "eip",
+                Status::Unknown,
+                format!("{id}: not known: {e}"),
+                looked,
+                "run doctor again once the endpoint and permission checks pass",
+            ),
+            (Ok(None), _) => Check::bad(
+                "eip",
+                Status::Fail,
+                format!("{id} does not exist"),
+                looked,
+                format!(
+                    "correct eip in the [[vip]] entry of {vip} (`tcvip eip show` lists what is bound), or bind a new one with `tcvip eip associate --allocate --vip {vip}`"
+                ),
+            ),
+            (Ok(Some(e)), Ok(Some(h))) if e.points_at(&h.eni, vip) => Check::ok(
+                "eip",
+                format!(
+                    "{id} points at {vip} on its holder {}: {}",
+                    h.eni,
+                    e.describe()
+                ),
+                looked,
+            ),
+            (Ok(Some(e)), Ok(h)) => Check::bad(
+                "eip",
+                Status::Warn,
+                format!(
+                    "{id} does not point at {vip} on its holder {}: {}",
+                    h.map(|h| h.eni.to_string())
+                        .unwrap_or_else(|| "(none)".into()),
+                    e.describe()
+                ),
+                looked,
+                format!(
+                    "`tcvip eip associate --vip {vip}` on the MASTER (vip-migrate and check-self also bind it again there); an EIP bound to another address must be unbound first (`tcvip eip disassociate`)"
+                ),
+            ),
+        };
+        report.push(check);
     }
 }
 

@@ -611,3 +611,34 @@ fn doctor_probes_the_eip_actions_when_an_eip_is_configured() {
             .contains(&serde_json::json!("vpc:DescribeTaskResult"))
     );
 }
+
+#[test]
+fn doctor_checks_that_the_configured_eip_points_at_the_vip() {
+    let eips = "\n[[eip]]\nid = \"eip-demo0001\"\nip = \"198.19.0.10\"\neni = \"eni-node0001\"\nprivate_ip = \"198.18.1.100\"\n\n[[eip]]\nid = \"eip-demo0002\"\nip = \"198.19.0.11\"\n";
+    let fake = start(&format!("{}{eips}", example("two-nodes")), Duration::ZERO);
+    for (eip, code, needle, fix) in [
+        (
+            "eip-demo0001",
+            0,
+            "eip-demo0001 points at 198.18.1.100 on its holder eni-node0001",
+            "",
+        ),
+        (
+            "eip-demo0002",
+            1,
+            "eip-demo0002 does not point at 198.18.1.100",
+            "fix: `tcvip eip associate --vip 198.18.1.100`",
+        ),
+        (
+            "eip-demo0009",
+            2,
+            "eip-demo0009 does not exist",
+            "fix: correct eip in the [[vip]] entry",
+        ),
+    ] {
+        let node = Node::new(&fake, "ins-node0001", &format!("{NODE1}eip = \"{eip}\"\n"));
+        let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+        assert_eq!(run.code, code, "{}", run.stdout);
+        assert!(finding(&run, needle).contains(fix), "{}", run.stdout);
+    }
+}
