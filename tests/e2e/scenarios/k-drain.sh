@@ -4,7 +4,8 @@
 # and moves the VIP. The drained node stays out of MASTER, also across a keepalived restart
 # (the drain file is on disk), until `tcvip undrain`; then it comes back as BACKUP and, with
 # nopreempt, the VIP stays where it is. Measured: drain → peer MASTER → landed, ping outage,
-# and when `tcvip drain --wait` returned.
+# and when `tcvip drain --wait` returned. tcvip doctor warns (exit 1, naming `tcvip undrain`) while
+# drained and passes (exit 0) after undrain.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -40,6 +41,10 @@ e2e_hold 8 "node $o MASTER, node $m FAULT while drained" drained_roles
 status=$(tcvip_on "$m" status 2>/dev/null || true)
 grep -q "drain: drained since .* by e2e (as root): e2e maintenance" <<<"$status" ||
     e2e_fail "tcvip status on node $m does not show the drain: $status"
+code=0
+e2e_doctor "$m" >"$RUN_DIR/n$m/doctor-drained.out" 2>&1 || code=$?
+[ "$code" -eq 1 ] || e2e_fail "tcvip doctor on drained node $m exited $code, not 1: $(cat "$RUN_DIR/n$m/doctor-drained.out")"
+grep -q "fix: \`tcvip undrain\`" "$RUN_DIR/n$m/doctor-drained.out" || e2e_fail "doctor on the drained node does not name tcvip undrain"
 
 # A keepalived restart (as after a reboot) does not end it: init_fail plus the failing check.
 t1=$EPOCHREALTIME
@@ -58,4 +63,8 @@ e2e_hold 6 "node $o stays MASTER, node $m BACKUP" e2e_roles_are "$o" "$m"
 e2e_expect_vip_on "$o" "$t2" 10
 migrates=$(e2e_count_calls MigratePrivateIpAddress "$t1")
 [ "$migrates" -eq 0 ] || e2e_fail "$migrates Migrate calls after the drain's handover"
+# doctor after the count: its permission probe is a (refused) Migrate of an ENI to itself.
+code=0
+e2e_doctor "$m" >"$RUN_DIR/n$m/doctor-undrained.out" 2>&1 || code=$?
+[ "$code" -eq 0 ] || e2e_fail "tcvip doctor on node $m after undrain exited $code: $(cat "$RUN_DIR/n$m/doctor-undrained.out")"
 e2e_pass "drain: $drain_timeline; undrain: node $m BACKUP +$(e2e_rel "$t2" "$back")s, VIP stayed on node $o, 0 Migrate"

@@ -6,8 +6,11 @@
 //! `failover.assign_if_unassigned`) are scoped to the nodes' ENIs
 //! (`qcs::vpc:REGION:uin/UIN:eni/ENI`) when the account's UIN, the region and at least two ENIs
 //! are known (a move names the source and the destination ENI, so every node's ENI must be
-//! listed); otherwise they are granted on `*` and stderr says what would scope them. Nothing is
-//! asked of the network: the ENIs come from `--eni`, `node.eni_id` and the identity cached by
+//! listed); otherwise they are granted on `*` and stderr says what would scope them.
+//! With a `[[vip]] eip`, AssociateAddress and DisassociateAddress get a
+//! third statement on `*` and DescribeTaskResult joins the reads; AllocateAddresses (`tcvip eip
+//! associate --allocate`, a billed one-off) is not in the node's policy. Nothing is asked of the
+//! network: the ENIs come from `--eni`, `node.eni_id` and the identity cached by
 //! an earlier run.
 
 use std::process::ExitCode;
@@ -93,6 +96,12 @@ fn print(args: &Args) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// The EIP writes (with `[[vip]] eip`): they name an EIP as well as an ENI, so they get their
+/// own statement on `*` rather than the ENI-scoped one.
+fn is_eip_write(action: &str) -> bool {
+    matches!(action, "AssociateAddress" | "DisassociateAddress")
+}
+
 /// The policy, and whether its writes fell back to `*`.
 pub fn policy(
     config: &Config,
@@ -104,7 +113,7 @@ pub fn policy(
     let actions = |write: bool| -> Vec<String> {
         needs
             .iter()
-            .filter(|n| n.write == write)
+            .filter(|n| n.write == write && !is_eip_write(n.action))
             .map(|n| format!("vpc:{}", n.action))
             .collect()
     };
@@ -117,16 +126,22 @@ pub fn policy(
         _ => None,
     };
     let fell_back = scoped.is_none();
-    let policy = json!({
-        "version": "2.0",
-        "statement": [
-            { "effect": "allow", "action": actions(false), "resource": ["*"] },
-            {
-                "effect": "allow",
-                "action": actions(true),
-                "resource": scoped.unwrap_or_else(|| vec!["*".to_owned()]),
-            },
-        ],
-    });
+    let mut statement = vec![
+        json!({ "effect": "allow", "action": actions(false), "resource": ["*"] }),
+        json!({
+            "effect": "allow",
+            "action": actions(true),
+            "resource": scoped.unwrap_or_else(|| vec!["*".to_owned()]),
+        }),
+    ];
+    let eip: Vec<String> = needs
+        .iter()
+        .filter(|n| is_eip_write(n.action))
+        .map(|n| format!("vpc:{}", n.action))
+        .collect();
+    if !eip.is_empty() {
+        statement.push(json!({ "effect": "allow", "action": eip, "resource": ["*"] }));
+    }
+    let policy = json!({ "version": "2.0", "statement": statement });
     (policy, fell_back)
 }

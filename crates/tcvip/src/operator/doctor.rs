@@ -7,7 +7,8 @@
 //! plugin's status line.
 //!
 //! The checks: the configuration (which file, every key's effective value, secrets masked);
-//! the state directory and the log target; the credentials (which source answered, when
+//! the state directory and the log target; the drain switch (a drained node warns, naming
+//! `tcvip undrain`); the credentials (which source answered, when
 //! temporary keys expire); the endpoint (reachable, TLS, median latency of three calls, clock
 //! skew against its `Date` header); this node's identity (instance, ENI, VPC, subnet, MAC →
 //! interface); the permission for each action the configured features need, probed without

@@ -1,4 +1,4 @@
-//! The checks of `tcvip doctor`, in order: configuration, state directory, log target,
+//! The checks of `tcvip doctor`, in order: configuration, state directory, log target, drain,
 //! credentials, identity, endpoint, permissions, VIPs, keepalived. A check that needs what an
 //! earlier one could not establish says so (unknown) instead of guessing.
 
@@ -26,6 +26,7 @@ pub fn diagnose(args: &Args) -> Report {
     };
     let state = state_dir(&config, &mut report);
     log_target(&config, &mut report);
+    report.push(drain(&config));
     let credentials = credentials(&config, &mut report);
     let identity = identity(&config, state.as_ref(), credentials.clone(), &mut report);
     let region = config
@@ -45,6 +46,7 @@ pub fn diagnose(args: &Args) -> Report {
     ));
     permissions(&config, client.as_ref(), identity.as_ref(), &mut report);
     vips(&config, client.as_ref(), identity.as_ref(), &mut report);
+    eips(&config, client.as_ref(), identity.as_ref(), &mut report);
     report.checks.extend(super::doctor_keepalived::check(
         args,
         &config,
@@ -547,6 +549,90 @@ fn permissions(
                 format!("vpc:{} could not be decided: {why}", need.action),
                 looked,
                 "run doctor again once the endpoint and credentials checks pass",
+            ),
+        };
+        report.push(check);
+    }
+}
+
+/// Whether this node is drained (`tcvip drain`): a warning naming who, when and why.
+fn drain(config: &Config) -> Check {
+    let looked = format!("drain.file {}", config.drain.file.display());
+    match super::drain::current(config) {
+        None => Check::ok("drain", "not drained", looked),
+        Some(d) => Check::bad(
+            "drain",
+            Status::Warn,
+            format!("{}: this node stays out of MASTER", d.describe()),
+            looked,
+            "`tcvip undrain` once the maintenance is over",
+        ),
+    }
+}
+
+/// Each `[[vip]] eip`: it exists and points at the VIP on the ENI that holds the VIP.
+fn eips(
+    config: &Config,
+    client: Option<&Client>,
+    identity: Option<&Identity>,
+    report: &mut Report,
+) {
+    for v in config.vips.iter().filter(|v| v.eip.is_some()) {
+        let (vip, id) = (
+            v.address,
+            v.eip.as_ref().map(|e| e.as_str()).unwrap_or_default(),
+        );
+        let looked = format!("[[vip]] {vip} eip {id}: DescribeAddresses");
+        let (Some(client), Some(node)) = (client, identity) else {
+            report.push(Check::bad(
+                "eip",
+                Status::Unknown,
+                format!("{id}: the cloud could not be asked"),
+                looked,
+                "fix the credentials / identity checks above first",
+            ));
+            continue;
+        };
+        let holder = crate::cloud::find_holder(client, node.vpc_id.as_str(), vip);
+        let check = match (super::eip::describe_eip(client, id), holder) {
+            (Err(e), _) | (_, Err(e)) => Check::bad(
+                "eip",
+                Status::Unknown,
+                format!("{id}: not known: {e}"),
+                looked,
+                "run doctor again once the endpoint and permission checks pass",
+            ),
+            (Ok(None), _) => Check::bad(
+                "eip",
+                Status::Fail,
+                format!("{id} does not exist"),
+                looked,
+                format!(
+                    "correct eip in the [[vip]] entry of {vip} (`tcvip eip show` lists what is bound), or bind a new one with `tcvip eip associate --allocate --vip {vip}`"
+                ),
+            ),
+            (Ok(Some(e)), Ok(Some(h))) if e.points_at(&h.eni, vip) => Check::ok(
+                "eip",
+                format!(
+                    "{id} points at {vip} on its holder {}: {}",
+                    h.eni,
+                    e.describe()
+                ),
+                looked,
+            ),
+            (Ok(Some(e)), Ok(h)) => Check::bad(
+                "eip",
+                Status::Warn,
+                format!(
+                    "{id} does not point at {vip} on its holder {}: {}",
+                    h.map(|h| h.eni.to_string())
+                        .unwrap_or_else(|| "(none)".into()),
+                    e.describe()
+                ),
+                looked,
+                format!(
+                    "`tcvip eip associate --vip {vip}` on the MASTER (vip-migrate and check-self also bind it again there); an EIP bound to another address must be unbound first (`tcvip eip disassociate`)"
+                ),
             ),
         };
         report.push(check);

@@ -11,6 +11,9 @@
 //! | DescribeAddresses | filter `private-ip-address` = the VIP | the EIPs (often none) |
 //! | MigratePrivateIpAddress | this ENI → this same ENI, `PrivateIpAddress` = its own primary IP | a parameter error: source equals destination, and a primary IP cannot be migrated |
 //! | AssignPrivateIpAddresses | this ENI, `PrivateIpAddresses` = [its own primary IP] | a parameter error: the address is already this ENI's primary |
+//! | AssociateAddress (with `[[vip]] eip`) | `AddressId` = `eip-00000000` (no such EIP), this ENI, its primary IP | `InvalidAddressId.NotFound` |
+//! | DisassociateAddress (with `[[vip]] eip`) | `AddressId` = `eip-00000000` | `InvalidAddressId.NotFound` |
+//! | DescribeTaskResult (with `[[vip]] eip`) | `TaskId` = 0 (no such task) | `ResourceNotFound` |
 //!
 //! The answer is read as: exactly `AuthFailure.UnauthorizedOperation` or
 //! `UnauthorizedOperation` (Tencent's two codes for a CAM refusal) → refused; any other API
@@ -72,6 +75,25 @@ pub fn needed_actions(config: &crate::config::Config) -> Vec<Need> {
             write: false,
         },
     ];
+    if config.vips.iter().any(|v| v.eip.is_some()) {
+        out.extend([
+            Need {
+                action: "AssociateAddress",
+                why: "[[vip]] eip: binding the EIP to the VIP again after a move",
+                write: true,
+            },
+            Need {
+                action: "DisassociateAddress",
+                why: "[[vip]] eip: unbinding an EIP left on the ENI the VIP moved from",
+                write: true,
+            },
+            Need {
+                action: "DescribeTaskResult",
+                why: "[[vip]] eip: following an EIP task until it lands",
+                write: false,
+            },
+        ]);
+    }
     if config.failover.assign_if_unassigned {
         out.push(Need {
             action: "AssignPrivateIpAddresses",
@@ -87,6 +109,9 @@ pub const CAM_REFUSALS: &[&str] = &["AuthFailure.UnauthorizedOperation", "Unauth
 
 /// A TaskId no task has.
 const NO_TASK: &str = "00000000-0000-0000-0000-000000000000";
+
+/// An EIP id no EIP has.
+const NO_EIP: &str = "eip-00000000";
 
 /// The answer to one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +272,19 @@ pub fn probe(client: &Client, action: &'static str, target: &Target<'_>) -> Prob
             ),
             Err(why) => unknown(why),
         },
+        "AssociateAddress" => match primary() {
+            Ok(ip) => call(
+                json!({
+                    "AddressId": NO_EIP,
+                    "NetworkInterfaceId": eni,
+                    "PrivateIpAddress": ip.to_string(),
+                }),
+                "there is no such EIP",
+            ),
+            Err(why) => unknown(why),
+        },
+        "DisassociateAddress" => call(json!({ "AddressId": NO_EIP }), "there is no such EIP"),
+        "DescribeTaskResult" => call(json!({ "TaskId": 0 }), "there is no such task"),
         other => unknown(format!("no probe is defined for {other}")),
     }
 }

@@ -555,3 +555,90 @@ fn doctor_fails_when_the_endpoint_is_unreachable() {
         "{f}"
     );
 }
+
+#[test]
+fn doctor_warns_while_the_node_is_drained_and_names_undrain() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = node1(&fake);
+    let drained = tcvip(&node, &["drain", "--reason", "kernel update"]);
+    assert_eq!(drained.code, 0, "{drained:?}");
+    let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("TCVIP DOCTOR WARNING"),
+        "{}",
+        run.stdout
+    );
+    let f = finding(&run, "drained");
+    assert!(f.contains("kernel update") && f.contains(" by "), "{f}");
+    assert!(f.contains("fix: `tcvip undrain`"), "{f}");
+    assert_eq!(tcvip(&node, &["undrain"]).code, 0);
+    let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(finding(&run, "not drained").starts_with("ok"));
+}
+
+#[test]
+fn doctor_probes_the_eip_actions_when_an_eip_is_configured() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        &format!("{}eip = \"eip-demo0001\"\n", NODE1),
+    );
+    fake.deny(&["AssociateAddress"]);
+    let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let f = finding(&run, "vpc:AssociateAddress refused by CAM");
+    assert!(f.contains("fix: grant vpc:AssociateAddress"), "{f}");
+    assert!(finding(&run, "vpc:DisassociateAddress").contains("allowed"));
+    assert!(finding(&run, "vpc:DescribeTaskResult").contains("allowed"));
+    assert!(
+        fake.calls_of("AssociateAddress")
+            .iter()
+            .all(|c| c.outcome != "OK")
+    );
+    let policy = tcvip(&node, &["cam-policy"]);
+    let v: Value = serde_json::from_str(&policy.stdout).unwrap();
+    assert_eq!(
+        v["statement"][2]["action"],
+        serde_json::json!(["vpc:AssociateAddress", "vpc:DisassociateAddress"])
+    );
+    assert!(
+        v["statement"][0]["action"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("vpc:DescribeTaskResult"))
+    );
+}
+
+#[test]
+fn doctor_checks_that_the_configured_eip_points_at_the_vip() {
+    let eips = "\n[[eip]]\nid = \"eip-demo0001\"\nip = \"198.19.0.10\"\neni = \"eni-node0001\"\nprivate_ip = \"198.18.1.100\"\n\n[[eip]]\nid = \"eip-demo0002\"\nip = \"198.19.0.11\"\n";
+    let fake = start(&format!("{}{eips}", example("two-nodes")), Duration::ZERO);
+    for (eip, code, needle, fix) in [
+        (
+            "eip-demo0001",
+            0,
+            "eip-demo0001 points at 198.18.1.100 on its holder eni-node0001",
+            "",
+        ),
+        (
+            "eip-demo0002",
+            1,
+            "eip-demo0002 does not point at 198.18.1.100",
+            "fix: `tcvip eip associate --vip 198.18.1.100`",
+        ),
+        (
+            "eip-demo0009",
+            2,
+            "eip-demo0009 does not exist",
+            "fix: correct eip in the [[vip]] entry",
+        ),
+    ] {
+        let node = Node::new(&fake, "ins-node0001", &format!("{NODE1}eip = \"{eip}\"\n"));
+        let run = doctor(&node, &healthy_conf(), &healthy_instance(), "2.2.7", &[]);
+        assert_eq!(run.code, code, "{}", run.stdout);
+        assert!(finding(&run, needle).contains(fix), "{}", run.stdout);
+    }
+}
