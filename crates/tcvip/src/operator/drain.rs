@@ -273,19 +273,20 @@ fn wait_handed_over(ctx: &Context, deadline: Instant) -> anyhow::Result<Exit> {
     }
 }
 
+/// The keepalived instances whose recorded state a drain is about: those tcvip.toml names, or
+/// the one default record when it names none.
+fn state_keys(ctx: &Context) -> Vec<String> {
+    let names = ctx.config.instance_names();
+    if names.is_empty() {
+        return vec![crate::context::DEFAULT_INSTANCE.to_owned()];
+    }
+    names.into_iter().map(str::to_owned).collect()
+}
+
 /// What still stands between this node and a finished handover.
 fn pending_handover(ctx: &Context) -> Vec<String> {
     let mut out = Vec::new();
-    let mut names: Vec<String> = ctx
-        .config
-        .instance_names()
-        .iter()
-        .map(|n| (*n).to_owned())
-        .collect();
-    if names.is_empty() {
-        names.push(crate::context::DEFAULT_INSTANCE.to_owned());
-    }
-    for name in &names {
+    for name in &state_keys(ctx) {
         if ctx.state.read_state(name).state == KeepalivedState::Master {
             out.push(format!("keepalived {name} is still MASTER"));
         }
@@ -338,16 +339,7 @@ pub fn run_undrain(args: &UndrainArgs) -> anyhow::Result<Exit> {
 
 /// What draining means for each keepalived instance of this node right now.
 fn state_lines(ctx: &Context) -> Vec<String> {
-    let mut names: Vec<String> = ctx
-        .config
-        .instance_names()
-        .iter()
-        .map(|n| (*n).to_owned())
-        .collect();
-    if names.is_empty() {
-        names.push(crate::context::DEFAULT_INSTANCE.to_owned());
-    }
-    names
+    state_keys(ctx)
         .iter()
         .map(|name| {
             let state = ctx.state.read_state(name).state;
