@@ -13,8 +13,9 @@
 //! - Nothing recorded yet: nothing to do.
 //!
 //! It never restarts keepalived, and an unknown cloud state never causes a local change. It exits
-//! non-zero only when a configured service check fails, when it cannot write its state
-//! directory or its state record is behind keepalived, when a VIP is an ENI's primary IP, or when
+//! non-zero only when a configured service check fails, while the node is drained (`tcvip
+//! drain`), when it cannot write its state directory or its state record is behind keepalived,
+//! when a VIP is an ENI's primary IP, or when
 //! `check.on_cloud_error = "fail"` and the cloud could not be asked. Each
 //! run's verdict is saved before it exits (a tenth of the deadline is kept for that).
 
@@ -70,7 +71,9 @@ fn margin_for(deadline: Duration) -> Duration {
 the cloud places the VIP on another ENI, starts a reconcile migration (with a growing cooldown). As \
 BACKUP or FAULT it removes a stray VIP from the NIC. It answers from a cached cloud view \
 (check.cloud_ttl_s), returns before check.deadline_ms, never restarts keepalived, and exits non-zero \
-only when a service check fails or check.on_cloud_error = \"fail\" and the cloud is unreachable.",
+only when a service check fails, while the node is drained (tcvip drain), when it cannot write its \
+state directory or its state record is behind keepalived, when a VIP is an ENI's primary IP, or when \
+check.on_cloud_error = \"fail\" and the cloud is unreachable.",
     after_help = crate::exit::Exit::help_table()
 )]
 pub struct Args {
