@@ -262,7 +262,11 @@ fn fetch(
     resp.take(MAX_METADATA_BYTES + 1)
         .read_to_end(&mut body)
         .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::TimedOut {
+            let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                || e.get_ref()
+                    .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+                    .is_some_and(reqwest::Error::is_timeout);
+            if timed_out {
                 MetadataError::Timeout {
                     url: url.to_owned(),
                     after: timeout,
