@@ -536,7 +536,9 @@ impl Config {
             self.cloud.region = Some(v.parse().map_err(|m| bad("cloud.region", m))?);
         }
         if let Some(v) = &o.endpoint {
-            self.cloud.endpoint = v.parse().map_err(|m| bad("cloud.endpoint", m))?;
+            self.cloud.endpoint = v
+                .parse()
+                .map_err(|m: tencent_api::EndpointError| bad("cloud.endpoint", m.to_string()))?;
         }
         if let Some(v) = &o.metadata_url {
             self.metadata.url = parse_metadata_url(v).map_err(|m| bad("metadata.url", m))?;

@@ -12,13 +12,12 @@ use serde_json::Value;
 
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{CredentialProvider, check_header_safe};
-use crate::endpoint::{Endpoint, parse_endpoint};
+use crate::endpoint::Endpoint;
 use crate::error::{ApiError, Error, RetryClass};
 use crate::error_chain::chain;
 use crate::sign::{DEFAULT_CONTENT_TYPE, SignInput, sign};
 
-/// The public VPC endpoint (nearest region).
-pub const DEFAULT_VPC_ENDPOINT: &str = "vpc.tencentcloudapi.com";
+pub use crate::endpoint::DEFAULT_VPC_ENDPOINT;
 /// VPC API version.
 pub const VPC_VERSION: &str = "2017-03-12";
 /// Longest body excerpt kept in [`Error::Http`].
@@ -27,9 +26,8 @@ const EXCERPT_CHARS: usize = 200;
 /// Where and how to call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// A host (`vpc.tencentcloudapi.com` → `https://vpc.tencentcloudapi.com/`) or a full URL
-    /// `http(s)://host[:port][/]` (http only for loopback tests).
-    pub endpoint: String,
+    /// Where calls go, parsed once ([`Endpoint::parse`]).
+    pub endpoint: Endpoint,
     /// `X-TC-Region`, e.g. `ap-guangzhou`.
     pub region: String,
     /// `X-TC-Language` (`en-US` or `zh-CN`); not sent when `None`.
@@ -51,7 +49,7 @@ impl ClientConfig {
     /// 1 s, total 3 s (fits a track script), 4 MiB body cap.
     pub fn vpc(region: impl Into<String>) -> Self {
         Self {
-            endpoint: DEFAULT_VPC_ENDPOINT.into(),
+            endpoint: Endpoint::default(),
             region: region.into(),
             language: Some("en-US".into()),
             service: "vpc".into(),
@@ -63,8 +61,8 @@ impl ClientConfig {
     }
 
     /// The same configuration with another endpoint.
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = endpoint.into();
+    pub fn with_endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = endpoint;
         self
     }
 
@@ -83,7 +81,6 @@ impl ClientConfig {
 #[derive(Debug, Clone)]
 pub struct Client {
     config: ClientConfig,
-    endpoint: Endpoint,
     credentials: Arc<dyn CredentialProvider>,
     clock: Arc<dyn Clock>,
     deadline: Option<Instant>,
@@ -91,12 +88,11 @@ pub struct Client {
 }
 
 impl Client {
-    /// Validates `config` (endpoint, header-safe region/version/language/service) without I/O.
+    /// Validates `config` (header-safe region/version/language/service) without I/O.
     pub fn new(
         config: ClientConfig,
         credentials: Arc<dyn CredentialProvider>,
     ) -> Result<Client, Error> {
-        let endpoint = parse_endpoint(&config.endpoint)?;
         check_config_value("region", &config.region, false)?;
         check_config_value("service", &config.service, false)?;
         check_config_value("version", &config.version, false)?;
@@ -108,7 +104,6 @@ impl Client {
         }
         Ok(Client {
             config,
-            endpoint,
             credentials,
             clock: Arc::new(SystemClock),
             deadline: None,
@@ -144,12 +139,12 @@ impl Client {
 
     /// The URL requests are posted to.
     pub fn endpoint_url(&self) -> &str {
-        self.endpoint.url.as_str()
+        self.config.endpoint.url()
     }
 
     /// The Host header requests are signed and sent with.
     pub fn host_header(&self) -> &str {
-        &self.endpoint.host
+        self.config.endpoint.authority()
     }
 
     /// The credential provider.
@@ -250,7 +245,7 @@ impl Client {
         let signed = sign(
             &SignInput {
                 method: "POST",
-                host: &self.endpoint.host,
+                host: self.config.endpoint.authority(),
                 content_type: DEFAULT_CONTENT_TYPE,
                 body: &body,
                 service: &self.config.service,
@@ -262,8 +257,8 @@ impl Client {
         );
         let mut req = self
             .http(action)?
-            .post(self.endpoint.url.clone())
-            .header(reqwest::header::HOST, &self.endpoint.host)
+            .post(self.config.endpoint.request_url().clone())
+            .header(reqwest::header::HOST, self.config.endpoint.authority())
             .header(reqwest::header::CONTENT_TYPE, DEFAULT_CONTENT_TYPE)
             .header(reqwest::header::AUTHORIZATION, &signed.authorization)
             .header("X-TC-Action", action)
@@ -284,7 +279,7 @@ impl Client {
         let by_deadline = timeout < self.config.timeout;
         let exchange = Exchange {
             action: action.to_owned(),
-            endpoint: self.endpoint.url.to_string(),
+            endpoint: self.config.endpoint.url().to_owned(),
             timeout,
             limit: self.config.max_body_bytes,
         };
@@ -491,7 +486,7 @@ mod tests {
     #[test]
     fn defaults_fit_a_track_script() {
         let c = ClientConfig::vpc("ap-guangzhou");
-        assert_eq!(c.endpoint, "vpc.tencentcloudapi.com");
+        assert_eq!(c.endpoint.url(), "https://vpc.tencentcloudapi.com/");
         assert_eq!(c.version, "2017-03-12");
         assert_eq!(c.service, "vpc");
         assert!(c.connect_timeout <= Duration::from_secs(1));

@@ -116,6 +116,15 @@ impl fmt::Display for RetryClass {
     }
 }
 
+impl From<crate::endpoint::EndpointError> for Error {
+    fn from(e: crate::endpoint::EndpointError) -> Self {
+        Error::InvalidEndpoint {
+            endpoint: e.input,
+            reason: e.reason,
+        }
+    }
+}
+
 /// Codes (or code families, matched as `X` or `X.*`) that are retried with backoff.
 const BACKOFF_FAMILIES: &[&str] = &[
     "RequestLimitExceeded",

@@ -16,7 +16,7 @@ use crate::stub::{Reply, Stub};
 /// Timeouts far longer than any deadline below.
 fn client(endpoint: &str) -> Client {
     let cfg = ClientConfig::vpc("ap-guangzhou")
-        .with_endpoint(endpoint)
+        .with_endpoint(endpoint.parse().unwrap())
         .with_timeouts(Duration::from_secs(5), Duration::from_secs(10));
     Client::new(
         cfg,
@@ -92,7 +92,7 @@ fn cvm_role_credentials_are_fetched_within_the_calls_deadline() {
     let role =
         CvmRoleCredentials::new(MetadataClient::new(metadata.url(), Duration::from_secs(10)));
     let cfg = ClientConfig::vpc("ap-guangzhou")
-        .with_endpoint(api.url())
+        .with_endpoint(api.url().parse().unwrap())
         .with_timeouts(Duration::from_secs(5), Duration::from_secs(10));
     let c = Client::new(cfg, Arc::new(role)).unwrap();
     let started = Instant::now();
