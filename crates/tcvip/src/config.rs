@@ -33,7 +33,8 @@ pub use error::ConfigError;
 pub use secrets::Secret;
 pub use values::{
     CredentialSource, EipId, Endpoint, EniId, InstanceId, Language, LogLevel, OnCloudError, Region,
-    SubnetId, VpcId, parse_interface, parse_ipv4, parse_log_target, parse_metadata_url,
+    SubnetId, VpcId, parse_interface, parse_ipv4, parse_log_level, parse_log_target,
+    parse_metadata_url,
 };
 
 /// The path used when neither `--config` nor `$TCVIP_CONFIG` names one.
@@ -350,17 +351,18 @@ impl Default for DrainConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// `log.target`, default `syslog`: `syslog`, `stderr` or `file:/absolute/path` (validated).
+    /// `log.target`, default `syslog`: `syslog`, `stderr` or `file:/absolute/path`.
     #[serde(deserialize_with = "values::de_log_target")]
-    pub target: String,
+    pub target: crate::log::LogTarget,
     /// `log.level`, default `info`.
+    #[serde(deserialize_with = "values::de_log_level")]
     pub level: LogLevel,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
-            target: "syslog".to_owned(),
+            target: crate::log::LogTarget::Syslog,
             level: LogLevel::Info,
         }
     }
@@ -562,7 +564,7 @@ impl Config {
             self.log.target = parse_log_target(v).map_err(|m| bad("log.target", m))?;
         }
         if let Some(v) = &o.log_level {
-            self.log.level = v.parse().map_err(|m| bad("log.level", m))?;
+            self.log.level = parse_log_level(v).map_err(|m| bad("log.level", m))?;
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ use crate::cli::Common;
 use crate::config::{Config, VipConfig};
 use crate::discovery::{Discoverer, DiscoveryError, Identity};
 use crate::exit::{Exit, ExitResultExt as _, exit, exit_of};
-use crate::log::{LogSettings, LogTarget};
+use crate::log::LogSettings;
 
 /// The record name used for the keepalived instance when no `[[vip]]` names one.
 pub const DEFAULT_INSTANCE: &str = "default";
@@ -52,19 +52,12 @@ impl Context {
 
     /// As [`load`](Self::load), from a configuration already in hand.
     pub fn with_config(config: Config, binary: &'static str) -> anyhow::Result<Context> {
-        let target = LogTarget::parse(&config.log.target).map_err(|e| {
-            exit(
-                Exit::Config,
-                anyhow::anyhow!("{}: log.target: {e}", config.path.display()),
-            )
-        })?;
-        let level = config.log.level.as_str().parse().map_err(|e| {
-            exit(
-                Exit::Config,
-                anyhow::anyhow!("{}: log.level: {e}", config.path.display()),
-            )
-        })?;
-        crate::log::init(LogSettings::new(binary, target, level));
+        // Parsed once, with the rest of the file: nothing here can fail.
+        crate::log::init(LogSettings::new(
+            binary,
+            config.log.target.clone(),
+            config.log.level,
+        ));
         // A state directory that cannot be opened (not a directory, unsafe, cannot be created)
         // is fixed in tcvip.toml or on the node: a configuration error.
         let state = StateDir::open(&config.state.dir)

@@ -95,16 +95,8 @@ string_enum! {
     }
 }
 
-string_enum! {
-    /// Log verbosity (`log.level`).
-    LogLevel {
-        Error = "error",
-        Warn = "warn",
-        Info = "info",
-        Debug = "debug",
-        Trace = "trace",
-    }
-}
+/// Log verbosity (`log.level`): the logging module's own level, parsed once here.
+pub use crate::log::Level as LogLevel;
 
 string_enum! {
     /// The API's response language (`cloud.language`).
@@ -249,20 +241,25 @@ impl<'de> Deserialize<'de> for Region {
 /// 198.18.0.0/15 rehearsal range.
 pub use tencent_api::Endpoint;
 
-/// Validates `log.target`: `syslog`, `stderr` or `file:/absolute/path`.
-///
-/// Kept as a checked string here; the logging module turns it into its own target type.
-pub fn parse_log_target(s: &str) -> Result<String, String> {
-    match s {
-        "syslog" | "stderr" => Ok(s.to_owned()),
-        _ => match s.strip_prefix("file:") {
-            Some(path) if path.starts_with('/') && path.len() > 1 => Ok(s.to_owned()),
-            _ => Err(format!(
-                "expected \"syslog\", \"stderr\" or \"file:/absolute/path\", {}",
-                found(s)
-            )),
-        },
-    }
+/// Parses `log.target` into the logging module's own target: `syslog`, `stderr` or
+/// `file:/absolute/path`.
+pub fn parse_log_target(s: &str) -> Result<crate::log::LogTarget, String> {
+    crate::log::LogTarget::parse(s).map_err(|_| {
+        format!(
+            "expected \"syslog\", \"stderr\" or \"file:/absolute/path\", {}",
+            found(s)
+        )
+    })
+}
+
+/// Parses `log.level`: `error`, `warn`, `info`, `debug` or `trace`.
+pub fn parse_log_level(s: &str) -> Result<LogLevel, String> {
+    s.parse().map_err(|_| {
+        format!(
+            "expected \"error\", \"warn\", \"info\", \"debug\" or \"trace\", {}",
+            found(s)
+        )
+    })
 }
 
 /// Validates `metadata.url`: an `http://` or `https://` base URL; a missing trailing `/` is added.
@@ -326,9 +323,16 @@ pub(crate) fn de_opt_interface<'de, D: Deserializer<'de>>(
         .map_err(serde::de::Error::custom)
 }
 
-pub(crate) fn de_log_target<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn de_log_target<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<crate::log::LogTarget, D::Error> {
     let s = String::deserialize(d)?;
     parse_log_target(&s).map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn de_log_level<'de, D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_log_level(&s).map_err(serde::de::Error::custom)
 }
 
 pub(crate) fn de_metadata_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -367,5 +371,14 @@ mod tests {
         assert!(parse_log_target("file:/var/log/tcvip.log").is_ok());
         assert!(parse_log_target("file:relative.log").is_err());
         assert!(parse_log_target("journal").is_err());
+        assert_eq!(
+            parse_log_target("file:/var/log/tcvip.log").unwrap(),
+            crate::log::LogTarget::File("/var/log/tcvip.log".into())
+        );
+        assert_eq!(parse_log_level("debug").unwrap(), crate::log::Level::Debug);
+        assert_eq!(
+            parse_log_level("loud").unwrap_err(),
+            r#"expected "error", "warn", "info", "debug" or "trace", found "loud""#
+        );
     }
 }
