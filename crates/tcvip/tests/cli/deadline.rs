@@ -93,3 +93,44 @@ fn a_slow_cvm_role_credential_fetch_ends_by_the_deadline() {
     );
     assert!(fake.calls().is_empty(), "{:?}", fake.calls());
 }
+
+/// The metadata paths read, in order.
+fn metadata_paths(fake: &FakeVpcHandle) -> Vec<String> {
+    fake.metadata_requests()
+        .into_iter()
+        .map(|r| r.path)
+        .collect()
+}
+
+#[test]
+fn a_slow_metadata_service_is_asked_only_what_the_move_needs() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = bare_master(&fake);
+    slow_metadata(&fake, 300);
+    let run = node.run("vip-migrate", &["--deadline-s", "30"]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
+    let paths = metadata_paths(&fake);
+    assert_eq!(paths.len(), 4, "{paths:?}");
+    for optional in ["placement/zone", "local-ipv4", "subnet-id"] {
+        assert!(
+            !paths.iter().any(|p| p.ends_with(optional)),
+            "{optional} read from a slow service: {paths:?}"
+        );
+    }
+}
+
+#[test]
+fn a_quick_metadata_service_also_gives_the_optional_facts() {
+    let fake = start(&example("two-nodes"), Duration::ZERO);
+    let node = bare_master(&fake);
+    let run = node.run("vip-migrate", &["--deadline-s", "30"]);
+    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
+    let paths = metadata_paths(&fake);
+    for optional in ["placement/zone", "local-ipv4", "subnet-id"] {
+        assert!(
+            paths.iter().any(|p| p.ends_with(optional)),
+            "{optional} not read: {paths:?}"
+        );
+    }
+}
