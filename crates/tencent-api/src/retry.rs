@@ -6,6 +6,25 @@
 //! lines). It reads no clock of its own: decisions take `now`, and [`Retry::run`] waits on a
 //! [`Timer`], so every rule is tested on a [`ManualTimer`].
 //!
+//! ```
+//! use std::time::Duration;
+//! use tencent_api::retry::{Backoff, Classification, Decision, ManualTimer, Policy, Retry, Timer};
+//!
+//! let timer = ManualTimer::new();
+//! let policy = Policy::new(Backoff::new(Duration::from_millis(200), Duration::from_secs(2)));
+//! let mut retry = Retry::new(timer.now() + Duration::from_secs(3), policy);
+//! let attempt = retry.start(timer.now()).unwrap();
+//! assert_eq!(attempt.number, 1);
+//! // The call failed transiently: wait, then attempt 2 — or give up at the deadline.
+//! match retry.failed(timer.now(), Classification::transient()) {
+//!     Decision::Retry(next) => assert_eq!(next.attempt, 2),
+//!     Decision::GiveUp(why) => panic!("{why}"),
+//! }
+//! ```
+//!
+//! A call made inside an attempt is bound to the same deadline with
+//! [`Client::until`](crate::Client::until).
+//!
 //! [`retry`] and [`retry_with`] are the older closure-only form of the same engine, retrying
 //! only [`RetryClass::Backoff`].
 
