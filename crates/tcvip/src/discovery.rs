@@ -7,193 +7,39 @@
 //! DescribeNetworkInterfaces filtered by `attachment.instance-id` and matched on the MAC. The
 //! local interface comes from `/sys/class/net/*/address`. A fact given by the configuration is
 //! never looked up, so a fully configured node makes no call at all, and a warm cache makes none
-//! either.
+//! either. With [`Discoverer::with_deadline`], every metadata read, credential fetch and API call
+//! ends by that deadline, and a read the deadline cut names the slow metadata service.
 //!
 //! Nothing is logged here: [`Discovery::facts`] lists every fact with its source so the caller
 //! logs those newly discovered, once. When a needed fact cannot be learned, the error names the
 //! configuration key that would supply it.
 
+mod api;
+mod error;
+mod identity;
 mod mac;
+mod metadata;
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-use tencent_api::Client;
 use tencent_api::credentials::CredentialProvider;
-use tencent_api::metadata::{MetadataClient, MetadataError};
-use tencent_api::vpc::{DescribeNetworkInterfacesRequest, Filter};
+use tencent_api::metadata::MetadataClient;
 use vip_state::StateDir;
 
-use crate::config::{Config, EniId, InstanceId, Region, SubnetId, VipConfig, VpcId};
-use crate::nic::{self, NicError};
+use crate::config::Config;
+use crate::nic;
 
+pub use error::DiscoveryError;
+pub use identity::{Discovery, Fact, FactSource, Identity};
 pub use mac::MacAddr;
+
+use identity::{Known, set};
+use metadata::Reads;
 
 /// Name of the identity cache in the state directory (`cache-identity.json`).
 pub const IDENTITY_CACHE: &str = "identity";
-
-/// At most this many ENIs are read for one instance (the service allows far fewer per CVM).
-const MAX_ENIS: usize = 100;
-
-/// The node's identity in the cloud.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Identity {
-    /// CVM instance id.
-    pub instance_id: InstanceId,
-    /// Region, sent as `X-TC-Region`.
-    pub region: Region,
-    /// Availability zone, when the metadata service was asked.
-    pub zone: Option<String>,
-    /// The VPC of the primary ENI.
-    pub vpc_id: VpcId,
-    /// The subnet of the primary ENI, when known.
-    pub subnet_id: Option<SubnetId>,
-    /// The primary MAC, upper-case; `None` when configuration made it unnecessary.
-    pub mac: Option<MacAddr>,
-    /// The primary private IPv4, when the metadata service was asked.
-    pub primary_ipv4: Option<Ipv4Addr>,
-    /// The ENI the VIPs should be on.
-    pub eni_id: EniId,
-    /// The local interface whose MAC is `mac` (default for VIPs without `vip.interface`).
-    /// Never cached: found afresh each time.
-    #[serde(skip)]
-    pub interface: Option<String>,
-}
-
-impl Identity {
-    /// The interface a VIP belongs on: its `vip.interface`, else the discovered one.
-    pub fn interface_for<'a>(&'a self, vip: &'a VipConfig) -> Option<&'a str> {
-        vip.interface.as_deref().or(self.interface.as_deref())
-    }
-}
-
-/// Where a fact came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FactSource {
-    /// The configuration file or a flag.
-    Config,
-    /// The identity cached in the state directory by an earlier run.
-    Cache,
-    /// The CVM metadata service, just now.
-    Metadata,
-    /// The VPC API (DescribeNetworkInterfaces), just now.
-    Api,
-    /// `/sys/class/net`, just now.
-    Sysfs,
-}
-
-impl FactSource {
-    /// `config`, `cache`, `metadata`, `api`, `sysfs`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FactSource::Config => "config",
-            FactSource::Cache => "cache",
-            FactSource::Metadata => "metadata",
-            FactSource::Api => "api",
-            FactSource::Sysfs => "sysfs",
-        }
-    }
-
-    /// Learned in this run from outside (worth one log line).
-    pub fn is_discovery(self) -> bool {
-        matches!(
-            self,
-            FactSource::Metadata | FactSource::Api | FactSource::Sysfs
-        )
-    }
-}
-
-/// One fact and its source, for the caller's log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fact {
-    /// `instance_id`, `region`, `zone`, `vpc_id`, `subnet_id`, `mac`, `primary_ipv4`, `eni_id`,
-    /// `interface`.
-    pub name: &'static str,
-    /// The value as text.
-    pub value: String,
-    /// Where it came from.
-    pub source: FactSource,
-}
-
-/// The result of [`Discoverer::discover`].
-#[derive(Clone, Debug)]
-pub struct Discovery {
-    /// The identity.
-    pub identity: Identity,
-    /// Every known fact with its source, in a stable order.
-    pub facts: Vec<Fact>,
-    /// Problems that did not stop discovery (an unreadable cache, a cache that could not be
-    /// written), for the log.
-    pub warnings: Vec<String>,
-}
-
-impl Discovery {
-    /// The facts learned from outside in this run: log each once.
-    pub fn discovered(&self) -> impl Iterator<Item = &Fact> {
-        self.facts.iter().filter(|f| f.source.is_discovery())
-    }
-}
-
-/// Why the identity could not be established.
-#[derive(Debug, thiserror::Error)]
-pub enum DiscoveryError {
-    /// A metadata read failed (unreachable, timed out, 404 …).
-    #[error(
-        "cannot learn the {fact} from the metadata service: {source}; set {key}, or check metadata.url"
-    )]
-    Metadata {
-        /// The fact (`instance id`, `region`, …).
-        fact: &'static str,
-        /// The configuration key(s) that would make the read unnecessary.
-        key: &'static str,
-        /// The failure.
-        source: MetadataError,
-    },
-    /// The metadata service answered something unusable.
-    #[error("the metadata service gave an unusable {fact}: {reason}; set {key}")]
-    BadMetadata {
-        /// The fact.
-        fact: &'static str,
-        /// The configuration key that would supply it.
-        key: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// DescribeNetworkInterfaces failed.
-    #[error(
-        "cannot find the ENI of {instance} through DescribeNetworkInterfaces: {source}; set node.eni_id"
-    )]
-    Api {
-        /// The instance.
-        instance: InstanceId,
-        /// The failure.
-        source: tencent_api::Error,
-    },
-    /// No ENI of the instance carries the primary MAC.
-    #[error(
-        "no ENI attached to {instance} has MAC {mac} (attached: {}); set node.eni_id",
-        if seen.is_empty() { "none".to_owned() } else { seen.join(", ") }
-    )]
-    NoMatchingEni {
-        /// The instance.
-        instance: InstanceId,
-        /// The MAC looked for.
-        mac: MacAddr,
-        /// `eni-… (MAC)` of each ENI seen.
-        seen: Vec<String>,
-    },
-    /// No local interface carries the primary MAC.
-    #[error("no local network interface has MAC {mac}; set vip.interface")]
-    NoInterface {
-        /// The MAC.
-        mac: MacAddr,
-    },
-    /// Reading `/sys/class/net` failed, or the MAC is on several interfaces.
-    #[error(transparent)]
-    Nic(#[from] NicError),
-}
 
 /// Discovers the identity of this node. Cheap to build; [`discover`](Self::discover) does the
 /// work.
@@ -204,6 +50,7 @@ pub struct Discoverer<'a> {
     sys_class_net: PathBuf,
     refresh: bool,
     credentials: Option<Arc<dyn CredentialProvider>>,
+    deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for Discoverer<'_> {
@@ -213,6 +60,7 @@ impl std::fmt::Debug for Discoverer<'_> {
             .field("state", &self.state.map(StateDir::path))
             .field("sys_class_net", &self.sys_class_net)
             .field("refresh", &self.refresh)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -228,7 +76,14 @@ impl<'a> Discoverer<'a> {
             sys_class_net: PathBuf::from(nic::SYS_CLASS_NET),
             refresh: false,
             credentials: None,
+            deadline: None,
         }
+    }
+
+    /// Ends every metadata read, credential fetch and API call by `deadline`.
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Reads and stores the identity cache in `state`.
@@ -295,7 +150,8 @@ impl<'a> Discoverer<'a> {
             && k.vpc_id.is_some()
             && k.eni_id.is_some();
         if asked_metadata {
-            match self.read_metadata(&mut k, need_mac, need_interface) {
+            let md = Reads::new(self.metadata.until_opt(self.deadline));
+            match self.read_metadata(&md, &mut k, need_mac, need_interface) {
                 Ok(()) => {}
                 Err(e) if only_for_interface => warnings.push(e.to_string()),
                 Err(e) => return Err(e),
@@ -369,235 +225,5 @@ impl<'a> Discoverer<'a> {
         set(&mut k.mac, c.mac, src);
         set(&mut k.primary_ipv4, c.primary_ipv4, src);
         set(&mut k.eni_id, Some(c.eni_id), src);
-    }
-
-    /// Fills what is missing from the metadata service. Required facts fail loudly, naming the
-    /// key to set; optional ones (zone, subnet, primary IPv4) are read while the service is
-    /// being asked anyway, and their failures are ignored.
-    fn read_metadata(
-        &self,
-        k: &mut Known,
-        need_mac: bool,
-        need_interface: bool,
-    ) -> Result<(), DiscoveryError> {
-        let md = &self.metadata;
-        let src = FactSource::Metadata;
-        if k.instance_id.is_none() {
-            let v = get(md, "instance-id", "instance id", "node.instance_id")?;
-            k.instance_id = Some((parse(&v, "instance id", "node.instance_id")?, src));
-        }
-        if k.region.is_none() {
-            let v = get(md, "placement/region", "region", "cloud.region")?;
-            k.region = Some((parse(&v, "region", "cloud.region")?, src));
-        }
-        if need_mac {
-            let key = match (k.eni_id.is_none(), need_interface) {
-                (true, true) => "node.eni_id and vip.interface",
-                (true, false) => "node.eni_id",
-                (false, true) => "vip.interface",
-                (false, false) => "node.vpc_id",
-            };
-            let v = get(md, "mac", "primary MAC", key)?;
-            k.mac = Some((parse(&v, "primary MAC", key)?, src));
-        }
-        let mac_path = |leaf: &str| {
-            k.mac
-                .as_ref()
-                .map(|(m, _)| format!("network/interfaces/macs/{}/{leaf}", m.as_str()))
-        };
-        if k.vpc_id.is_none() {
-            // need_mac is set whenever the VPC is unknown, so the MAC is known here.
-            if let Some(path) = mac_path("vpc-id") {
-                let v = get(md, &path, "VPC id", "node.vpc_id")?;
-                k.vpc_id = Some((parse(&v, "VPC id", "node.vpc_id")?, src));
-            }
-        }
-        if k.subnet_id.is_none()
-            && let Some(path) = mac_path("subnet-id")
-        {
-            k.subnet_id = md
-                .get(&path)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .map(|v| (v, src));
-        }
-        if k.primary_ipv4.is_none() {
-            k.primary_ipv4 = md
-                .get("local-ipv4")
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .map(|v| (v, src));
-        }
-        if k.zone.is_none() {
-            k.zone = md
-                .get("placement/zone")
-                .ok()
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty() && v.len() <= 64 && !v.contains(char::is_whitespace))
-                .map(|v| (v, src));
-        }
-        Ok(())
-    }
-
-    /// The ENI attached to the instance whose MAC is the primary MAC.
-    fn eni_from_api(&self, k: &mut Known) -> Result<(), DiscoveryError> {
-        let (Some((instance, _)), Some((region, _)), Some((mac, _))) =
-            (&k.instance_id, &k.region, &k.mac)
-        else {
-            // read_metadata filled all three or failed; reaching here means a logic error,
-            // reported rather than panicking.
-            return Err(DiscoveryError::BadMetadata {
-                fact: "ENI",
-                key: "node.eni_id",
-                reason: "the instance id, region or MAC needed to look it up is unknown".into(),
-            });
-        };
-        let api_err = |source| DiscoveryError::Api {
-            instance: instance.clone(),
-            source,
-        };
-        let creds = self
-            .credentials
-            .clone()
-            .unwrap_or_else(|| self.config.credential_provider());
-        let client = Client::new(self.config.client_config(region), creds).map_err(api_err)?;
-        let mut filters = vec![Filter::one("attachment.instance-id", instance.as_str())];
-        if let Some((vpc, _)) = &k.vpc_id {
-            filters.push(Filter::one("vpc-id", vpc.as_str()));
-        }
-        let enis = client
-            .describe_all_network_interfaces(
-                &DescribeNetworkInterfacesRequest::by_filters(filters),
-                MAX_ENIS,
-            )
-            .map_err(api_err)?;
-        let Some(eni) = enis.iter().find(|e| mac.matches(&e.mac_address)) else {
-            return Err(DiscoveryError::NoMatchingEni {
-                instance: instance.clone(),
-                mac: mac.clone(),
-                seen: enis
-                    .iter()
-                    .map(|e| format!("{} ({})", e.network_interface_id, e.mac_address))
-                    .collect(),
-            });
-        };
-        let id: EniId =
-            eni.network_interface_id
-                .parse()
-                .map_err(|reason| DiscoveryError::BadMetadata {
-                    fact: "ENI id from DescribeNetworkInterfaces",
-                    key: "node.eni_id",
-                    reason,
-                })?;
-        k.eni_id = Some((id, FactSource::Api));
-        if k.subnet_id.is_none() {
-            k.subnet_id = eni.subnet_id.parse().ok().map(|s| (s, FactSource::Api));
-        }
-        if k.vpc_id.is_none() {
-            k.vpc_id = eni.vpc_id.parse().ok().map(|v| (v, FactSource::Api));
-        }
-        Ok(())
-    }
-}
-
-fn get(
-    md: &MetadataClient,
-    path: &str,
-    fact: &'static str,
-    key: &'static str,
-) -> Result<String, DiscoveryError> {
-    md.get(path)
-        .map_err(|source| DiscoveryError::Metadata { fact, key, source })
-}
-
-fn parse<T: std::str::FromStr<Err = String>>(
-    v: &str,
-    fact: &'static str,
-    key: &'static str,
-) -> Result<T, DiscoveryError> {
-    v.trim()
-        .parse()
-        .map_err(|reason| DiscoveryError::BadMetadata { fact, key, reason })
-}
-
-fn set<T>(slot: &mut Option<(T, FactSource)>, value: Option<T>, source: FactSource) {
-    if slot.is_none()
-        && let Some(v) = value
-    {
-        *slot = Some((v, source));
-    }
-}
-
-/// Facts gathered so far, each with its source.
-#[derive(Default)]
-struct Known {
-    instance_id: Option<(InstanceId, FactSource)>,
-    region: Option<(Region, FactSource)>,
-    zone: Option<(String, FactSource)>,
-    vpc_id: Option<(VpcId, FactSource)>,
-    subnet_id: Option<(SubnetId, FactSource)>,
-    mac: Option<(MacAddr, FactSource)>,
-    primary_ipv4: Option<(Ipv4Addr, FactSource)>,
-    eni_id: Option<(EniId, FactSource)>,
-}
-
-impl Known {
-    fn identity(&self, interface: Option<String>) -> Result<Identity, DiscoveryError> {
-        let missing = |fact, key| DiscoveryError::BadMetadata {
-            fact,
-            key,
-            reason: "not learned".into(),
-        };
-        Ok(Identity {
-            instance_id: self
-                .instance_id
-                .clone()
-                .ok_or_else(|| missing("instance id", "node.instance_id"))?
-                .0,
-            region: self
-                .region
-                .clone()
-                .ok_or_else(|| missing("region", "cloud.region"))?
-                .0,
-            zone: self.zone.clone().map(|v| v.0),
-            vpc_id: self
-                .vpc_id
-                .clone()
-                .ok_or_else(|| missing("VPC id", "node.vpc_id"))?
-                .0,
-            subnet_id: self.subnet_id.clone().map(|v| v.0),
-            mac: self.mac.clone().map(|v| v.0),
-            primary_ipv4: self.primary_ipv4.map(|v| v.0),
-            eni_id: self
-                .eni_id
-                .clone()
-                .ok_or_else(|| missing("ENI id", "node.eni_id"))?
-                .0,
-            interface,
-        })
-    }
-
-    fn facts(&self, interface: Option<&(String, FactSource)>) -> Vec<Fact> {
-        fn fact<T: ToString>(name: &'static str, v: &Option<(T, FactSource)>) -> Option<Fact> {
-            v.as_ref().map(|(v, s)| Fact {
-                name,
-                value: v.to_string(),
-                source: *s,
-            })
-        }
-        [
-            fact("instance_id", &self.instance_id),
-            fact("region", &self.region),
-            fact("zone", &self.zone),
-            fact("vpc_id", &self.vpc_id),
-            fact("subnet_id", &self.subnet_id),
-            fact("mac", &self.mac),
-            fact("primary_ipv4", &self.primary_ipv4),
-            fact("eni_id", &self.eni_id),
-            fact("interface", &interface.cloned()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
     }
 }

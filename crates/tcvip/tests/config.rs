@@ -60,7 +60,7 @@ fn minimal_file_gets_the_documented_defaults() {
     assert!(c.check.remove_stray_vip);
     assert!(c.check.service_checks.is_empty());
     assert_eq!(c.state.dir, Path::new("/run/tcvip"));
-    assert_eq!(c.log.target, "syslog");
+    assert_eq!(c.log.target.to_string(), "syslog");
     assert_eq!(c.log.level, LogLevel::Info);
 }
 
@@ -445,7 +445,7 @@ fn flags_override_file_values() {
     );
     assert_eq!(c.state.dir, Path::new("/tmp/tcvip-state"));
     assert_eq!(
-        (c.log.target.as_str(), c.log.level),
+        (c.log.target.to_string().as_str(), c.log.level),
         ("stderr", LogLevel::Debug)
     );
 

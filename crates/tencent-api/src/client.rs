@@ -2,9 +2,8 @@
 //!
 //! The client never retries on its own; see [`Error::retry_class`] and [`crate::retry`].
 
-use std::io::Read;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,23 +11,24 @@ use serde_json::Value;
 
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{CredentialProvider, check_header_safe};
-use crate::endpoint::{Endpoint, parse_endpoint};
-use crate::error::{ApiError, Error, RetryClass, chain};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, RetryClass};
+use crate::error_chain::chain;
 use crate::sign::{DEFAULT_CONTENT_TYPE, SignInput, sign};
 
-/// The public VPC endpoint (nearest region).
-pub const DEFAULT_VPC_ENDPOINT: &str = "vpc.tencentcloudapi.com";
+mod reply;
+
+use reply::{Exchange, excerpt, parse_reply};
+
+pub use crate::endpoint::DEFAULT_VPC_ENDPOINT;
 /// VPC API version.
 pub const VPC_VERSION: &str = "2017-03-12";
-/// Longest body excerpt kept in [`Error::Http`].
-const EXCERPT_CHARS: usize = 200;
 
 /// Where and how to call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// A host (`vpc.tencentcloudapi.com` → `https://vpc.tencentcloudapi.com/`) or a full URL
-    /// `http(s)://host[:port][/]` (http only for loopback tests).
-    pub endpoint: String,
+    /// Where calls go, parsed once ([`Endpoint::parse`]).
+    pub endpoint: Endpoint,
     /// `X-TC-Region`, e.g. `ap-guangzhou`.
     pub region: String,
     /// `X-TC-Language` (`en-US` or `zh-CN`); not sent when `None`.
@@ -50,7 +50,7 @@ impl ClientConfig {
     /// 1 s, total 3 s (fits a track script), 4 MiB body cap.
     pub fn vpc(region: impl Into<String>) -> Self {
         Self {
-            endpoint: DEFAULT_VPC_ENDPOINT.into(),
+            endpoint: Endpoint::default(),
             region: region.into(),
             language: Some("en-US".into()),
             service: "vpc".into(),
@@ -62,8 +62,8 @@ impl ClientConfig {
     }
 
     /// The same configuration with another endpoint.
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = endpoint.into();
+    pub fn with_endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = endpoint;
         self
     }
 
@@ -76,22 +76,24 @@ impl ClientConfig {
 }
 
 /// A signed-call client. Cheap to construct: nothing is built or read until the first call.
-#[derive(Debug)]
+///
+/// [`until`](Self::until) gives a handle whose every call (credentials included) ends by a
+/// deadline; it shares the HTTP client, so it costs no new connection.
+#[derive(Debug, Clone)]
 pub struct Client {
     config: ClientConfig,
-    endpoint: Endpoint,
     credentials: Arc<dyn CredentialProvider>,
     clock: Arc<dyn Clock>,
-    http: OnceLock<Result<reqwest::blocking::Client, String>>,
+    deadline: Option<Instant>,
+    http: Arc<OnceLock<Result<reqwest::blocking::Client, String>>>,
 }
 
 impl Client {
-    /// Validates `config` (endpoint, header-safe region/version/language/service) without I/O.
+    /// Validates `config` (header-safe region/version/language/service) without I/O.
     pub fn new(
         config: ClientConfig,
         credentials: Arc<dyn CredentialProvider>,
     ) -> Result<Client, Error> {
-        let endpoint = parse_endpoint(&config.endpoint)?;
         check_config_value("region", &config.region, false)?;
         check_config_value("service", &config.service, false)?;
         check_config_value("version", &config.version, false)?;
@@ -103,11 +105,26 @@ impl Client {
         }
         Ok(Client {
             config,
-            endpoint,
             credentials,
             clock: Arc::new(SystemClock),
-            http: OnceLock::new(),
+            deadline: None,
+            http: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// The same client, each of whose calls ends by `deadline`: a call's timeout is the
+    /// smaller of [`ClientConfig::timeout`] and the time left, credentials are fetched within
+    /// it ([`CredentialProvider::credentials_until`]), and a call with no time left is not
+    /// sent ([`Error::DeadlineReached`]). Every typed action works on the handle.
+    pub fn until(&self, deadline: Instant) -> Client {
+        let mut bound = self.clone();
+        bound.deadline = Some(deadline);
+        bound
+    }
+
+    /// The deadline its calls end by, if bound to one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// Uses `clock` for `X-TC-Timestamp` (tests fix the time with it).
@@ -123,12 +140,12 @@ impl Client {
 
     /// The URL requests are posted to.
     pub fn endpoint_url(&self) -> &str {
-        self.endpoint.url.as_str()
+        self.config.endpoint.url()
     }
 
     /// The Host header requests are signed and sent with.
     pub fn host_header(&self) -> &str {
-        &self.endpoint.host
+        self.config.endpoint.authority()
     }
 
     /// The credential provider.
@@ -216,7 +233,10 @@ impl Client {
                 detail: "an action name is ASCII letters and digits".into(),
             });
         }
-        let creds = self.credentials.credentials()?;
+        if self.time_left().is_zero() {
+            return Err(self.deadline_reached(action, Duration::ZERO));
+        }
+        let creds = self.credentials.credentials_until(self.deadline)?;
         let source = self.credentials.describe();
         check_header_safe(&source, "SecretId", &creds.secret_id)?;
         if let Some(token) = &creds.token {
@@ -226,7 +246,7 @@ impl Client {
         let signed = sign(
             &SignInput {
                 method: "POST",
-                host: &self.endpoint.host,
+                host: self.config.endpoint.authority(),
                 content_type: DEFAULT_CONTENT_TYPE,
                 body: &body,
                 service: &self.config.service,
@@ -238,8 +258,8 @@ impl Client {
         );
         let mut req = self
             .http(action)?
-            .post(self.endpoint.url.clone())
-            .header(reqwest::header::HOST, &self.endpoint.host)
+            .post(self.config.endpoint.request_url().clone())
+            .header(reqwest::header::HOST, self.config.endpoint.authority())
             .header(reqwest::header::CONTENT_TYPE, DEFAULT_CONTENT_TYPE)
             .header(reqwest::header::AUTHORIZATION, &signed.authorization)
             .header("X-TC-Action", action)
@@ -252,19 +272,31 @@ impl Client {
         if let Some(token) = &creds.token {
             req = req.header("X-TC-Token", token);
         }
+        // Credentials may have taken some of the time left.
+        let timeout = self.time_left();
+        if timeout.is_zero() {
+            return Err(self.deadline_reached(action, Duration::ZERO));
+        }
+        let by_deadline = timeout < self.config.timeout;
         let exchange = Exchange {
             action: action.to_owned(),
-            endpoint: self.endpoint.url.to_string(),
-            timeout: self.config.timeout,
+            endpoint: self.config.endpoint.url().to_owned(),
+            timeout,
             limit: self.config.max_body_bytes,
         };
-        let timeout = self.config.timeout;
-        let reply = crate::deadline::within(timeout, move || exchange.run(req.body(body)));
-        let (status, body) = reply.unwrap_or_else(|| {
-            Err(Error::Timeout {
-                action: action.to_owned(),
-                after: timeout,
-            })
+        let req = req.timeout(timeout);
+        let reply = crate::deadline::within(timeout, move || exchange.run(req.body(body)))
+            .unwrap_or_else(|| {
+                Err(Error::Timeout {
+                    action: action.to_owned(),
+                    after: timeout,
+                })
+            });
+        let (status, body) = reply.map_err(|e| match e {
+            Error::Timeout { action, after } if by_deadline => {
+                Error::DeadlineReached { action, after }
+            }
+            other => other,
         })?;
         if status != 200 {
             return Err(Error::Http {
@@ -277,138 +309,23 @@ impl Client {
     }
 }
 
-/// One request and its reply, run on a worker under [`crate::deadline::within`].
-struct Exchange {
-    action: String,
-    endpoint: String,
-    timeout: Duration,
-    limit: usize,
-}
-
-/// At most this much of a non-200 reply is read, for the error's excerpt.
-const ERROR_EXCERPT_BYTES: u64 = 1024;
-
-impl Exchange {
-    fn run(self, req: reqwest::blocking::RequestBuilder) -> Result<(u16, Vec<u8>), Error> {
-        let resp = req.send().map_err(|e| self.send_error(&e))?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            // A proxy's error page may be large: the status is what counts (and is retryable).
-            let mut head = Vec::new();
-            let _ = resp.take(ERROR_EXCERPT_BYTES).read_to_end(&mut head);
-            return Ok((status, head));
+impl Client {
+    /// The time this call may take: the configured timeout, or less when the deadline is nearer.
+    fn time_left(&self) -> Duration {
+        match self.deadline {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(self.config.timeout),
+            None => self.config.timeout,
         }
-        Ok((status, self.read_body(resp)?))
     }
 
-    fn read_body(&self, resp: reqwest::blocking::Response) -> Result<Vec<u8>, Error> {
-        let action = self.action.as_str();
-        let limit = self.limit;
-        let too_large = || Error::BodyTooLarge {
+    fn deadline_reached(&self, action: &str, after: Duration) -> Error {
+        Error::DeadlineReached {
             action: action.to_owned(),
-            limit,
-        };
-        if resp.content_length().is_some_and(|len| len > limit as u64) {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        resp.take(limit as u64 + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| {
-                let timed_out = e.kind() == std::io::ErrorKind::TimedOut
-                    || e.get_ref()
-                        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
-                        .is_some_and(reqwest::Error::is_timeout);
-                if timed_out {
-                    Error::Timeout {
-                        action: action.to_owned(),
-                        after: self.timeout,
-                    }
-                } else {
-                    Error::Transport {
-                        action: action.to_owned(),
-                        detail: format!("reply body incomplete: {}", chain(&e)),
-                    }
-                }
-            })?;
-        if body.len() > limit {
-            return Err(too_large());
-        }
-        Ok(body)
-    }
-
-    fn send_error(&self, e: &reqwest::Error) -> Error {
-        let action = self.action.clone();
-        if e.is_timeout() {
-            Error::Timeout {
-                action,
-                after: self.timeout,
-            }
-        } else if e.is_connect() {
-            Error::Connect {
-                action,
-                endpoint: self.endpoint.clone(),
-                detail: chain(e),
-            }
-        } else {
-            Error::Transport {
-                action,
-                detail: chain(e),
-            }
+            after,
         }
     }
-}
-
-/// Turns a 200 reply body into the `Response` object or a typed error.
-pub(crate) fn parse_reply(action: &str, body: &[u8]) -> Result<Value, Error> {
-    let decode = |detail: String| Error::Decode {
-        action: action.to_owned(),
-        detail,
-    };
-    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
-        decode(format!(
-            "reply is not JSON ({e}); it starts {:?}",
-            excerpt(body)
-        ))
-    })?;
-    let Some(response) = v.get_mut("Response").map(Value::take) else {
-        return Err(decode("reply has no Response object".into()));
-    };
-    if !response.is_object() {
-        return Err(decode("Response is not an object".into()));
-    }
-    match response.get("Error") {
-        None | Some(Value::Null) => Ok(response),
-        Some(err) => {
-            let Some(code) = err.get("Code").and_then(Value::as_str) else {
-                return Err(decode("Response.Error has no Code".into()));
-            };
-            Err(Error::Api(ApiError {
-                code: code.to_owned(),
-                message: err
-                    .get("Message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                request_id: response
-                    .get("RequestId")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                action: action.to_owned(),
-            }))
-        }
-    }
-}
-
-/// The first characters of a body, lossily decoded, control characters escaped.
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_CHARS * 4)]);
-    let mut out: String = text.chars().take(EXCERPT_CHARS).collect();
-    if text.chars().count() > EXCERPT_CHARS {
-        out.push('…');
-    }
-    out
 }
 
 fn check_config_value(name: &str, value: &str, allow_empty: bool) -> Result<(), Error> {
@@ -436,7 +353,7 @@ mod tests {
     #[test]
     fn defaults_fit_a_track_script() {
         let c = ClientConfig::vpc("ap-guangzhou");
-        assert_eq!(c.endpoint, "vpc.tencentcloudapi.com");
+        assert_eq!(c.endpoint.url(), "https://vpc.tencentcloudapi.com/");
         assert_eq!(c.version, "2017-03-12");
         assert_eq!(c.service, "vpc");
         assert!(c.connect_timeout <= Duration::from_secs(1));
@@ -454,43 +371,5 @@ mod tests {
         assert!(matches!(bad, Error::InvalidConfig(_)), "{bad}");
         let bad = Client::new(ClientConfig::vpc(""), creds()).unwrap_err();
         assert!(matches!(bad, Error::InvalidConfig(_)), "{bad}");
-    }
-
-    #[test]
-    fn reply_parsing_distinguishes_success_api_error_and_garbage() {
-        let ok = parse_reply("A", br#"{"Response":{"RequestId":"r1","X":1}}"#).unwrap();
-        assert_eq!(ok["X"], 1);
-        let err = parse_reply(
-            "A",
-            br#"{"Response":{"Error":{"Code":"InvalidParameter","Message":"bad"},"RequestId":"r2"}}"#,
-        )
-        .unwrap_err();
-        let api = err.api().unwrap();
-        assert_eq!(
-            (
-                api.code.as_str(),
-                api.message.as_str(),
-                api.request_id.as_str()
-            ),
-            ("InvalidParameter", "bad", "r2")
-        );
-        for garbage in [
-            &b"<html>"[..],
-            b"{}",
-            br#"{"Response":3}"#,
-            br#"{"Response":{"Error":{}}}"#,
-        ] {
-            assert!(matches!(
-                parse_reply("A", garbage),
-                Err(Error::Decode { .. })
-            ));
-        }
-        assert!(parse_reply("A", br#"{"Response":{"Error":null,"RequestId":"r"}}"#).is_ok());
-    }
-
-    #[test]
-    fn excerpts_are_bounded() {
-        let long = vec![b'x'; 10_000];
-        assert!(excerpt(&long).chars().count() <= EXCERPT_CHARS + 1);
     }
 }

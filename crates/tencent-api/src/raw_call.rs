@@ -71,7 +71,10 @@ pub fn run(call: &RawCall, credentials: Arc<dyn CredentialProvider>) -> Outcome 
     };
     let mut config = ClientConfig::vpc(call.region.clone());
     if let Some(e) = &call.endpoint {
-        config.endpoint = e.clone();
+        config.endpoint = match e.parse() {
+            Ok(endpoint) => endpoint,
+            Err(e) => return Outcome::fail(EXIT_USAGE, format!("invalid endpoint: {e}\n")),
+        };
     }
     if let Some(v) = &call.version {
         config.version = v.clone();

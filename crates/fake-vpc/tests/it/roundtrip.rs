@@ -16,7 +16,7 @@ fn client(h: &fake_vpc::FakeVpcHandle) -> Client {
     let creds = StaticCredentials::new(Credentials::new(DEMO_ID, DEMO_KEY));
     Client::new(
         ClientConfig::vpc("ap-guangzhou")
-            .with_endpoint(h.url())
+            .with_endpoint(h.url().parse().unwrap())
             .with_timeouts(Duration::from_secs(2), Duration::from_secs(5)),
         Arc::new(creds),
     )
@@ -126,7 +126,7 @@ fn errors_and_faults_map_to_typed_client_errors() {
     inject(Fault::Delay(Duration::from_secs(8)));
     let impatient = Client::new(
         ClientConfig::vpc("ap-guangzhou")
-            .with_endpoint(h.url())
+            .with_endpoint(h.url().parse().unwrap())
             .with_timeouts(Duration::from_secs(1), Duration::from_secs(1)),
         Arc::new(StaticCredentials::new(Credentials::new(DEMO_ID, DEMO_KEY))),
     )
@@ -147,7 +147,7 @@ fn cvm_role_credentials_from_the_simulated_metadata_service() {
     let metadata = MetadataClient::new(h.metadata_url("ins-node0002"), Duration::from_secs(2));
     let role = CvmRoleCredentials::new(metadata);
     let c = Client::new(
-        ClientConfig::vpc("ap-guangzhou").with_endpoint(h.url()),
+        ClientConfig::vpc("ap-guangzhou").with_endpoint(h.url().parse().unwrap()),
         Arc::new(role),
     )
     .unwrap();

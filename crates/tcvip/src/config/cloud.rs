@@ -24,7 +24,7 @@ impl Config {
         ClientConfig {
             language: Some(self.cloud.language.as_str().to_owned()),
             ..ClientConfig::vpc(region.as_str())
-                .with_endpoint(self.cloud.endpoint.url())
+                .with_endpoint(self.cloud.endpoint.clone())
                 .with_timeouts(total.min(Duration::from_secs(1)), total)
         }
     }
@@ -70,5 +70,30 @@ impl Config {
                 Arc::new(StaticCredentials::new(creds))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_endpoint_parsed_from_the_file_is_the_one_the_client_uses() {
+        let text = "[cloud]\nendpoint = \"HTTPS://VPC.Example.com:443/\"\n\n[[vip]]\naddress = \"10.0.1.100\"\n";
+        let config = Config::from_toml_str(text, Path::new("/t/tcvip.toml")).unwrap();
+        assert_eq!(config.cloud.endpoint.authority(), "vpc.example.com");
+        let region: Region = "ap-guangzhou".parse().unwrap();
+        let client_config = config.client_config(&region);
+        assert_eq!(client_config.endpoint, config.cloud.endpoint);
+        let client = tencent_api::Client::new(
+            client_config,
+            Arc::new(StaticCredentials::new(Credentials::new("AKID", "k"))),
+        )
+        .unwrap();
+        assert_eq!(client.host_header(), "vpc.example.com");
+        assert_eq!(client.endpoint_url(), "https://vpc.example.com/");
     }
 }

@@ -2,7 +2,7 @@
 //! was expected.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -95,16 +95,8 @@ string_enum! {
     }
 }
 
-string_enum! {
-    /// Log verbosity (`log.level`).
-    LogLevel {
-        Error = "error",
-        Warn = "warn",
-        Info = "info",
-        Debug = "debug",
-        Trace = "trace",
-    }
-}
+/// Log verbosity (`log.level`): the logging module's own level, parsed once here.
+pub use crate::log::Level as LogLevel;
 
 string_enum! {
     /// The API's response language (`cloud.language`).
@@ -244,181 +236,30 @@ impl<'de> Deserialize<'de> for Region {
     }
 }
 
-/// Where the VPC API is reached (`cloud.endpoint`): a host (`vpc.tencentcloudapi.com`, meaning
-/// HTTPS) or a URL without a path.
-///
-/// `http://` is accepted only for loopback (127.0.0.0/8, `::1`, `localhost`) and for
-/// 198.18.0.0/15, the benchmarking range (RFC 2544) that the local rehearsal uses for its
-/// simulated VPC; the real API is HTTPS only.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    https: bool,
-    /// `host` or `host:port`, as sent in the `Host` header.
-    authority: String,
-    /// The host alone (no port, IPv6 without brackets).
-    host: String,
+/// Where the VPC API is reached (`cloud.endpoint`): tencent-api's endpoint, parsed once here
+/// and handed to the client as it is. HTTPS, or `http://` only towards loopback and the
+/// 198.18.0.0/15 rehearsal range.
+pub use tencent_api::Endpoint;
+
+/// Parses `log.target` into the logging module's own target: `syslog`, `stderr` or
+/// `file:/absolute/path`.
+pub fn parse_log_target(s: &str) -> Result<crate::log::LogTarget, String> {
+    crate::log::LogTarget::parse(s).map_err(|_| {
+        format!(
+            "expected \"syslog\", \"stderr\" or \"file:/absolute/path\", {}",
+            found(s)
+        )
+    })
 }
 
-impl Endpoint {
-    /// The base URL requests are posted to, e.g. `https://vpc.tencentcloudapi.com/`.
-    pub fn url(&self) -> String {
-        let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{}/", self.authority)
-    }
-
-    /// `host[:port]`, the value of the `Host` header.
-    pub fn authority(&self) -> &str {
-        &self.authority
-    }
-
-    /// The host name or address alone.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// Whether requests use TLS.
-    pub fn is_https(&self) -> bool {
-        self.https
-    }
-}
-
-impl Default for Endpoint {
-    fn default() -> Self {
-        Endpoint {
-            https: true,
-            authority: crate::config::DEFAULT_ENDPOINT.to_owned(),
-            host: crate::config::DEFAULT_ENDPOINT.to_owned(),
-        }
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.url())
-    }
-}
-
-/// Whether plain HTTP may be used towards `host`: loopback, or the rehearsal range 198.18.0.0/15.
-fn http_allowed(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback() || is_rehearsal_range(v4),
-        Ok(IpAddr::V6(v6)) => v6 == Ipv6Addr::LOCALHOST,
-        Err(_) => false,
-    }
-}
-
-/// 198.18.0.0/15.
-fn is_rehearsal_range(ip: Ipv4Addr) -> bool {
-    let [a, b, _, _] = ip.octets();
-    a == 198 && (b & 0xfe) == 18
-}
-
-fn valid_hostname(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-}
-
-impl FromStr for Endpoint {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let expected = "expected a host like \"vpc.tencentcloudapi.com\" or a URL like \
-                        \"https://vpc.ap-guangzhou.tencentcloudapi.com\"";
-        let (https, rest) = match s.split_once("://") {
-            None => (true, s),
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
-            Some((scheme, _)) => {
-                return Err(format!(
-                    "{expected}; scheme {scheme:?} is not http or https, {}",
-                    found(s)
-                ));
-            }
-        };
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.contains(['/', '?', '#', '@']) || authority.chars().any(char::is_whitespace) {
-            return Err(format!("{expected} (no path, query or user), {}", found(s)));
-        }
-        let (host, port) = if let Some(after) = authority.strip_prefix('[') {
-            let Some((v6, tail)) = after.split_once(']') else {
-                return Err(format!("{expected}, {}", found(s)));
-            };
-            if v6.parse::<Ipv6Addr>().is_err() {
-                return Err(format!("{expected}, {}", found(s)));
-            }
-            let port = match tail {
-                "" => None,
-                t => Some(
-                    t.strip_prefix(':')
-                        .ok_or_else(|| format!("{expected}, {}", found(s)))?,
-                ),
-            };
-            (v6, port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if let Some(p) = port
-            && !matches!(p.parse::<u16>(), Ok(n) if n > 0)
-        {
-            return Err(format!(
-                "{expected}; port {p:?} is not a number from 1 to 65535, {}",
-                found(s)
-            ));
-        }
-        if !(valid_hostname(host) || host.parse::<IpAddr>().is_ok()) {
-            return Err(format!("{expected}, {}", found(s)));
-        }
-        if !https && !http_allowed(host) {
-            return Err(format!(
-                "the Tencent Cloud API is served over HTTPS only: use \"https://{authority}\" or the \
-                 bare host; http:// is accepted only for loopback (127.0.0.0/8, ::1, localhost) and \
-                 the 198.18.0.0/15 rehearsal range, {}",
-                found(s)
-            ));
-        }
-        Ok(Endpoint {
-            https,
-            authority: authority.to_owned(),
-            host: host.to_owned(),
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Endpoint {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// Validates `log.target`: `syslog`, `stderr` or `file:/absolute/path`.
-///
-/// Kept as a checked string here; the logging module turns it into its own target type.
-pub fn parse_log_target(s: &str) -> Result<String, String> {
-    match s {
-        "syslog" | "stderr" => Ok(s.to_owned()),
-        _ => match s.strip_prefix("file:") {
-            Some(path) if path.starts_with('/') && path.len() > 1 => Ok(s.to_owned()),
-            _ => Err(format!(
-                "expected \"syslog\", \"stderr\" or \"file:/absolute/path\", {}",
-                found(s)
-            )),
-        },
-    }
+/// Parses `log.level`: `error`, `warn`, `info`, `debug` or `trace`.
+pub fn parse_log_level(s: &str) -> Result<LogLevel, String> {
+    s.parse().map_err(|_| {
+        format!(
+            "expected \"error\", \"warn\", \"info\", \"debug\" or \"trace\", {}",
+            found(s)
+        )
+    })
 }
 
 /// Validates `metadata.url`: an `http://` or `https://` base URL; a missing trailing `/` is added.
@@ -482,9 +323,16 @@ pub(crate) fn de_opt_interface<'de, D: Deserializer<'de>>(
         .map_err(serde::de::Error::custom)
 }
 
-pub(crate) fn de_log_target<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn de_log_target<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<crate::log::LogTarget, D::Error> {
     let s = String::deserialize(d)?;
     parse_log_target(&s).map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn de_log_level<'de, D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_log_level(&s).map_err(serde::de::Error::custom)
 }
 
 pub(crate) fn de_metadata_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -496,61 +344,6 @@ pub(crate) fn de_metadata_url<'de, D: Deserializer<'de>>(d: D) -> Result<String,
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-
-    #[test]
-    fn endpoint_accepts_host_and_https_url() {
-        let e: Endpoint = "vpc.tencentcloudapi.com".parse().unwrap();
-        assert_eq!(e.url(), "https://vpc.tencentcloudapi.com/");
-        let e: Endpoint = "https://vpc.ap-guangzhou.tencentcloudapi.com/"
-            .parse()
-            .unwrap();
-        assert_eq!(e.authority(), "vpc.ap-guangzhou.tencentcloudapi.com");
-        assert!(e.is_https());
-    }
-
-    #[test]
-    fn endpoint_http_only_for_loopback_and_rehearsal_range() {
-        for ok in [
-            "http://127.0.0.1:8080",
-            "http://127.9.9.9",
-            "http://localhost:1/",
-            "http://[::1]:9000",
-            "http://198.18.0.1:8080",
-            "http://198.19.255.254",
-        ] {
-            let e: Endpoint = ok.parse().unwrap_or_else(|e| panic!("{ok}: {e}"));
-            assert!(!e.is_https());
-        }
-        for bad in [
-            "http://vpc.tencentcloudapi.com",
-            "http://10.0.0.1",
-            "http://198.20.0.1",
-            "http://[::2]",
-        ] {
-            let err = bad.parse::<Endpoint>().unwrap_err();
-            assert!(err.contains("HTTPS only"), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn endpoint_rejects_paths_ports_and_schemes() {
-        for bad in [
-            "https://h/x",
-            "ftp://h",
-            "h:0",
-            "h:99999",
-            "a b",
-            "https://user@h",
-            "",
-            "[::1",
-        ] {
-            assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
-        }
-        assert_eq!(
-            "h.example:8443".parse::<Endpoint>().unwrap().authority(),
-            "h.example:8443"
-        );
-    }
 
     #[test]
     fn enums_name_the_choices() {
@@ -578,5 +371,14 @@ mod tests {
         assert!(parse_log_target("file:/var/log/tcvip.log").is_ok());
         assert!(parse_log_target("file:relative.log").is_err());
         assert!(parse_log_target("journal").is_err());
+        assert_eq!(
+            parse_log_target("file:/var/log/tcvip.log").unwrap(),
+            crate::log::LogTarget::File("/var/log/tcvip.log".into())
+        );
+        assert_eq!(parse_log_level("debug").unwrap(), crate::log::Level::Debug);
+        assert_eq!(
+            parse_log_level("loud").unwrap_err(),
+            r#"expected "error", "warn", "info", "debug" or "trace", found "loud""#
+        );
     }
 }

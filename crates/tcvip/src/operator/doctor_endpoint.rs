@@ -31,7 +31,7 @@ struct Sample {
 
 /// The endpoint checks: reachability/TLS/latency, and the clock.
 pub fn check(config: &Config, region: Option<&str>) -> Vec<Check> {
-    let url = config.cloud.endpoint.url();
+    let url = config.cloud.endpoint.url().to_owned();
     let looked = format!("3 unsigned POSTs to {url}");
     let timeout = config.cloud.timeout();
     let client = match reqwest::blocking::Client::builder()

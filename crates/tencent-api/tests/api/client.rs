@@ -18,7 +18,7 @@ const KEY: &str = "stub-secret-key";
 
 fn config(endpoint: &str) -> ClientConfig {
     ClientConfig::vpc("ap-guangzhou")
-        .with_endpoint(endpoint)
+        .with_endpoint(endpoint.parse().unwrap())
         .with_timeouts(Duration::from_secs(2), Duration::from_secs(5))
 }
 
@@ -237,7 +237,7 @@ fn oversized_bodies_are_refused_with_or_without_content_length() {
     });
     for stub in [&declared, &undeclared] {
         let mut cfg = cfg.clone();
-        cfg.endpoint = stub.url();
+        cfg.endpoint = stub.url().parse().unwrap();
         let c = Client::new(
             cfg,
             Arc::new(StaticCredentials::new(Credentials::new("A", "k"))),

@@ -132,7 +132,7 @@ fn child(target: &str) {
     assert_eq!(metadata.count(), 1);
 
     let c = Client::new(
-        ClientConfig::vpc("ap-guangzhou").with_endpoint(target),
+        ClientConfig::vpc("ap-guangzhou").with_endpoint(target.parse().unwrap()),
         Arc::new(StaticCredentials::new(Credentials::new("AKID", "k"))),
     )
     .unwrap();

@@ -12,7 +12,7 @@ use crate::stub::{Reply, Stub};
 
 fn client(stub: &Stub) -> Client {
     Client::new(
-        ClientConfig::vpc("ap-guangzhou").with_endpoint(stub.url()),
+        ClientConfig::vpc("ap-guangzhou").with_endpoint(stub.url().parse().unwrap()),
         Arc::new(StaticCredentials::new(Credentials::new("AKID", "k"))),
     )
     .unwrap()
