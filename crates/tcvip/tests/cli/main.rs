@@ -5,6 +5,7 @@
 mod all_four;
 mod check;
 mod doctor;
+mod handoff;
 mod hostile;
 mod hostile_cloud;
 mod migrate;
