@@ -11,14 +11,20 @@
 //! notify-action starts this run detached (`notify-action --hand-over`) when it records BACKUP,
 //! FAULT or STOP over a MASTER record of the same keepalived life ([`rules::starts_hand_over`]),
 //! and returns at once. The run, under one deadline ([`DEADLINE`]):
-//! 1. waits [`SETTLE`] (a reload's BACKUP-then-MASTER flap), then looks up where the cloud has
-//!    each VIP of the instance, fresh; a VIP not on this node's ENI is none of its business;
-//! 2. picks the peer: the only `unicast_peer` of the instance in keepalived.conf, or with several,
-//!    the source of the first advert of a MASTER of the instance's `virtual_router_id` heard on
-//!    its interface within about two advert intervals ([`rules::listen_window`]); nothing heard:
-//!    it gives up and says so (the other side's MASTER reconciles on its own);
-//! 3. finds that peer's ENI by its primary IP (DescribeNetworkInterfaces, exact match);
-//! 4. re-checks on fresh facts ([`rules::may_write`]): the latest record still not MASTER, the
+//! 1. reads the instance's `unicast_peer`s, `virtual_router_id`, `interface` and `advert_int`
+//!    from keepalived.conf (the `-f` of the keepalived that ran notify-action, or
+//!    `--keepalived-conf`). With several peers it opens a raw socket for VRRP on the interface
+//!    at once, so that adverts queue while it asks the cloud; with one it waits [`SETTLE`]
+//!    (a reload's BACKUP-then-MASTER flap);
+//! 2. looks up where the cloud has each VIP of the instance, fresh; a VIP not on this node's ENI
+//!    is none of its business;
+//! 3. picks the peer: the only `unicast_peer`, or with several, the source of the first advert
+//!    of a MASTER of the instance's `virtual_router_id` within about two advert intervals
+//!    ([`rules::listen_window`]); nothing heard: it gives up and says so (the other side's
+//!    MASTER reconciles on its own);
+//! 4. finds that peer's ENI by its primary IP (DescribeNetworkInterfaces `address-ip` with
+//!    `ip-exact-match`, as for the VIP);
+//! 5. re-checks on fresh facts ([`rules::may_write`]): the latest record still not MASTER, the
 //!    cloud still has the VIP, settled, on this ENI — then MigratePrivateIpAddress to the peer,
 //!    DescribeVpcTaskResult until it ends, and a Describe that confirms the landing.
 //!
@@ -201,7 +207,42 @@ pub fn run(common: &Common, instance: Option<&str>, conf: Option<&Path>) -> anyh
             return Ok(Exit::Success);
         }
     };
-    thread::sleep(SETTLE);
+    let conf_path = conf.map_or_else(|| PathBuf::from(DEFAULT_KEEPALIVED_CONF), Path::to_owned);
+    let facts = match instance_facts(&conf_path, &key) {
+        Ok(f) => f,
+        Err(e) => {
+            crate::warn!(
+                "handoff_skip",
+                instance = key,
+                reason =
+                    format!("cannot read keepalived.conf: {e}; name it with --keepalived-conf")
+            );
+            return Ok(Exit::Failure);
+        }
+    };
+    // With several peers the MASTER is learned from its adverts: the socket opens first, so that
+    // the adverts queue while the cloud is asked; the listening replaces the settling wait.
+    let plan = rules::plan(&facts.peers, facts.advert_int_s);
+    let listener = match (&plan, facts.vrid) {
+        (Plan::Listen(window), Some(vrid)) => {
+            let listener = listen::Listener::open(facts.interface.as_deref())
+                .context("opening a raw socket for the MASTER's VRRP adverts")?;
+            Some((listener, vrid, Instant::now() + *window, *window))
+        }
+        (Plan::Listen(_), None) => {
+            crate::warn!(
+                "handoff_skip",
+                instance = key,
+                reason =
+                    "no virtual_router_id in keepalived.conf: cannot tell the MASTER's adverts"
+            );
+            return Ok(Exit::Failure);
+        }
+        _ => {
+            thread::sleep(SETTLE);
+            None
+        }
+    };
     let latest = ctx.state.read_state(&key).state;
     if latest == KeepalivedState::Master {
         crate::info!(
@@ -234,49 +275,13 @@ pub fn run(common: &Common, instance: Option<&str>, conf: Option<&Path>) -> anyh
     if here.is_empty() {
         return Ok(Exit::Success);
     }
-    let conf_path = conf.map_or_else(|| PathBuf::from(DEFAULT_KEEPALIVED_CONF), Path::to_owned);
-    let facts = match instance_facts(&conf_path, &key) {
-        Ok(f) => f,
-        Err(e) => {
-            crate::warn!(
-                "handoff_skip",
-                instance = key,
-                reason =
-                    format!("cannot read keepalived.conf: {e}; name it with --keepalived-conf")
-            );
-            return Ok(Exit::Failure);
-        }
-    };
     let own_ip = facts.src_ip.or(identity.primary_ipv4);
-    let peer = match rules::plan(&facts.peers, facts.advert_int_s) {
-        Plan::NoPeer => {
-            crate::info!(
-                "handoff_skip",
-                instance = key,
-                reason = "no unicast_peer in keepalived.conf: nobody to hand to"
-            );
-            return Ok(Exit::Success);
-        }
-        Plan::Peer(p) => p,
-        Plan::Listen(window) => {
-            let Some(vrid) = facts.vrid else {
-                crate::warn!(
-                    "handoff_skip",
-                    instance = key,
-                    reason =
-                        "no virtual_router_id in keepalived.conf: cannot tell the MASTER's adverts"
-                );
-                return Ok(Exit::Failure);
-            };
-            let until = (Instant::now() + window).min(deadline);
-            let heard = listen::first_master_advert(
-                facts.interface.as_deref(),
-                vrid,
-                own_ip,
-                &facts.peers,
-                until,
-            )
-            .context("listening for the MASTER's VRRP adverts")?;
+    let peer = match (plan, listener) {
+        (Plan::Peer(p), _) => p,
+        (Plan::Listen(_), Some((listener, vrid, until, window))) => {
+            let heard = listener
+                .first_master_advert(vrid, own_ip, &facts.peers, until.min(deadline))
+                .context("listening for the MASTER's VRRP adverts")?;
             match rules::choose(heard.map(|a| a.source)) {
                 Choice::HandTo(p) => p,
                 Choice::GiveUp(reason) => {
@@ -289,6 +294,14 @@ pub fn run(common: &Common, instance: Option<&str>, conf: Option<&Path>) -> anyh
                     return Ok(Exit::Success);
                 }
             }
+        }
+        _ => {
+            crate::info!(
+                "handoff_skip",
+                instance = key,
+                reason = "no unicast_peer in keepalived.conf: nobody to hand to"
+            );
+            return Ok(Exit::Success);
         }
     };
     let found = bounded(client, deadline, |c| cloud::find_holder(c, vpc, peer))

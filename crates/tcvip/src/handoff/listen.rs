@@ -12,16 +12,41 @@ use super::rules::{self, Advert};
 
 const IPPROTO_VRRP: libc::c_int = 112;
 
-/// The first advert from a MASTER of (`vrid`) heard on `interface` before `deadline`; `None`
-/// when none came.
-pub fn first_master_advert(
-    interface: Option<&str>,
+/// A raw socket receiving VRRP on one interface: packets queue from the moment it is open.
+#[derive(Debug)]
+pub struct Listener {
+    socket: OwnedFd,
+}
+
+impl Listener {
+    /// Opens the socket on `interface` (every interface when `None`). Needs CAP_NET_RAW (keepalived
+    /// runs its scripts as root).
+    pub fn open(interface: Option<&str>) -> io::Result<Listener> {
+        Ok(Listener {
+            socket: open(interface)?,
+        })
+    }
+
+    /// The first advert from a MASTER of `vrid` received (since the socket opened) before
+    /// `deadline`; `None` when none came.
+    pub fn first_master_advert(
+        &self,
+        vrid: u8,
+        own: Option<Ipv4Addr>,
+        peers: &[Ipv4Addr],
+        deadline: Instant,
+    ) -> io::Result<Option<Advert>> {
+        first_master_advert(&self.socket, vrid, own, peers, deadline)
+    }
+}
+
+fn first_master_advert(
+    socket: &OwnedFd,
     vrid: u8,
     own: Option<Ipv4Addr>,
     peers: &[Ipv4Addr],
     deadline: Instant,
 ) -> io::Result<Option<Advert>> {
-    let socket = open(interface)?;
     let mut buf = [0u8; 2048];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
