@@ -54,8 +54,9 @@ pub struct Args {
     /// runs this, else /etc/keepalived/keepalived.conf]
     #[arg(long, value_name = "PATH")]
     pub keepalived_conf: Option<PathBuf>,
-    /// Internal: the hand-over run notify-action starts when this node leaves MASTER
-    #[arg(long, hide = true)]
+    /// The hand-over run notify-action starts itself, detached, when this node leaves MASTER
+    /// (not for keepalived.conf): give the VIP to the MASTER if the cloud still routes it here
+    #[arg(long)]
     pub hand_over: bool,
     /// The state word, or INSTANCE|GROUP NAME STATE PRIORITY as keepalived appends them
     #[arg(value_name = "ARGS", num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
