@@ -926,3 +926,75 @@ e2e_scenario_exit() {
     fi
     e2e_teardown "$status"
 }
+
+# ---------------------------------------------------------------------------------------------
+# Split brain and its heal: VRRP cut one way, heal outages, moves per node
+
+# e2e_vrrp_cut_oneway FROM TO : drops VRRP from node FROM to node TO in the router (TO no longer
+# hears FROM; FROM still hears TO). e2e_vrrp_heal_oneway FROM TO lets it through again.
+e2e_vrrp_cut_oneway() {
+    ip -n "$(e2e_ns vpc)" rule add priority 101 from "${NODE_IP[$1]}" to "${NODE_IP[$2]}" ipproto vrrp blackhole
+    e2e_mark "vrrp_cut_$1_$2"
+}
+e2e_vrrp_heal_oneway() {
+    ip -n "$(e2e_ns vpc)" rule del priority 101 from "${NODE_IP[$1]}" to "${NODE_IP[$2]}" ipproto vrrp blackhole
+    e2e_mark "vrrp_healed_$1_$2"
+}
+
+# e2e_vrrp_heal_all : every VRRP cut removed, both-way and one-way.
+e2e_vrrp_heal_all() {
+    local vpc
+    vpc=$(e2e_ns vpc)
+    while ip -n "$vpc" rule del priority 101 2>/dev/null; do :; done
+    while ip -n "$vpc" rule del priority 100 2>/dev/null; do :; done
+    e2e_mark vrrp_healed
+}
+
+# e2e_split_vip_to N : during a split (node N MASTER), makes the cloud put the VIP on node N as
+# its own reconcile would (vip-migrate on node N), and waits until it is settled there.
+e2e_split_vip_to() {
+    local n=$1 dir="$RUN_DIR/n$1"
+    if [ "$(e2e_cloud_holder)" != "$n" ]; then
+        e2e_in "n$n" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TCVIP_CONFIG="$dir/tcvip.toml" \
+            "$E2E_BIN_DIR/vip-migrate" --reconcile >>"$dir/split-migrate.out" 2>&1 ||
+            e2e_fail "vip-migrate on node $n (MASTER during the split) failed: $(tail -1 "$dir/split-migrate.out")"
+    fi
+    e2e_wait_until 20 "the VIP settled on node $n during the split" e2e_vip_cloud_on "$n"
+}
+
+# The cloud has the VIP, settled, on node N (whatever the NICs say).
+e2e_vip_cloud_on() { [ "$(e2e_cloud_view 2>/dev/null)" = "$1 AVAILABLE" ]; }
+
+# e2e_heal_bound -> the heal outage bound in seconds: the landing lag + 3 (lag from
+# $E2E_LAG_MS, fake-vpc's default 2000).
+e2e_heal_bound() { awk -v l="${E2E_LAG_MS:-2000}" 'BEGIN { printf "%.2f\n", l / 1000 + 3 }'; }
+
+# e2e_assert_outage_within FROM WHAT : the client's longest ping outage since FROM is at most
+# e2e_heal_bound; prints it.
+e2e_assert_outage_within() {
+    local from=$1 what=$2 outage bound
+    outage=$(e2e_ping_outage "$from")
+    bound=$(e2e_heal_bound)
+    awk -v o="$outage" -v b="$bound" 'BEGIN { exit !(o <= b) }' ||
+        e2e_fail "$what: client ping outage ${outage}s, above the bound of ${bound}s (landing lag + 3 s)"
+    echo "$outage"
+}
+
+# e2e_moves_by_node SINCE -> per node, the accepted Migrate calls since SINCE that moved the VIP
+# to it, as "N:COUNT" words (every node listed).
+e2e_moves_by_node() {
+    local moves i out="" c
+    moves=$(e2e_moves "$1")
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        c=$(tr ' ' '\n' <<<"$moves" | awk -F'>' -v e="${NODE_ENI[i]}" '$2 == e { c++ } END { print c + 0 }')
+        out="$out $i:$c"
+    done
+    echo "${out# }"
+}
+
+# e2e_min_move_gap SINCE -> the shortest time in seconds between two accepted Migrate calls since
+# SINCE, or "none" with fewer than two.
+e2e_min_move_gap() {
+    e2e_calls MigratePrivateIpAddress "$1" | awk '$3 == "OK" { if (n++) { g = $1 - p; if (min == "" || g < min) min = g } p = $1 }
+        END { if (min == "") print "none"; else printf "%.2f\n", min }'
+}

@@ -88,8 +88,10 @@ for f in "${scenarios[@]}"; do
     echo >&2
     echo "== e2e: $name" >&2
     before=$(wc -l <"$results")
-    # A deadline on each scenario; TERM lets it tear everything down.
-    timeout --foreground -s TERM -k 20 300 "$f" || true
+    # A deadline on each scenario (300 s, or what its "# e2e-timeout: N" line says); TERM lets
+    # it tear everything down.
+    limit=$(awk '/^# e2e-timeout: [0-9]+$/ { print $3; exit }' "$f")
+    timeout --foreground -s TERM -k 20 "${limit:-300}" "$f" || true
     if [ "$(wc -l <"$results")" -eq "$before" ]; then
         echo "$name|FAIL|-|ended without a result (timeout or crash)" >>"$results"
     fi

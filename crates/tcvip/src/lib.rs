@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod discovery;
 pub mod exit;
+pub mod handoff;
 pub mod ifaddrs;
 pub mod keepalived;
 pub mod log;

@@ -11,6 +11,10 @@
 //! record is not recorded: a MASTER that reaches the lock after the BACKUP launched after it
 //! neither becomes the latest state nor starts a move. vip-migrate's re-read of the latest
 //! record before every write call covers the other order.
+//!
+//! A BACKUP, FAULT or STOP recorded over a MASTER record of the same keepalived life also starts
+//! the hand-over detached (`notify-action --hand-over`, [`crate::handoff`]): while the cloud
+//! still routes the VIP here, it is given to the node that is MASTER now.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,6 +50,14 @@ pub struct Args {
     /// keepalived vrrp_instance, for the one-word form [default: the only one configured]
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
+    /// keepalived.conf, read for the hand-over's peers [default: the -f of the keepalived that
+    /// runs this, else /etc/keepalived/keepalived.conf]
+    #[arg(long, value_name = "PATH")]
+    pub keepalived_conf: Option<PathBuf>,
+    /// The hand-over run notify-action starts itself, detached, when this node leaves MASTER
+    /// (not for keepalived.conf): give the VIP to the MASTER if the cloud still routes it here
+    #[arg(long)]
+    pub hand_over: bool,
     /// The state word, or INSTANCE|GROUP NAME STATE PRIORITY as keepalived appends them
     #[arg(value_name = "ARGS", num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
     pub words: Vec<String>,
@@ -53,6 +65,13 @@ pub struct Args {
 
 /// Runs `notify-action`.
 pub fn run(args: &Args) -> anyhow::Result<Exit> {
+    if args.hand_over {
+        return crate::handoff::run(
+            &args.common,
+            args.instance.as_deref(),
+            args.keepalived_conf.as_deref(),
+        );
+    }
     let notification = match notify_args::parse(&args.words) {
         Ok(n) => n,
         Err(e) => {
@@ -96,6 +115,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         } else {
             ctx.state.clone()
         };
+        let previous = previous_state(&ctx, &key);
         let recorded = match dir.record_notification(
             &key,
             state,
@@ -134,6 +154,11 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
                 .unwrap_or_default()
         );
         if state != KeepalivedState::Master {
+            if crate::handoff::rules::starts_hand_over(previous, state)
+                && !ctx.vips_of(&key).is_empty()
+            {
+                start_hand_over(&ctx, args, &key);
+            }
             return Ok(Exit::Success);
         }
         record.seq
@@ -159,6 +184,32 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         reconcile = reconcile
     );
     Ok(Exit::Success)
+}
+
+/// The latest recorded state of `key`, unless it speaks of a previous keepalived life (written
+/// before the keepalived that runs us started).
+fn previous_state(ctx: &Context, key: &str) -> Option<KeepalivedState> {
+    let record = ctx.state.read_state(key).record?;
+    match crate::keepalived::parent_keepalived() {
+        Some(parent) if crate::keepalived::record_predates(&record, &parent) => None,
+        _ => Some(record.state),
+    }
+}
+
+/// Starts the hand-over run (logged; a failure to start it is only logged: the record is made).
+fn start_hand_over(ctx: &Context, args: &Args, key: &str) {
+    let conf = args
+        .keepalived_conf
+        .clone()
+        .or_else(crate::handoff::parent_keepalived_conf);
+    match crate::handoff::start(ctx, &args.common, key, conf.as_deref()) {
+        Ok(pid) => crate::info!("handoff_started", instance = key, pid = pid),
+        Err(e) => crate::error!(
+            "handoff_start_failed",
+            instance = key,
+            error = crate::cli::error_text(&e)
+        ),
+    }
 }
 
 /// A notification that could not be recorded (the state directory full or read-only, the

@@ -6,6 +6,7 @@ mod all_four;
 mod check;
 mod deadline;
 mod doctor;
+mod handoff;
 mod hostile;
 mod hostile_cloud;
 mod migrate;
