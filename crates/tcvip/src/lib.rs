@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod context;
+pub mod core;
 pub mod discovery;
 pub mod exit;
 pub mod ifaddrs;
