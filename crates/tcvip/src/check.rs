@@ -27,29 +27,23 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use vip_state::{
-    CheckRecord, CheckResult, CloudView, FlightAttempt, KeepalivedState, LockStatus,
-    ReconcileRecord, StateDir, StateError, Verdict, now_ms,
+    CheckRecord, CheckResult, CloudView, FlightAttempt, KeepalivedState, LockStatus, StateDir,
+    StateError, Verdict, now_ms,
 };
 
 use crate::cli::Common;
-use crate::cloud::{self, DELETING, Holder, MIGRATING, PENDING};
+use crate::cloud::{self, Holder};
 use crate::config::{Config, OnCloudError, ServiceCheck, VipConfig};
 use crate::context::Context;
+use crate::core::{
+    self,
+    check::{LockSeen, MasterFacts, MasterStep, RestoreStep, StraySeen, StrayStep, view_usable},
+};
 use crate::discovery::Identity;
 use crate::exit::Exit;
-use crate::nic::{IpCommandNic, Nic};
+use crate::nic::{LocalNic, Nic};
 
-/// How long a VIP must have been seen on a non-MASTER node's NIC before it is removed.
-const STRAY_GRACE: Duration = Duration::from_millis(500);
-/// A stray sighting older than this starts over (a few check intervals).
-const STRAY_FORGET: Duration = Duration::from_secs(10);
-/// How long a cached view that saw the address mid-change is trusted when no migration on this
-/// node holds the VIP's lock (about two check intervals).
-const TRANSIENT_TTL: Duration = Duration::from_secs(4);
-/// A reconcile record is kept at least this long after its last attempt while the VIP is here.
-const CONFLICT_QUIET: Duration = Duration::from_secs(60);
 /// Time kept in hand at the end of the deadline for recording and exiting: a tenth of
 /// `check.deadline_ms`, within these bounds.
 const MIN_MARGIN: Duration = Duration::from_millis(50);
@@ -88,17 +82,6 @@ pub struct Args {
 struct Learned {
     identity: Result<Identity, String>,
     views: Vec<(Ipv4Addr, Result<Option<Holder>, String>)>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct StraySeen {
-    vip: Ipv4Addr,
-    first_seen_ms: u64,
-    last_seen_ms: u64,
-    /// The state record's sequence number at the first sighting: any notification since then
-    /// (a MASTER in between) starts the count over.
-    #[serde(default)]
-    seq: u64,
 }
 
 /// Runs `check-self`.
@@ -430,16 +413,18 @@ impl Check<'_> {
                 continue;
             }
             let view = match cached.iter().find(|(a, _)| *a == vip.address) {
-                Some((_, Some(view))) => Ok(view.clone()),
+                Some((_, Some(view))) => Ok((view.clone(), false)),
                 _ => match learned.views.iter().find(|(a, _)| *a == vip.address) {
-                    Some((_, Ok(holder))) => Ok(self.store_view(vip.address, holder.as_ref())),
+                    Some((_, Ok(holder))) => {
+                        Ok((self.store_view(vip.address, holder.as_ref()), true))
+                    }
                     Some((_, Err(e))) => Err(e.clone()),
                     None => Err("no answer from the cloud before the deadline".to_owned()),
                 },
             };
             match view {
-                Ok(view) => {
-                    reconcile |= self.compare(vip.address, &view, &identity);
+                Ok((view, fresh)) => {
+                    reconcile |= self.compare(vip.address, &view, fresh, &identity);
                     reconcile |= crate::operator::eip::check_as_master(
                         self.ctx,
                         vip,
@@ -499,91 +484,106 @@ impl Check<'_> {
         view
     }
 
-    /// Whether the cloud view calls for a reconcile of `vip`.
-    fn compare(&mut self, vip: Ipv4Addr, view: &CloudView, identity: &Identity) -> bool {
+    /// What this node knows of `vip`'s lock, with who holds it when stuck.
+    fn lock_seen(&self, vip: Ipv4Addr) -> (LockSeen, Option<vip_state::Holder>) {
+        match self.ctx.state.vip_lock_status(vip) {
+            Ok(LockStatus::Held(Some(h))) if h.is_stuck(now_ms()) => (LockSeen::Stuck, Some(h)),
+            Ok(LockStatus::Held(_)) => (LockSeen::Held, None),
+            _ => (LockSeen::Free, None),
+        }
+    }
+
+    /// Whether the cloud view calls for a reconcile of `vip` ([`core::check::master_step`]).
+    /// `fresh`: this run looked the view up.
+    fn compare(
+        &mut self,
+        vip: Ipv4Addr,
+        view: &CloudView,
+        fresh: bool,
+        identity: &Identity,
+    ) -> bool {
         let me = identity.eni_id.as_str();
-        let moving = view
-            .ip_state
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case(MIGRATING));
-        match view.holder_eni.as_deref() {
-            Some(holder) if holder == me => {
-                // Having the VIP back does not end a conflict: with two masters each one wins
-                // in turn. The record (and its grown cooldown) goes only once the conflict has
-                // stayed away for a while.
-                if self
-                    .ctx
-                    .state
-                    .read_reconcile(vip)
-                    .value
-                    .is_some_and(|r| conflict_over(&r, now_ms()))
-                {
-                    self.save("reconcile", move |state| state.clear_reconcile(vip));
-                }
+        let record = self.ctx.state.read_reconcile(vip).value;
+        // The lock is looked at only when the VIP is elsewhere (looking takes it for an instant).
+        let elsewhere = view.holder_eni.as_deref().is_some_and(|h| h != me);
+        let (lock, stuck_holder) = if elsewhere {
+            self.lock_seen(vip)
+        } else {
+            (LockSeen::Free, None)
+        };
+        let step = core::check::master_step(&MasterFacts {
+            me,
+            view,
+            fresh,
+            record: record.as_ref(),
+            lock,
+            base_cooldown: self.ctx.config.check.reconcile_cooldown(),
+            now_ms: now_ms(),
+        });
+        match step {
+            MasterStep::Here => false,
+            MasterStep::ConflictOver => {
+                self.save("reconcile", move |state| state.clear_reconcile(vip));
                 false
             }
-            _ if moving => {
+            MasterStep::Moving => {
                 self.notes.push(format!("{vip} is moving"));
                 false
             }
-            None => {
+            MasterStep::Unassigned => {
                 crate::warn!("vip_unassigned", vip = vip, eni = me);
                 self.notes.push(format!("{vip} is assigned to no ENI"));
                 false
             }
-            Some(holder) => self.may_reconcile(vip, holder),
-        }
-    }
-
-    fn may_reconcile(&mut self, vip: Ipv4Addr, holder: &str) -> bool {
-        match self.ctx.state.vip_lock_status(vip) {
-            // A run stuck past its deadline (stopped, hung) will not finish: say so, and let the
-            // reconcile below take its lock over.
-            Ok(LockStatus::Held(Some(h))) if h.is_stuck(now_ms()) => {
-                crate::warn!("migration_stuck", vip = vip, holder = h);
-                self.notes
-                    .push(format!("{vip}: the migration in flight is stuck ({h})"));
-            }
-            Ok(LockStatus::Held(_)) => {
+            MasterStep::InFlight => {
                 self.notes.push(format!("{vip}: a migration is in flight"));
-                return false;
+                false
             }
-            _ => {}
+            MasterStep::CoolingDown { holder, cooldown_s } => {
+                crate::debug!(
+                    "reconcile_cooldown",
+                    vip = vip,
+                    holder = holder,
+                    cooldown_s = cooldown_s
+                );
+                self.notes
+                    .push(format!("{vip} is on {holder}; reconcile cooling down"));
+                false
+            }
+            MasterStep::LookUp => {
+                // Decided on the next run, on a view looked up then.
+                self.notes.push(format!(
+                    "{vip}: a cached view says another ENI holds it; looking again before a reconcile"
+                ));
+                false
+            }
+            MasterStep::Reconcile {
+                holder,
+                record,
+                stuck,
+            } => {
+                if stuck && let Some(h) = stuck_holder {
+                    // A run stuck past its deadline (stopped, hung) will not finish: say so, and
+                    // let the reconcile take its lock over.
+                    crate::warn!("migration_stuck", vip = vip, holder = h);
+                    self.notes
+                        .push(format!("{vip}: the migration in flight is stuck ({h})"));
+                }
+                let next_cooldown_s = record.cooldown_s;
+                let repeats = record.repeats;
+                self.save("reconcile", move |state| state.write_reconcile(&record));
+                crate::warn!(
+                    "reconcile",
+                    vip = vip,
+                    holder = holder,
+                    repeats = repeats,
+                    next_cooldown_s = next_cooldown_s
+                );
+                self.notes
+                    .push(format!("{vip} is on {holder}; reconcile started"));
+                true
+            }
         }
-        let now = now_ms();
-        let previous = self.ctx.state.read_reconcile(vip).value;
-        if let Some(p) = &previous
-            && !p.cooldown_over(now)
-        {
-            crate::debug!(
-                "reconcile_cooldown",
-                vip = vip,
-                holder = holder,
-                cooldown_s = p.cooldown_s
-            );
-            self.notes
-                .push(format!("{vip} is on {holder}; reconcile cooling down"));
-            return false;
-        }
-        let next = ReconcileRecord::next_attempt(
-            previous.as_ref(),
-            vip,
-            Some(holder),
-            self.ctx.config.check.reconcile_cooldown(),
-            now,
-        );
-        let stored = next.clone();
-        self.save("reconcile", move |state| state.write_reconcile(&stored));
-        crate::warn!(
-            "reconcile",
-            vip = vip,
-            holder = holder,
-            repeats = next.repeats,
-            next_cooldown_s = next.cooldown_s
-        );
-        self.notes
-            .push(format!("{vip} is on {holder}; reconcile started"));
-        true
     }
 
     fn start_reconcile(&mut self) {
@@ -603,33 +603,34 @@ impl Check<'_> {
     }
 
     fn restore_on_nic(&mut self, vip: &VipConfig, iface: &str) {
-        match crate::ifaddrs::has_ipv4(Some(iface), vip.address) {
-            Ok(true) => {}
-            // keepalived may have left MASTER since the record was read: look again right
-            // before changing the NIC.
-            Ok(false)
-                if self.ctx.state.read_state(self.instance).state != KeepalivedState::Master =>
-            {
-                self.notes
-                    .push(format!("{}: no longer MASTER", vip.address));
+        let nic = LocalNic::new().with_timeout(self.remaining());
+        let on = match nic.has_ip(iface, vip.address) {
+            Ok(on) => on,
+            Err(e) => {
+                crate::error!("nic_probe_failed", vip = vip.address, error = e);
+                return;
             }
-            Ok(false) => {
-                let nic = IpCommandNic::new().with_timeout(self.remaining());
-                match nic.add_ip(iface, vip.address, vip.prefix_len) {
-                    Ok(()) => {
-                        crate::warn!("vip_restored", vip = vip.address, interface = iface);
-                        self.notes
-                            .push(format!("{} restored on {iface}", vip.address));
-                    }
-                    Err(e) => crate::error!(
-                        "vip_restore_failed",
-                        vip = vip.address,
-                        interface = iface,
-                        error = e
-                    ),
+        };
+        let master_now =
+            || self.ctx.state.read_state(self.instance).state == KeepalivedState::Master;
+        match core::check::restore_step(on, master_now) {
+            RestoreStep::Present => {}
+            RestoreStep::NotMaster => self
+                .notes
+                .push(format!("{}: no longer MASTER", vip.address)),
+            RestoreStep::Add => match nic.add_ip(iface, vip.address, vip.prefix_len) {
+                Ok(()) => {
+                    crate::warn!("vip_restored", vip = vip.address, interface = iface);
+                    self.notes
+                        .push(format!("{} restored on {iface}", vip.address));
                 }
-            }
-            Err(e) => crate::error!("nic_probe_failed", vip = vip.address, error = e),
+                Err(e) => crate::error!(
+                    "vip_restore_failed",
+                    vip = vip.address,
+                    interface = iface,
+                    error = e
+                ),
+            },
         }
     }
 
@@ -678,45 +679,30 @@ impl Check<'_> {
                     .push(format!("{} left on {iface}: {reason}", vip.address));
                 continue;
             }
-            if !on {
-                if self
-                    .ctx
-                    .state
-                    .read_cache::<StraySeen>(&name)
-                    .value
-                    .is_some()
-                {
-                    self.save("stray", move |state| state.remove_cache(&name));
-                }
-                continue;
-            }
-            let now = now_ms();
             let seen = self
                 .ctx
                 .state
                 .read_cache::<StraySeen>(&name)
                 .value
-                .map(|c| c.value)
-                .filter(|s| {
-                    s.seq == seq
-                        && now.saturating_sub(s.last_seen_ms) < STRAY_FORGET.as_millis() as u64
-                });
-            let first = seen.as_ref().map_or(now, |s| s.first_seen_ms);
-            if now.saturating_sub(first) < STRAY_GRACE.as_millis() as u64 {
-                let record = StraySeen {
-                    vip: vip.address,
-                    first_seen_ms: first,
-                    last_seen_ms: now,
-                    seq,
-                };
-                self.save("stray", move |state| state.write_cache(&name, &record));
-                self.notes.push(format!(
-                    "{} on the NIC while {state}; removing it if it stays",
-                    vip.address
-                ));
-                continue;
+                .map(|c| c.value);
+            match core::check::stray_step(vip.address, on, seen.as_ref(), seq, now_ms()) {
+                StrayStep::Forget => {
+                    if seen.is_some() {
+                        self.save("stray", move |state| state.remove_cache(&name));
+                    }
+                    continue;
+                }
+                StrayStep::Remember(record) => {
+                    self.save("stray", move |state| state.write_cache(&name, &record));
+                    self.notes.push(format!(
+                        "{} on the NIC while {state}; removing it if it stays",
+                        vip.address
+                    ));
+                    continue;
+                }
+                StrayStep::Remove => {}
             }
-            let nic = IpCommandNic::new().with_timeout(self.remaining());
+            let nic = LocalNic::new().with_timeout(self.remaining());
             match nic.remove_ip(&iface, vip.address) {
                 Ok(()) => {
                     crate::warn!(
@@ -860,35 +846,6 @@ impl Check<'_> {
     }
 }
 
-/// Whether a cached cloud view may answer at `now_ms`: learned at most `ttl` ago, and, when it
-/// saw the address in a transient state (a move, an assignment or an unassignment in flight),
-/// at most [`TRANSIENT_TTL`] ago unless a migration on this node holds the VIP's lock
-/// (`migrating_here`, asked only then). A move whose vip-migrate died ends, one way or the
-/// other, without this node hearing of it: the view must not outlive it by `cloud_ttl_s`.
-fn view_usable(
-    view: &CloudView,
-    ttl: Duration,
-    migrating_here: impl FnOnce() -> bool,
-    now_ms: u64,
-) -> bool {
-    let Some(age) = now_ms
-        .checked_sub(view.learned_at_ms)
-        .map(Duration::from_millis)
-    else {
-        // Learned in the future: the clock went back.
-        return false;
-    };
-    if age > ttl {
-        return false;
-    }
-    let transient = view.ip_state.as_deref().is_some_and(|s| {
-        [MIGRATING, PENDING, DELETING]
-            .iter()
-            .any(|t| s.eq_ignore_ascii_case(t))
-    });
-    !transient || age <= TRANSIENT_TTL || migrating_here()
-}
-
 /// The identity cached in the state directory by an earlier discovery, unless it is another
 /// instance's (a cloned disk).
 fn cached_identity(ctx: &Context) -> Option<Identity> {
@@ -904,16 +861,6 @@ fn cached_identity(ctx: &Context) -> Option<Identity> {
         .as_ref()
         .is_some_and(|id| *id != cached.instance_id);
     (!other).then_some(cached)
-}
-
-/// Whether a reconcile conflict is over: the VIP is here and no reconcile has been needed for
-/// twice the cooldown (and at least [`CONFLICT_QUIET`]). Until then the cooldown keeps growing.
-fn conflict_over(record: &ReconcileRecord, now_ms: u64) -> bool {
-    let quiet = record
-        .cooldown_s
-        .saturating_mul(2000)
-        .max(CONFLICT_QUIET.as_millis() as u64);
-    now_ms >= record.last_attempt_at_ms.saturating_add(quiet)
 }
 
 /// Runs each configured service check in turn, each under its timeout and all before
@@ -983,16 +930,6 @@ fn learn(config: Config, stale: &[Ipv4Addr]) -> Learned {
 mod tests {
     use super::*;
 
-    fn record(last_attempt_at_ms: u64, cooldown_s: u64) -> ReconcileRecord {
-        ReconcileRecord {
-            vip: Ipv4Addr::new(10, 0, 1, 100),
-            holder_eni: Some("eni-peer".to_owned()),
-            last_attempt_at_ms,
-            cooldown_s,
-            repeats: 3,
-        }
-    }
-
     #[test]
     fn the_margin_is_a_tenth_of_the_deadline_within_bounds() {
         assert_eq!(margin_for(Duration::from_millis(100)), MIN_MARGIN);
@@ -1005,54 +942,5 @@ mod tests {
             Duration::from_millis(200)
         );
         assert_eq!(margin_for(Duration::from_secs(60)), MAX_MARGIN);
-    }
-
-    #[test]
-    fn a_view_of_an_address_mid_move_goes_stale_in_seconds_unless_the_move_is_ours() {
-        let ttl = Duration::from_secs(30);
-        let learned = 1_000_000;
-        let view = |state: &str| CloudView {
-            vip: Ipv4Addr::new(10, 0, 1, 100),
-            holder_eni: Some("eni-peer".to_owned()),
-            holder_instance: None,
-            ip_state: Some(state.to_owned()),
-            learned_at_ms: learned,
-        };
-        let at = |s: u64| learned + s * 1000;
-        for state in ["MIGRATING", "pending", "DELETING"] {
-            let v = view(state);
-            assert!(view_usable(&v, ttl, || false, at(4)), "{state}");
-            assert!(!view_usable(&v, ttl, || false, at(5)), "{state}");
-            // A migration of ours holds the lock: it will store what it learns.
-            assert!(view_usable(&v, ttl, || true, at(20)), "{state}");
-            assert!(!view_usable(&v, ttl, || true, at(31)), "{state}");
-        }
-        let settled = view("AVAILABLE");
-        assert!(view_usable(
-            &settled,
-            ttl,
-            || panic!("not asked for a settled view"),
-            at(30)
-        ));
-        assert!(!view_usable(&settled, ttl, || false, at(31)));
-        assert!(!view_usable(&settled, ttl, || false, learned - 1));
-    }
-
-    #[test]
-    fn a_conflict_is_over_only_after_a_quiet_spell() {
-        let start = 1_000_000;
-        // Short cooldowns: the quiet spell is at least CONFLICT_QUIET.
-        let r = record(start, 4);
-        assert!(!conflict_over(&r, start));
-        assert!(!conflict_over(&r, start + 8_000));
-        assert!(!conflict_over(&r, start + 59_999));
-        assert!(conflict_over(&r, start + 60_000));
-        // Long cooldowns: twice the cooldown.
-        let r = record(start, 300);
-        assert!(!conflict_over(&r, start + 599_999));
-        assert!(conflict_over(&r, start + 600_000));
-        // A clock that went back does not end it.
-        assert!(!conflict_over(&r, start - 1));
-        assert!(!conflict_over(&record(u64::MAX - 5, 600), u64::MAX - 1));
     }
 }

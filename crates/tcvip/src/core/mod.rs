@@ -11,6 +11,8 @@
 //! drivers: flags, configuration, locks, threads, output.
 
 pub mod check;
+#[cfg(test)]
+mod check_tests;
 mod errors;
 pub mod migrate;
 #[cfg(test)]
