@@ -364,6 +364,21 @@ impl Check<'_> {
                 )
             })
             .collect();
+        // A reconcile is decided on a fresh lookup only: a cached view that would start one is
+        // looked up again now (this node's ENI from the identity an earlier run cached).
+        let me = self.cached.as_ref().map(|i| i.eni_id.as_str().to_owned());
+        let cached: Vec<(Ipv4Addr, Option<CloudView>)> = cached
+            .into_iter()
+            .map(|(vip, view)| {
+                let again = match (&view, &me) {
+                    (Some(view), Some(me)) => {
+                        self.step(vip, view, false, me).0 == MasterStep::LookUp
+                    }
+                    _ => false,
+                };
+                (vip, view.filter(|_| !again))
+            })
+            .collect();
         let stale: Vec<Ipv4Addr> = cached
             .iter()
             .filter(|(_, view)| view.is_none())
@@ -493,16 +508,15 @@ impl Check<'_> {
         }
     }
 
-    /// Whether the cloud view calls for a reconcile of `vip` ([`core::check::master_step`]).
-    /// `fresh`: this run looked the view up.
-    fn compare(
-        &mut self,
+    /// The core's step for `vip` on `view` (`fresh`: looked up by this run), with who holds the
+    /// lock when a stuck run does.
+    fn step(
+        &self,
         vip: Ipv4Addr,
         view: &CloudView,
         fresh: bool,
-        identity: &Identity,
-    ) -> bool {
-        let me = identity.eni_id.as_str();
+        me: &str,
+    ) -> (MasterStep, Option<vip_state::Holder>) {
         let record = self.ctx.state.read_reconcile(vip).value;
         // The lock is looked at only when the VIP is elsewhere (looking takes it for an instant).
         let elsewhere = view.holder_eni.as_deref().is_some_and(|h| h != me);
@@ -520,6 +534,20 @@ impl Check<'_> {
             base_cooldown: self.ctx.config.check.reconcile_cooldown(),
             now_ms: now_ms(),
         });
+        (step, stuck_holder)
+    }
+
+    /// Whether the cloud view calls for a reconcile of `vip` ([`core::check::master_step`]).
+    /// `fresh`: this run looked the view up.
+    fn compare(
+        &mut self,
+        vip: Ipv4Addr,
+        view: &CloudView,
+        fresh: bool,
+        identity: &Identity,
+    ) -> bool {
+        let me = identity.eni_id.as_str();
+        let (step, stuck_holder) = self.step(vip, view, fresh, me);
         match step {
             MasterStep::Here => false,
             MasterStep::ConflictOver => {

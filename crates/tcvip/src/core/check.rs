@@ -62,9 +62,9 @@ pub fn conflict_over(record: &ReconcileRecord, now_ms: u64) -> bool {
 }
 
 /// The record for a reconcile starting at `now_ms` against `holder`. The conflict is "the VIP
-/// is not on this node", whoever holds it: while `previous` is the same conflict, the cooldown
-/// doubles (up to [`MAX_RECONCILE_COOLDOWN_S`]) and `repeats` grows; a first conflict starts
-/// at `base`.
+/// is not on this node", whoever holds it (with three nodes the other holder changes with every
+/// move): while `previous` is not over ([`conflict_over`]), the cooldown doubles (up to
+/// [`MAX_RECONCILE_COOLDOWN_S`]) and `repeats` grows; a first conflict starts at `base`.
 pub fn next_reconcile(
     previous: Option<&ReconcileRecord>,
     vip: Ipv4Addr,
@@ -72,7 +72,24 @@ pub fn next_reconcile(
     base: Duration,
     now_ms: u64,
 ) -> ReconcileRecord {
-    ReconcileRecord::next_attempt(previous, vip, Some(holder), base, now_ms)
+    let base_s = base.as_secs().clamp(1, MAX_RECONCILE_COOLDOWN_S);
+    let same = previous.filter(|p| p.vip == vip && !conflict_over(p, now_ms));
+    let (cooldown_s, repeats) = match same {
+        Some(p) => (
+            p.cooldown_s
+                .saturating_mul(2)
+                .clamp(base_s, MAX_RECONCILE_COOLDOWN_S),
+            p.repeats.saturating_add(1),
+        ),
+        None => (base_s, 1),
+    };
+    ReconcileRecord {
+        vip,
+        holder_eni: Some(holder.to_owned()),
+        last_attempt_at_ms: now_ms,
+        cooldown_s,
+        repeats,
+    }
 }
 
 /// What this node knows of the VIP's single-flight lock.
@@ -115,7 +132,8 @@ pub enum MasterStep {
     InFlight,
     /// Held elsewhere, reconcile cooling down.
     CoolingDown { holder: String, cooldown_s: u64 },
-    /// Held elsewhere by a cached view and a reconcile would start: look the holder up first.
+    /// A cached view says another ENI holds the VIP and a reconcile would start: a move is
+    /// decided on a fresh lookup only, so look the holder up and decide again.
     LookUp,
     /// Held elsewhere: store `record` and start a reconcile migration. `stuck`: a stuck run's
     /// lock is taken over.
@@ -137,8 +155,10 @@ pub fn master_step(f: &MasterFacts<'_>) -> MasterStep {
         Some(holder) if holder == f.me => {
             // Having the VIP back does not end a conflict: with two masters each one wins in
             // turn. The record (and its grown cooldown) goes only once the conflict has stayed
-            // away for a while.
-            return if f.record.is_some_and(|r| conflict_over(r, f.now_ms)) {
+            // away for a while, and only on a view looked up now: a cached "here" may be stale
+            // (the other master took the VIP since), and ending the conflict on it would start
+            // the cooldown over.
+            return if f.fresh && f.record.is_some_and(|r| conflict_over(r, f.now_ms)) {
                 MasterStep::ConflictOver
             } else {
                 MasterStep::Here
@@ -158,6 +178,9 @@ pub fn master_step(f: &MasterFacts<'_>) -> MasterStep {
             holder: holder.to_owned(),
             cooldown_s: r.cooldown_s,
         };
+    }
+    if !f.fresh {
+        return MasterStep::LookUp;
     }
     MasterStep::Reconcile {
         holder: holder.to_owned(),

@@ -8,7 +8,7 @@ use vip_state::{CloudView, ReconcileRecord};
 
 use super::check::{
     LockSeen, MasterFacts, MasterStep, RestoreStep, StraySeen, StrayStep, conflict_over,
-    master_step, restore_step, stray_step, view_usable,
+    master_step, next_reconcile, restore_step, stray_step, view_usable,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 100);
@@ -205,5 +205,63 @@ fn a_notification_between_sightings_or_a_long_gap_starts_the_count_over() {
     assert_eq!(
         stray_step(VIP, true, Some(&seen), 4, T0 + 9_999),
         StrayStep::Remove
+    );
+}
+
+#[test]
+fn a_cached_view_may_not_end_a_conflict() {
+    let here = view(Some("eni-me"), "AVAILABLE", T0);
+    let r = record(T0, 10);
+    let mut f = facts(&here, Some(&r), T0 + 60_000);
+    f.fresh = false;
+    assert_eq!(master_step(&f), MasterStep::Here);
+    f.fresh = true;
+    assert_eq!(master_step(&f), MasterStep::ConflictOver);
+}
+
+#[test]
+fn a_reconcile_is_decided_on_a_fresh_lookup_only() {
+    let there = view(Some("eni-peer"), "AVAILABLE", T0);
+    let mut f = facts(&there, None, T0);
+    f.fresh = false;
+    assert_eq!(master_step(&f), MasterStep::LookUp);
+    // Cooling down needs no lookup: nothing would be done either way.
+    let r = record(T0, 10);
+    let mut f = facts(&there, Some(&r), T0 + 5_000);
+    f.fresh = false;
+    assert!(matches!(master_step(&f), MasterStep::CoolingDown { .. }));
+    f.now_ms = T0 + 10_000;
+    assert_eq!(master_step(&f), MasterStep::LookUp);
+    f.fresh = true;
+    assert!(matches!(master_step(&f), MasterStep::Reconcile { .. }));
+}
+
+#[test]
+fn the_conflict_is_the_vip_not_here_whoever_holds_it() {
+    let base = Duration::from_secs(10);
+    let first = next_reconcile(None, VIP, "eni-b", base, T0);
+    assert_eq!((first.cooldown_s, first.repeats), (10, 1));
+    // Three nodes: the other holder changes with every move; the cooldown still doubles.
+    let second = next_reconcile(Some(&first), VIP, "eni-c", base, T0 + 10_000);
+    assert_eq!((second.cooldown_s, second.repeats), (20, 2));
+    let third = next_reconcile(Some(&second), VIP, "eni-b", base, T0 + 30_000);
+    assert_eq!((third.cooldown_s, third.repeats), (40, 3));
+    // Capped.
+    let mut r = third;
+    for k in 0..10 {
+        r = next_reconcile(Some(&r), VIP, "eni-b", base, T0 + 40_000 + k * 1_000);
+    }
+    assert_eq!(r.cooldown_s, 600);
+    // A conflict over (a quiet spell since its last attempt) starts over.
+    let later = next_reconcile(Some(&first), VIP, "eni-b", base, T0 + 60_000);
+    assert_eq!((later.cooldown_s, later.repeats), (10, 1));
+    // Another VIP's record is not this conflict.
+    let other = ReconcileRecord {
+        vip: Ipv4Addr::new(10, 0, 1, 101),
+        ..first
+    };
+    assert_eq!(
+        next_reconcile(Some(&other), VIP, "eni-b", base, T0 + 1_000).repeats,
+        1
     );
 }

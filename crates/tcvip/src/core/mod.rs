@@ -19,6 +19,8 @@ pub mod migrate;
 mod migrate_tests;
 pub mod rules;
 #[cfg(test)]
+mod split_sim;
+#[cfg(test)]
 pub(crate) mod testing;
 
 use std::net::Ipv4Addr;
