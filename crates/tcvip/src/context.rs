@@ -4,14 +4,15 @@
 //! A healthy check-self touches only the first three; discovery and the client (and with them
 //! credentials and the network) come into play on first use.
 
-use std::cell::OnceCell;
-use std::sync::Arc;
+use std::cell::{Cell, OnceCell};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tencent_api::Client;
 use tencent_api::credentials::{CredentialError, CredentialProvider, Credentials, Provenance};
+use tencent_api::retry::{Classification, Decision, Policy, Retry, SystemTimer};
 use vip_state::{KeepalivedState, StateDir};
 
 use crate::cli::Common;
@@ -31,11 +32,13 @@ const ONLY_INSTANCE_CACHE: &str = "only-instance";
 pub struct Context {
     pub config: Config,
     pub state: StateDir,
-    credentials: OnceCell<Arc<dyn CredentialProvider>>,
+    credentials: OnceCell<Arc<Announced>>,
     identity: OnceCell<Identity>,
     /// Why discovery failed, so that it is not tried again (with its timeouts) in this process.
     identity_failure: OnceCell<(Exit, String)>,
     client: OnceCell<Client>,
+    /// The command's overall deadline, once set: discovery, credentials and API calls end by it.
+    deadline: Cell<Option<Instant>>,
 }
 
 impl Context {
@@ -79,14 +82,40 @@ impl Context {
             identity: OnceCell::new(),
             identity_failure: OnceCell::new(),
             client: OnceCell::new(),
+            deadline: Cell::new(None),
         })
+    }
+
+    /// Bounds everything this context does on the network from now on — discovery, metadata
+    /// reads, credential fetches and the calls of [`client`](Self::client) — by `deadline`
+    /// (the earliest of those set wins).
+    pub fn set_deadline(&self, deadline: Instant) {
+        let earliest = match self.deadline.get() {
+            Some(d) => d.min(deadline),
+            None => deadline,
+        };
+        self.deadline.set(Some(earliest));
+        if let Some(announced) = self.credentials.get() {
+            announced.bound_by(earliest);
+        }
+    }
+
+    /// The command's overall deadline, when one was set.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.get()
     }
 
     /// The credential provider `credentials.source` names; the first credentials it gives are
     /// logged (where from, until when), once.
     pub fn credentials(&self) -> Arc<dyn CredentialProvider> {
         self.credentials
-            .get_or_init(|| Arc::new(Announced::new(self.config.credential_provider())))
+            .get_or_init(|| {
+                let announced = Announced::new(self.config.credential_provider());
+                if let Some(deadline) = self.deadline() {
+                    announced.bound_by(deadline);
+                }
+                Arc::new(announced)
+            })
             .clone()
     }
 
@@ -112,37 +141,58 @@ impl Context {
         }
     }
 
-    /// As [`identity`](Self::identity), but a transient failure (metadata or API unreachable,
-    /// throttled, a 5xx) is tried again with backoff until `deadline`: a failover after a reboot
-    /// (nothing cached yet) must not give up on one dropped request.
+    /// As [`identity`](Self::identity), but bounded by `deadline` (see
+    /// [`set_deadline`](Self::set_deadline)), and a transient failure (metadata or API
+    /// unreachable, throttled, a 5xx) is tried again by the retry engine until then: a failover
+    /// after a reboot (nothing cached yet) must not give up on one dropped request.
     pub fn identity_until(&self, deadline: Instant) -> anyhow::Result<&Identity> {
-        let mut wait = Duration::from_millis(200);
-        loop {
-            if let Some(identity) = self.identity.get() {
-                return Ok(identity);
-            }
-            match self.discover() {
-                Ok(identity) => return Ok(identity),
-                Err(err) if is_transient(&err) && Instant::now() + wait < deadline => {
+        self.set_deadline(deadline);
+        if let Some(identity) = self.identity.get() {
+            return Ok(identity);
+        }
+        let mut retry = Retry::new(deadline, Policy::new(DISCOVERY_BACKOFF));
+        let found = retry.run(
+            &SystemTimer,
+            |_| self.discover(),
+            discovery_class,
+            |err, attempt, decision| {
+                if let Decision::Retry(next) = decision {
                     crate::warn!(
                         "discovery_retry",
                         error = err,
-                        retry_in_ms = wait.as_millis()
+                        attempt = attempt.number,
+                        retry_in_ms = next.wait.as_millis()
                     );
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(Duration::from_secs(2));
+                    if next.refresh_credentials {
+                        self.credentials().invalidate();
+                    }
                 }
-                Err(err) => return Err(discovery_exit(err)),
-            }
+            },
+        );
+        match found {
+            Ok(identity) => Ok(identity),
+            Err(exhausted) => match exhausted.error {
+                Some(err) => Err(discovery_exit(err)),
+                None => Err(exit(
+                    Exit::Unknown,
+                    anyhow::anyhow!(
+                        "the deadline passed before this node's identity could be looked up; set [node] in {} or allow more time",
+                        self.config.path.display()
+                    ),
+                )),
+            },
         }
     }
 
     /// One discovery; on success the identity is kept and each discovered fact logged.
     fn discover(&self) -> Result<&Identity, DiscoveryError> {
-        let discovery = Discoverer::new(&self.config)
+        let mut discoverer = Discoverer::new(&self.config)
             .with_state_dir(&self.state)
-            .with_credentials(self.credentials())
-            .discover()?;
+            .with_credentials(self.credentials());
+        if let Some(deadline) = self.deadline() {
+            discoverer = discoverer.with_deadline(deadline);
+        }
+        let discovery = discoverer.discover()?;
         for fact in discovery.discovered() {
             crate::info!(
                 "discovered",
@@ -157,7 +207,8 @@ impl Context {
         Ok(self.identity.get_or_init(|| discovery.identity))
     }
 
-    /// The API client for this node's region.
+    /// The API client for this node's region; its calls end by the context's deadline, when
+    /// one was set before the first use.
     pub fn client(&self) -> anyhow::Result<&Client> {
         if let Some(client) = self.client.get() {
             return Ok(client);
@@ -166,8 +217,11 @@ impl Context {
             Some(region) => region.clone(),
             None => self.identity()?.region.clone(),
         };
-        let client = Client::new(self.config.client_config(&region), self.credentials())
+        let mut client = Client::new(self.config.client_config(&region), self.credentials())
             .or_exit(Exit::Config)?;
+        if let Some(deadline) = self.deadline() {
+            client = client.until(deadline);
+        }
         Ok(self.client.get_or_init(|| client))
     }
 
@@ -265,10 +319,14 @@ impl Context {
 
 /// A credential provider that logs, at info and once per process, which source gave the first
 /// credentials: `credentials source=cvm-role role=... expires=...`. Never the secrets.
+///
+/// It also holds the command's deadline: a fetch (a CVM role's metadata reads) ends by it even
+/// for a client that was built without one.
 #[derive(Debug)]
 struct Announced {
     inner: Arc<dyn CredentialProvider>,
     announced: AtomicBool,
+    deadline: Mutex<Option<Instant>>,
 }
 
 impl Announced {
@@ -276,13 +334,32 @@ impl Announced {
         Announced {
             inner,
             announced: AtomicBool::new(false),
+            deadline: Mutex::new(None),
+        }
+    }
+
+    /// Every fetch from now on ends by `deadline`.
+    fn bound_by(&self, deadline: Instant) {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(deadline);
+    }
+
+    /// The earlier of the caller's deadline and the command's.
+    fn deadline_for(&self, asked: Option<Instant>) -> Option<Instant> {
+        let own = *self.deadline.lock().unwrap_or_else(|p| p.into_inner());
+        match (asked, own) {
+            (Some(a), Some(o)) => Some(a.min(o)),
+            (a, o) => a.or(o),
         }
     }
 }
 
 impl CredentialProvider for Announced {
     fn credentials(&self) -> Result<Credentials, CredentialError> {
-        let credentials = self.inner.credentials()?;
+        self.credentials_until(None)
+    }
+
+    fn credentials_until(&self, deadline: Option<Instant>) -> Result<Credentials, CredentialError> {
+        let credentials = self.inner.credentials_until(self.deadline_for(deadline))?;
         if !self.announced.swap(true, Ordering::SeqCst) {
             let provenance = self.inner.provenance();
             // StaticCredentials only ever come from tcvip.toml (`source = "file"`).
@@ -325,15 +402,18 @@ impl CredentialProvider for Announced {
     }
 }
 
-/// Whether a discovery failure may pass by itself: the metadata service or the API unreachable,
-/// slow, throttled or answering 5xx.
-fn is_transient(err: &DiscoveryError) -> bool {
+/// Waits between discovery attempts: 200 ms doubling up to 2 s.
+const DISCOVERY_BACKOFF: tencent_api::retry::Backoff =
+    tencent_api::retry::Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
+
+/// How the retry engine treats a discovery failure: the metadata service or the API
+/// unreachable, slow, throttled or answering 5xx may pass by itself; anything else is fatal.
+fn discovery_class(err: &DiscoveryError) -> Classification {
     match err {
-        DiscoveryError::Metadata { source, .. } => source.is_transient(),
-        DiscoveryError::Api { source, .. } => {
-            source.retry_class() != tencent_api::RetryClass::Fatal
-        }
-        _ => false,
+        DiscoveryError::Metadata { source, .. }
+        | DiscoveryError::MetadataTooSlow { source, .. } => Classification::from(source),
+        DiscoveryError::Api { source, .. } => Classification::from(source),
+        _ => Classification::fatal(),
     }
 }
 
@@ -342,6 +422,7 @@ fn is_transient(err: &DiscoveryError) -> bool {
 fn discovery_exit(err: DiscoveryError) -> anyhow::Error {
     let code = match &err {
         DiscoveryError::Metadata { source, .. } if source.is_transient() => Exit::Unknown,
+        DiscoveryError::MetadataTooSlow { .. } => Exit::Unknown,
         DiscoveryError::Api { source, .. } => api_exit(source),
         _ => Exit::Config,
     };
@@ -363,9 +444,11 @@ pub fn api_exit(err: &tencent_api::Error) -> Exit {
         return Exit::Auth;
     }
     match err {
-        E::Timeout { .. } | E::Connect { .. } | E::Transport { .. } | E::Http { .. } => {
-            Exit::Unknown
-        }
+        E::Timeout { .. }
+        | E::DeadlineReached { .. }
+        | E::Connect { .. }
+        | E::Transport { .. }
+        | E::Http { .. } => Exit::Unknown,
         _ => Exit::Failure,
     }
 }

@@ -7,7 +7,8 @@
 //! DescribeNetworkInterfaces filtered by `attachment.instance-id` and matched on the MAC. The
 //! local interface comes from `/sys/class/net/*/address`. A fact given by the configuration is
 //! never looked up, so a fully configured node makes no call at all, and a warm cache makes none
-//! either.
+//! either. With [`Discoverer::with_deadline`], every metadata read, credential fetch and API call
+//! ends by that deadline, and a read the deadline cut names the slow metadata service.
 //!
 //! Nothing is logged here: [`Discovery::facts`] lists every fact with its source so the caller
 //! logs those newly discovered, once. When a needed fact cannot be learned, the error names the
@@ -15,9 +16,11 @@
 
 mod mac;
 
+use std::cell::Cell;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tencent_api::Client;
@@ -33,6 +36,10 @@ pub use mac::MacAddr;
 
 /// Name of the identity cache in the state directory (`cache-identity.json`).
 pub const IDENTITY_CACHE: &str = "identity";
+
+/// The optional facts (zone, subnet, primary IPv4) are read only from a metadata service that
+/// answered the needed ones this fast, on average: a slow one is asked only what is needed.
+const QUICK_READ: Duration = Duration::from_millis(250);
 
 /// At most this many ENIs are read for one instance (the service allows far fewer per CVM).
 const MAX_ENIS: usize = 100;
@@ -151,6 +158,23 @@ pub enum DiscoveryError {
         /// The failure.
         source: MetadataError,
     },
+    /// The deadline passed while the metadata service was being read: it was too slow.
+    #[error(
+        "the deadline passed while learning the {fact} from the metadata service, which was too slow ({reads} read(s) in {} ms): {source}; set {key} so that it is not read, or allow more time",
+        spent.as_millis()
+    )]
+    MetadataTooSlow {
+        /// The fact being read when the deadline came.
+        fact: &'static str,
+        /// The configuration key(s) that would make the read unnecessary.
+        key: &'static str,
+        /// Reads made in this discovery, the one cut included.
+        reads: u32,
+        /// Time spent reading.
+        spent: Duration,
+        /// The cut read.
+        source: MetadataError,
+    },
     /// The metadata service answered something unusable.
     #[error("the metadata service gave an unusable {fact}: {reason}; set {key}")]
     BadMetadata {
@@ -204,6 +228,7 @@ pub struct Discoverer<'a> {
     sys_class_net: PathBuf,
     refresh: bool,
     credentials: Option<Arc<dyn CredentialProvider>>,
+    deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for Discoverer<'_> {
@@ -213,6 +238,7 @@ impl std::fmt::Debug for Discoverer<'_> {
             .field("state", &self.state.map(StateDir::path))
             .field("sys_class_net", &self.sys_class_net)
             .field("refresh", &self.refresh)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -228,7 +254,14 @@ impl<'a> Discoverer<'a> {
             sys_class_net: PathBuf::from(nic::SYS_CLASS_NET),
             refresh: false,
             credentials: None,
+            deadline: None,
         }
+    }
+
+    /// Ends every metadata read, credential fetch and API call by `deadline`.
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Reads and stores the identity cache in `state`.
@@ -295,7 +328,8 @@ impl<'a> Discoverer<'a> {
             && k.vpc_id.is_some()
             && k.eni_id.is_some();
         if asked_metadata {
-            match self.read_metadata(&mut k, need_mac, need_interface) {
+            let md = Reads::new(self.metadata.until_opt(self.deadline));
+            match self.read_metadata(&md, &mut k, need_mac, need_interface) {
                 Ok(()) => {}
                 Err(e) if only_for_interface => warnings.push(e.to_string()),
                 Err(e) => return Err(e),
@@ -373,14 +407,15 @@ impl<'a> Discoverer<'a> {
 
     /// Fills what is missing from the metadata service. Required facts fail loudly, naming the
     /// key to set; optional ones (zone, subnet, primary IPv4) are read while the service is
-    /// being asked anyway, and their failures are ignored.
+    /// being asked anyway and answers quickly, and their failures are ignored. Every read ends
+    /// by the discovery's deadline.
     fn read_metadata(
         &self,
+        md: &Reads,
         k: &mut Known,
         need_mac: bool,
         need_interface: bool,
     ) -> Result<(), DiscoveryError> {
-        let md = &self.metadata;
         let src = FactSource::Metadata;
         if k.instance_id.is_none() {
             let v = get(md, "instance-id", "instance id", "node.instance_id")?;
@@ -411,6 +446,10 @@ impl<'a> Discoverer<'a> {
                 let v = get(md, &path, "VPC id", "node.vpc_id")?;
                 k.vpc_id = Some((parse(&v, "VPC id", "node.vpc_id")?, src));
             }
+        }
+        // The optional facts are not worth asking a slow service for.
+        if !md.is_quick() {
+            return Ok(());
         }
         if k.subnet_id.is_none()
             && let Some(path) = mac_path("subnet-id")
@@ -460,7 +499,10 @@ impl<'a> Discoverer<'a> {
             .credentials
             .clone()
             .unwrap_or_else(|| self.config.credential_provider());
-        let client = Client::new(self.config.client_config(region), creds).map_err(api_err)?;
+        let mut client = Client::new(self.config.client_config(region), creds).map_err(api_err)?;
+        if let Some(deadline) = self.deadline {
+            client = client.until(deadline);
+        }
         let mut filters = vec![Filter::one("attachment.instance-id", instance.as_str())];
         if let Some((vpc, _)) = &k.vpc_id {
             filters.push(Filter::one("vpc-id", vpc.as_str()));
@@ -500,14 +542,54 @@ impl<'a> Discoverer<'a> {
     }
 }
 
+/// The metadata reads of one discovery, counted and timed so that a deadline passing says
+/// how slow the service was.
+struct Reads {
+    client: MetadataClient,
+    started: Instant,
+    count: Cell<u32>,
+}
+
+impl Reads {
+    fn new(client: MetadataClient) -> Self {
+        Reads {
+            client,
+            started: Instant::now(),
+            count: Cell::new(0),
+        }
+    }
+
+    fn get(&self, path: &str) -> Result<String, MetadataError> {
+        self.count.set(self.count.get().saturating_add(1));
+        self.client.get(path)
+    }
+
+    /// Whether the reads so far took [`QUICK_READ`] or less each, on average.
+    fn is_quick(&self) -> bool {
+        let count = self.count.get().max(1);
+        self.started.elapsed() <= QUICK_READ.saturating_mul(count)
+    }
+}
+
 fn get(
-    md: &MetadataClient,
+    md: &Reads,
     path: &str,
     fact: &'static str,
     key: &'static str,
 ) -> Result<String, DiscoveryError> {
-    md.get(path)
-        .map_err(|source| DiscoveryError::Metadata { fact, key, source })
+    md.get(path).map_err(|source| {
+        if source.is_deadline() {
+            DiscoveryError::MetadataTooSlow {
+                fact,
+                key,
+                reads: md.count.get(),
+                spent: md.started.elapsed(),
+                source,
+            }
+        } else {
+            DiscoveryError::Metadata { fact, key, source }
+        }
+    })
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,7 +13,8 @@ use serde_json::Value;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{CredentialProvider, check_header_safe};
 use crate::endpoint::{Endpoint, parse_endpoint};
-use crate::error::{ApiError, Error, RetryClass, chain};
+use crate::error::{ApiError, Error, RetryClass};
+use crate::error_chain::chain;
 use crate::sign::{DEFAULT_CONTENT_TYPE, SignInput, sign};
 
 /// The public VPC endpoint (nearest region).
@@ -76,13 +77,17 @@ impl ClientConfig {
 }
 
 /// A signed-call client. Cheap to construct: nothing is built or read until the first call.
-#[derive(Debug)]
+///
+/// [`until`](Self::until) gives a handle whose every call (credentials included) ends by a
+/// deadline; it shares the HTTP client, so it costs no new connection.
+#[derive(Debug, Clone)]
 pub struct Client {
     config: ClientConfig,
     endpoint: Endpoint,
     credentials: Arc<dyn CredentialProvider>,
     clock: Arc<dyn Clock>,
-    http: OnceLock<Result<reqwest::blocking::Client, String>>,
+    deadline: Option<Instant>,
+    http: Arc<OnceLock<Result<reqwest::blocking::Client, String>>>,
 }
 
 impl Client {
@@ -106,8 +111,24 @@ impl Client {
             endpoint,
             credentials,
             clock: Arc::new(SystemClock),
-            http: OnceLock::new(),
+            deadline: None,
+            http: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// The same client, each of whose calls ends by `deadline`: a call's timeout is the
+    /// smaller of [`ClientConfig::timeout`] and the time left, credentials are fetched within
+    /// it ([`CredentialProvider::credentials_until`]), and a call with no time left is not
+    /// sent ([`Error::DeadlineReached`]). Every typed action works on the handle.
+    pub fn until(&self, deadline: Instant) -> Client {
+        let mut bound = self.clone();
+        bound.deadline = Some(deadline);
+        bound
+    }
+
+    /// The deadline its calls end by, if bound to one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// Uses `clock` for `X-TC-Timestamp` (tests fix the time with it).
@@ -216,7 +237,10 @@ impl Client {
                 detail: "an action name is ASCII letters and digits".into(),
             });
         }
-        let creds = self.credentials.credentials()?;
+        if self.time_left().is_zero() {
+            return Err(self.deadline_reached(action, Duration::ZERO));
+        }
+        let creds = self.credentials.credentials_until(self.deadline)?;
         let source = self.credentials.describe();
         check_header_safe(&source, "SecretId", &creds.secret_id)?;
         if let Some(token) = &creds.token {
@@ -252,19 +276,31 @@ impl Client {
         if let Some(token) = &creds.token {
             req = req.header("X-TC-Token", token);
         }
+        // Credentials may have taken some of the time left.
+        let timeout = self.time_left();
+        if timeout.is_zero() {
+            return Err(self.deadline_reached(action, Duration::ZERO));
+        }
+        let by_deadline = timeout < self.config.timeout;
         let exchange = Exchange {
             action: action.to_owned(),
             endpoint: self.endpoint.url.to_string(),
-            timeout: self.config.timeout,
+            timeout,
             limit: self.config.max_body_bytes,
         };
-        let timeout = self.config.timeout;
-        let reply = crate::deadline::within(timeout, move || exchange.run(req.body(body)));
-        let (status, body) = reply.unwrap_or_else(|| {
-            Err(Error::Timeout {
-                action: action.to_owned(),
-                after: timeout,
-            })
+        let req = req.timeout(timeout);
+        let reply = crate::deadline::within(timeout, move || exchange.run(req.body(body)))
+            .unwrap_or_else(|| {
+                Err(Error::Timeout {
+                    action: action.to_owned(),
+                    after: timeout,
+                })
+            });
+        let (status, body) = reply.map_err(|e| match e {
+            Error::Timeout { action, after } if by_deadline => {
+                Error::DeadlineReached { action, after }
+            }
+            other => other,
         })?;
         if status != 200 {
             return Err(Error::Http {
@@ -274,6 +310,25 @@ impl Client {
             });
         }
         parse_reply(action, &body)
+    }
+}
+
+impl Client {
+    /// The time this call may take: the configured timeout, or less when the deadline is nearer.
+    fn time_left(&self) -> Duration {
+        match self.deadline {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(self.config.timeout),
+            None => self.config.timeout,
+        }
+    }
+
+    fn deadline_reached(&self, action: &str, after: Duration) -> Error {
+        Error::DeadlineReached {
+            action: action.to_owned(),
+            after,
+        }
     }
 }
 

@@ -64,6 +64,10 @@ pub enum Error {
     /// No complete reply within the configured timeout.
     #[error("{action}: timed out after {after:?} waiting for the API endpoint")]
     Timeout { action: String, after: Duration },
+    /// The call's deadline (shorter than the timeout) came first: the request was cut after
+    /// `after`, or not sent at all when `after` is zero.
+    #[error("{action}: {}", deadline_text(*.after))]
+    DeadlineReached { action: String, after: Duration },
     /// The connection (TCP, TLS or proxy) could not be established.
     #[error("{action}: cannot connect to {endpoint}: {detail}")]
     Connect {
@@ -170,6 +174,7 @@ impl Error {
             Error::Http { .. }
             | Error::Decode { .. }
             | Error::Timeout { .. }
+            | Error::DeadlineReached { .. }
             | Error::Connect { .. }
             | Error::Transport { .. } => RetryClass::Backoff,
             Error::Credentials(c) if c.is_transient() => RetryClass::Backoff,
@@ -194,7 +199,7 @@ impl Error {
     }
 
     /// A short stable name of the variant, for logs: `api`, `http-status`, `decode`,
-    /// `encode`, `invalid-request`, `body-too-large`, `timeout`, `connect`, `transport`,
+    /// `encode`, `invalid-request`, `body-too-large`, `timeout`, `deadline`, `connect`, `transport`,
     /// `credentials`, `invalid-endpoint`, `invalid-config`, `too-many-results`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -205,12 +210,26 @@ impl Error {
             Error::InvalidRequest { .. } => "invalid-request",
             Error::BodyTooLarge { .. } => "body-too-large",
             Error::Timeout { .. } => "timeout",
+            Error::DeadlineReached { .. } => "deadline",
             Error::Connect { .. } => "connect",
             Error::Transport { .. } => "transport",
             Error::Credentials(_) => "credentials",
             Error::InvalidEndpoint { .. } => "invalid-endpoint",
             Error::InvalidConfig(_) => "invalid-config",
             Error::TooManyResults { .. } => "too-many-results",
+        }
+    }
+
+    /// Throttling: a `RequestLimitExceeded` / `RequestLimitExceeded.*` or
+    /// `LimitExceeded.ActionLimited` code, or HTTP 429. Retried with longer waits.
+    pub fn is_throttled(&self) -> bool {
+        match self {
+            Error::Api(api) => {
+                in_family(&api.code, "RequestLimitExceeded")
+                    || api.code == "LimitExceeded.ActionLimited"
+            }
+            Error::Http { status, .. } => *status == 429,
+            _ => false,
         }
     }
 
@@ -228,19 +247,16 @@ impl Error {
     }
 }
 
-/// The message of `e` followed by those of its sources, joined with `": "`.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        next = s.source();
+/// What a call cut by its deadline says.
+fn deadline_text(after: Duration) -> String {
+    if after.is_zero() {
+        "not sent: the deadline had passed".to_owned()
+    } else {
+        format!(
+            "no reply within the {} ms left before the deadline",
+            after.as_millis()
+        )
     }
-    out
 }
 
 #[cfg(test)]
@@ -272,6 +288,38 @@ mod tests {
         assert_eq!(
             text,
             "A failed: AuthFailure.SignatureFailure: m (RequestId r)"
+        );
+    }
+
+    #[test]
+    fn throttling_is_the_request_limit_family_and_http_429() {
+        assert!(api("RequestLimitExceeded").is_throttled());
+        assert!(api("RequestLimitExceeded.UinLimitExceeded").is_throttled());
+        assert!(api("LimitExceeded.ActionLimited").is_throttled());
+        assert!(!api("LimitExceeded").is_throttled());
+        assert!(!api("ResourceInUse").is_throttled());
+        let http = |status| Error::Http {
+            action: "A".into(),
+            status,
+            body_excerpt: String::new(),
+        };
+        assert!(http(429).is_throttled());
+        assert!(!http(502).is_throttled());
+    }
+
+    #[test]
+    fn a_deadline_cut_says_how_long_was_left() {
+        let cut = |ms| {
+            Error::DeadlineReached {
+                action: "A".into(),
+                after: Duration::from_millis(ms),
+            }
+            .to_string()
+        };
+        assert_eq!(cut(0), "A: not sent: the deadline had passed");
+        assert_eq!(
+            cut(300),
+            "A: no reply within the 300 ms left before the deadline"
         );
     }
 

@@ -6,8 +6,12 @@
 //!   chain over the last three ([`credentials`]);
 //! - reads the CVM metadata service, never through a proxy ([`metadata`]);
 //! - sends blocking, time-limited POST JSON calls and turns every failure into a typed
-//!   [`Error`] with a [`RetryClass`] ([`client`], [`error`]);
-//! - offers typed VPC actions ([`vpc`]) and a deadline-bounded backoff helper ([`retry`]).
+//!   [`Error`] with a [`RetryClass`] ([`client`], [`error`]); [`Client::until`] and
+//!   [`metadata::MetadataClient::until`] bind every call (credential fetches included) to a
+//!   deadline;
+//! - offers typed VPC actions ([`vpc`]) and the one retry engine ([`retry::Retry`]): from a
+//!   deadline, a failure's classification and a backoff policy it decides the next attempt or
+//!   gives up, on an injectable clock.
 //!
 //! What it refuses to do: it knows nothing of keepalived or of which node should hold a VIP; it
 //! never retries on its own (callers decide, using [`Error::retry_class`]); it never logs, and
@@ -20,6 +24,7 @@ pub mod credentials;
 mod deadline;
 mod endpoint;
 pub mod error;
+mod error_chain;
 pub mod metadata;
 pub mod raw_call;
 pub mod retry;

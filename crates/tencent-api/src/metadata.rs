@@ -1,10 +1,10 @@
 //! The CVM instance metadata service: plain-text GETs, never through a proxy, short timeouts.
 
 use std::io::Read;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use crate::error::chain;
+use crate::error_chain::chain;
 
 /// Where the metadata service lives on a CVM. No test may contact it.
 pub const DEFAULT_METADATA_URL: &str = "http://metadata.tencentyun.com/latest/meta-data/";
@@ -30,6 +30,10 @@ pub enum MetadataError {
     /// No complete reply in time.
     #[error("metadata {url}: timed out after {after:?}")]
     Timeout { url: String, after: Duration },
+    /// The read's deadline (shorter than the timeout) came first: cut after `after`, or not
+    /// sent when `after` is zero.
+    #[error("metadata {url}: {}", deadline_text(*.after))]
+    DeadlineReached { url: String, after: Duration },
     /// The connection could not be established.
     #[error("metadata {url}: cannot connect: {detail}")]
     Connect { url: String, detail: String },
@@ -56,6 +60,7 @@ impl MetadataError {
     pub fn is_transient(&self) -> bool {
         match self {
             MetadataError::Timeout { .. }
+            | MetadataError::DeadlineReached { .. }
             | MetadataError::Connect { .. }
             | MetadataError::Transport { .. }
             | MetadataError::NotUtf8 { .. }
@@ -64,16 +69,39 @@ impl MetadataError {
             _ => false,
         }
     }
+
+    /// HTTP 429: the service asks for fewer requests.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, MetadataError::Http { status: 429, .. })
+    }
+
+    /// The read was cut (or not sent) because its deadline came.
+    pub fn is_deadline(&self) -> bool {
+        matches!(self, MetadataError::DeadlineReached { .. })
+    }
+}
+
+fn deadline_text(after: Duration) -> String {
+    if after.is_zero() {
+        "not read: the deadline had passed".to_owned()
+    } else {
+        format!(
+            "no reply within the {} ms left before the deadline",
+            after.as_millis()
+        )
+    }
 }
 
 /// Reads paths under a metadata base URL.
 ///
-/// Cheap to construct: the HTTP client is built on first use.
+/// Cheap to construct and to clone: the HTTP client is built on first use and shared by the
+/// clones. [`until`](Self::until) gives a clone whose reads all end by a deadline.
 #[derive(Debug, Clone)]
 pub struct MetadataClient {
     base_url: String,
     timeout: Duration,
-    http: OnceLock<Result<reqwest::blocking::Client, String>>,
+    deadline: Option<Instant>,
+    http: Arc<OnceLock<Result<reqwest::blocking::Client, String>>>,
 }
 
 impl MetadataClient {
@@ -87,8 +115,35 @@ impl MetadataClient {
         Self {
             base_url,
             timeout,
-            http: OnceLock::new(),
+            deadline: None,
+            http: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The same client, each of whose reads ends by `deadline` (or by its timeout, when that
+    /// comes first); a read with no time left is not sent. Shares the HTTP client.
+    pub fn until(&self, deadline: Instant) -> Self {
+        let mut bound = self.clone();
+        bound.deadline = Some(deadline);
+        bound
+    }
+
+    /// As [`until`](Self::until) when `deadline` is `Some`; the same client otherwise.
+    pub fn until_opt(&self, deadline: Option<Instant>) -> Self {
+        match deadline {
+            Some(d) => self.until(d),
+            None => self.clone(),
+        }
+    }
+
+    /// The deadline its reads end by, if bound to one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The per-read timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The CVM metadata service with the default 1 s timeout.
@@ -138,17 +193,39 @@ impl MetadataClient {
             url: url.clone(),
             detail,
         })?;
-        let request = http.get(parsed);
-        let timeout = self.timeout;
+        // The read ends at its timeout or its deadline, whichever comes first.
+        let (timeout, by_deadline) = match self.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                (left.min(self.timeout), left < self.timeout)
+            }
+            None => (self.timeout, false),
+        };
+        let timed_out = |url: String| {
+            if by_deadline {
+                MetadataError::DeadlineReached {
+                    url,
+                    after: timeout,
+                }
+            } else {
+                MetadataError::Timeout {
+                    url,
+                    after: timeout,
+                }
+            }
+        };
+        if timeout.is_zero() {
+            return Err(timed_out(url));
+        }
+        let request = http.get(parsed).timeout(timeout);
         let worker_url = url.clone();
         // The whole exchange, body included, ends at the timeout (see `deadline`).
         let body = crate::deadline::within(timeout, move || fetch(request, &worker_url, timeout))
-            .unwrap_or_else(|| {
-            Err(MetadataError::Timeout {
-                url: url.clone(),
-                after: timeout,
-            })
-        })?;
+            .unwrap_or_else(|| Err(timed_out(url.clone())))
+            .map_err(|e| match e {
+                MetadataError::Timeout { url, .. } => timed_out(url),
+                other => other,
+            })?;
         if body.len() as u64 > MAX_METADATA_BYTES {
             return Err(MetadataError::BodyTooLarge {
                 url,

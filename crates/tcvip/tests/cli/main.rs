@@ -4,6 +4,7 @@
 
 mod all_four;
 mod check;
+mod deadline;
 mod doctor;
 mod hostile;
 mod hostile_cloud;

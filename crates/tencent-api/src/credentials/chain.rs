@@ -1,6 +1,7 @@
 //! The SDKs' default chain: environment → profile file → CVM role.
 
 use std::sync::Mutex;
+use std::time::Instant;
 
 use super::{
     CredentialError, CredentialProvider, Credentials, CvmRoleCredentials, EnvCredentials,
@@ -39,9 +40,18 @@ impl DefaultChain {
 
     /// Credentials and the description of the provider that gave them.
     pub fn credentials_with_source(&self) -> Result<(Credentials, String), CredentialError> {
+        self.credentials_with_source_until(None)
+    }
+
+    /// As [`credentials_with_source`](Self::credentials_with_source), each source's network
+    /// reads ending by `deadline`.
+    pub fn credentials_with_source_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<(Credentials, String), CredentialError> {
         let mut tried = Vec::new();
         for (i, p) in self.providers.iter().enumerate() {
-            match p.credentials() {
+            match p.credentials_until(deadline) {
                 Ok(c) => {
                     *self.last_index.lock().unwrap_or_else(|e| e.into_inner()) = Some(i);
                     let source = p.describe();
@@ -73,6 +83,10 @@ impl DefaultChain {
 impl CredentialProvider for DefaultChain {
     fn credentials(&self) -> Result<Credentials, CredentialError> {
         self.credentials_with_source().map(|(c, _)| c)
+    }
+
+    fn credentials_until(&self, deadline: Option<Instant>) -> Result<Credentials, CredentialError> {
+        self.credentials_with_source_until(deadline).map(|(c, _)| c)
     }
 
     fn invalidate(&self) {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -63,15 +64,18 @@ impl CvmRoleCredentials {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn role_name(&self, cached: Option<&Cached>) -> Result<String, CredentialError> {
+    fn role_name(
+        &self,
+        metadata: &MetadataClient,
+        cached: Option<&Cached>,
+    ) -> Result<String, CredentialError> {
         if let Some(role) = &self.role {
             return Ok(role.clone());
         }
         if let Some(c) = cached {
             return Ok(c.role.clone());
         }
-        let listing = self
-            .metadata
+        let listing = metadata
             .get(ROLE_CREDENTIALS_PATH)
             .map_err(CredentialError::RoleName)?;
         let role = listing
@@ -84,9 +88,8 @@ impl CvmRoleCredentials {
         Ok(role)
     }
 
-    fn fetch(&self, role: &str) -> Result<Cached, CredentialError> {
-        let text = self
-            .metadata
+    fn fetch(&self, metadata: &MetadataClient, role: &str) -> Result<Cached, CredentialError> {
+        let text = metadata
             .get(&format!("{ROLE_CREDENTIALS_PATH}{role}"))
             .map_err(|source| CredentialError::RoleFetch {
                 role: role.to_owned(),
@@ -171,6 +174,11 @@ impl fmt::Debug for CvmRoleCredentials {
 
 impl CredentialProvider for CvmRoleCredentials {
     fn credentials(&self) -> Result<Credentials, CredentialError> {
+        self.credentials_until(None)
+    }
+
+    fn credentials_until(&self, deadline: Option<Instant>) -> Result<Credentials, CredentialError> {
+        let metadata = self.metadata.until_opt(deadline);
         let mut cache = self.lock();
         let now = self.clock.now_unix();
         if let Some(c) = cache.as_ref()
@@ -179,8 +187,8 @@ impl CredentialProvider for CvmRoleCredentials {
             return Ok(c.credentials.clone());
         }
         let fresh = match self
-            .role_name(cache.as_ref())
-            .and_then(|role| self.fetch(&role))
+            .role_name(&metadata, cache.as_ref())
+            .and_then(|role| self.fetch(&metadata, &role))
         {
             Ok(fresh) => fresh,
             // The refresh starts 300 s early; a metadata blip in that window must not fail a

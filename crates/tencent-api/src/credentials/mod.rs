@@ -12,6 +12,7 @@ mod profile;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use chain::DefaultChain;
 pub use cvm_role::{CvmRoleCredentials, ROLE_CREDENTIALS_PATH, ROLE_REFRESH_MARGIN_SECS};
@@ -77,6 +78,14 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
     /// Current credentials; may do I/O (file, metadata service) and may cache.
     fn credentials(&self) -> Result<Credentials, CredentialError>;
 
+    /// As [`credentials`](Self::credentials), with any network read ending by `deadline`
+    /// (`None`: only the reads' own timeouts). Providers that read no network need not
+    /// override it.
+    fn credentials_until(&self, deadline: Option<Instant>) -> Result<Credentials, CredentialError> {
+        let _ = deadline;
+        self.credentials()
+    }
+
     /// Drops anything cached, so that the next [`credentials`](Self::credentials) fetches
     /// afresh; call after `AuthFailure.TokenFailure`.
     fn invalidate(&self) {}
@@ -94,6 +103,9 @@ impl<T: CredentialProvider + ?Sized> CredentialProvider for Arc<T> {
     fn credentials(&self) -> Result<Credentials, CredentialError> {
         (**self).credentials()
     }
+    fn credentials_until(&self, deadline: Option<Instant>) -> Result<Credentials, CredentialError> {
+        (**self).credentials_until(deadline)
+    }
     fn invalidate(&self) {
         (**self).invalidate();
     }
@@ -108,6 +120,9 @@ impl<T: CredentialProvider + ?Sized> CredentialProvider for Arc<T> {
 impl<T: CredentialProvider + ?Sized> CredentialProvider for Box<T> {
     fn credentials(&self) -> Result<Credentials, CredentialError> {
         (**self).credentials()
+    }
+    fn credentials_until(&self, deadline: Option<Instant>) -> Result<Credentials, CredentialError> {
+        (**self).credentials_until(deadline)
     }
     fn invalidate(&self) {
         (**self).invalidate();
@@ -194,6 +209,17 @@ impl CredentialError {
             }
             CredentialError::RoleMalformed { .. } => true,
             CredentialError::Chain { tried } => tried.iter().any(|(_, e)| e.is_transient()),
+            _ => false,
+        }
+    }
+
+    /// A metadata read was cut by its deadline (for a chain: any source's was).
+    pub fn is_deadline(&self) -> bool {
+        match self {
+            CredentialError::RoleName(m) | CredentialError::RoleFetch { source: m, .. } => {
+                m.is_deadline()
+            }
+            CredentialError::Chain { tried } => tried.iter().any(|(_, e)| e.is_deadline()),
             _ => false,
         }
     }

@@ -3,9 +3,11 @@
 
 mod client;
 mod credentials;
+mod deadline;
 mod metadata;
 mod raw_call;
 mod retry;
+mod retry_engine;
 mod signing;
 mod stub;
 mod vpc;
