@@ -260,26 +260,14 @@ struct ApiCloud<'a> {
 }
 
 impl ApiCloud<'_> {
-    /// Runs `call` on a client whose requests end by `by` when less than one request timeout
-    /// is left (else on the shared client): a request in flight must not carry the run past
-    /// its deadline.
+    /// Runs `call` on the client bound to `by` (tencent-api's deadline handle): a request in
+    /// flight must not carry the run past its deadline.
     fn with_client<T>(
         &self,
         by: Instant,
         call: impl FnOnce(&Client) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let left = by.saturating_duration_since(Instant::now());
-        let config = self.client.config();
-        if left >= config.timeout || left.is_zero() {
-            return call(self.client);
-        }
-        let short = config
-            .clone()
-            .with_timeouts(config.connect_timeout.min(left), left);
-        match Client::new(short, self.client.credentials().clone()) {
-            Ok(short) => call(&short),
-            Err(_) => call(self.client),
-        }
+        call(&self.client.until(by))
     }
 }
 

@@ -1,9 +1,12 @@
-//! What an API error means for a run: retry after a pause, refresh credentials, or stop.
+//! What an API error means for a run: retry after a pause, refresh credentials, or stop. The
+//! waits and the give-ups come from tencent-api's retry engine ([`Retry`]); this module adds
+//! the run's own rules (a source that lost the VIP, credentials that cannot be fetched, the
+//! messages and exit codes).
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use tencent_api::retry::{Backoff, Jitter};
+use tencent_api::retry::{Backoff, Classification, Decision, GiveUp, Jitter, Policy, Retry};
 use tencent_api::{Error, RetryClass};
 use vip_state::MigrationOutcome;
 
@@ -53,39 +56,54 @@ pub enum ErrStep {
 /// The error bookkeeping of one run.
 #[derive(Debug)]
 pub struct Errors {
-    backoff: Backoff,
-    jitter: Jitter,
-    /// Consecutive retryable errors, for the backoff.
-    pub errors: u32,
+    retry: Retry,
     /// API calls that failed in a row (the `attempt` of an `api_error` line is this one's number).
     pub failed_calls: u32,
     /// Whether the last call failed because the API, or the metadata service giving the
     /// credentials, could not be reached (a deadline passing then is "unknown", exit 3).
     pub unreachable: bool,
     credentials_failing_since: Option<Instant>,
-    refreshed: bool,
     holder_races: u32,
 }
 
 impl Errors {
-    pub fn new(jitter: Jitter) -> Errors {
+    /// For a run that ends by `deadline`: waits of 200 ms doubling up to 5 s, with full jitter
+    /// (longer after throttling, as the engine's policy says), credentials refreshed once.
+    pub fn new(deadline: Instant, jitter: Jitter) -> Errors {
+        let policy = Policy::new(Backoff::new(
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+        ));
         Errors {
-            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
-            jitter,
-            errors: 0,
+            retry: Retry::new(deadline, policy).with_jitter(jitter),
             failed_calls: 0,
             unreachable: false,
             credentials_failing_since: None,
-            refreshed: false,
             holder_races: 0,
         }
     }
 
-    /// The pause before the next try after another retryable failure: exponential backoff with
-    /// full jitter (tencent-api's [`Backoff`]). The one place a run's retry delays come from.
-    pub fn next_delay(&mut self) -> Duration {
-        self.errors += 1;
-        self.backoff.delay(self.errors, &mut self.jitter)
+    /// The wait after a failure classified `how` at `now`: the engine's, or, when no further
+    /// attempt could start before the deadline, the time left (the deadline then ends the run).
+    fn wait(&mut self, now: Instant, how: Classification) -> Result<(Duration, bool), GiveUp> {
+        match self.retry.failed(now, how) {
+            Decision::Retry(next) => Ok((next.wait, next.refresh_credentials)),
+            Decision::GiveUp(GiveUp::Deadline) => {
+                Ok((self.retry.deadline().saturating_duration_since(now), false))
+            }
+            Decision::GiveUp(why) => Err(why),
+        }
+    }
+
+    /// The pause before the next write after a move that failed (its task said FAILED).
+    pub fn after_failed_move(&mut self, now: Instant) -> Duration {
+        self.wait(now, Classification::transient())
+            .map_or(Duration::ZERO, |(wait, _)| wait)
+    }
+
+    /// A write went through: the backoff starts over.
+    pub fn wrote(&mut self) {
+        self.retry.succeeded();
     }
 
     /// A call went through: the next failure is attempt 1 again.
@@ -137,15 +155,14 @@ impl Errors {
                 ));
             }
         }
-        match class {
-            RetryClass::Fatal => ErrStep::Stop(Stop::new(
-                api_exit(err),
-                MigrationOutcome::Failed,
-                format!("{vip}: {action} failed: {err}"),
-            )),
-            RetryClass::RefreshCredentials
-                if self.refreshed && err.code() == Some(SIGNATURE_EXPIRED) =>
-            {
+        let how = Classification {
+            class,
+            throttled: err.is_throttled(),
+        };
+        match self.wait(now, how) {
+            Ok((_, true)) => ErrStep::Refresh,
+            Ok((wait, false)) => ErrStep::Pause(wait),
+            Err(GiveUp::AlreadyRefreshed) if err.code() == Some(SIGNATURE_EXPIRED) => {
                 ErrStep::Stop(Stop::new(
                     Exit::Auth,
                     MigrationOutcome::Failed,
@@ -154,16 +171,16 @@ impl Errors {
                     ),
                 ))
             }
-            RetryClass::RefreshCredentials if self.refreshed => ErrStep::Stop(Stop::new(
+            Err(GiveUp::AlreadyRefreshed) => ErrStep::Stop(Stop::new(
                 Exit::Auth,
                 MigrationOutcome::Failed,
                 format!("{vip}: {action} failed after refreshing credentials: {err}"),
             )),
-            RetryClass::RefreshCredentials => {
-                self.refreshed = true;
-                ErrStep::Refresh
-            }
-            RetryClass::Backoff | RetryClass::AfterReread => ErrStep::Pause(self.next_delay()),
+            Err(_) => ErrStep::Stop(Stop::new(
+                api_exit(err),
+                MigrationOutcome::Failed,
+                format!("{vip}: {action} failed: {err}"),
+            )),
         }
     }
 }

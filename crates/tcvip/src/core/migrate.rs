@@ -63,7 +63,7 @@ pub fn run(ports: Ports<'_>, plan: &Plan<'_>, jitter: Jitter) -> Outcome {
         request_ids: Vec::new(),
         attempts: 0,
         from_eni: None,
-        errors: Errors::new(jitter),
+        errors: Errors::new(plan.deadline, jitter),
         waited_from: None,
     };
     let (exit, outcome, message) = match run.drive() {
@@ -188,7 +188,7 @@ impl Run<'_> {
                     continue;
                 }
             };
-            self.errors.errors = 0;
+            self.errors.wrote();
             self.errors.succeeded();
             self.request_ids.push(request_id.clone());
             match self.poll_task(&request_id, written)? {
@@ -202,7 +202,7 @@ impl Run<'_> {
                         status = format!("{status:?}"),
                         attempt = self.attempts
                     );
-                    let delay = self.errors.next_delay();
+                    let delay = self.errors.after_failed_move(self.now());
                     self.pause(delay)?;
                 }
             }
