@@ -365,9 +365,21 @@ impl Check<'_> {
             })
             .collect();
         // A reconcile is decided on a fresh lookup only: a cached view that would start one is
-        // looked up again now (this node's ENI from the identity an earlier run cached).
-        let me = self.cached.as_ref().map(|i| i.eni_id.as_str().to_owned());
-        let cached: Vec<(Ipv4Addr, Option<CloudView>)> = cached
+        // looked up again now (this node's ENI from the identity an earlier run cached, or
+        // `node.eni_id`; when neither is known, once the worker has found it, below).
+        let me = self
+            .cached
+            .as_ref()
+            .map(|i| i.eni_id.as_str().to_owned())
+            .or_else(|| {
+                self.ctx
+                    .config
+                    .node
+                    .eni_id
+                    .as_ref()
+                    .map(|e| e.as_str().to_owned())
+            });
+        let mut cached: Vec<(Ipv4Addr, Option<CloudView>)> = cached
             .into_iter()
             .map(|(vip, view)| {
                 let again = match (&view, &me) {
@@ -390,7 +402,7 @@ impl Check<'_> {
                 self.restore_on_nic(vip, iface);
             }
         }
-        let Some(learned) = self.learn(&stale) else {
+        let Some(mut learned) = self.learn(&stale) else {
             return;
         };
         let identity = match learned.identity {
@@ -403,6 +415,24 @@ impl Check<'_> {
         if let Err(e) = crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity) {
             self.failures.push(crate::cli::error_text(&e));
             return;
+        }
+        let me = identity.eni_id.as_str();
+        let again: Vec<Ipv4Addr> = cached
+            .iter()
+            .filter_map(|(vip, view)| {
+                let view = view.as_ref()?;
+                (self.step(*vip, view, false, me).0 == MasterStep::LookUp).then_some(*vip)
+            })
+            .collect();
+        if !again.is_empty()
+            && let Some(more) = self.learn(&again)
+        {
+            learned.views.extend(more.views);
+            for (vip, view) in &mut cached {
+                if again.contains(vip) {
+                    *view = None;
+                }
+            }
         }
         let mut reconcile = false;
         for vip in vips {
