@@ -153,7 +153,10 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             .then(|| scope.spawn(move || service_checks(services, deadline, margin)));
         for instance in &instances {
             let read = read_state(&ctx, instance);
-            let vips: Vec<VipConfig> = ctx.vips_of(instance).into_iter().cloned().collect();
+            let vips: Vec<VipConfig> = crate::vips::of_instance(&ctx.config, instance)
+                .into_iter()
+                .cloned()
+                .collect();
             check.instance = instance;
             if let Some(reason) = untrusted(&ctx, instance, &read) {
                 // Acting on a record that is behind keepalived could remove the VIP from the

@@ -290,10 +290,7 @@ impl Context {
 
     /// The VIPs that follow the instance recorded as `key`.
     pub fn vips_of(&self, key: &str) -> Vec<&VipConfig> {
-        if key == DEFAULT_INSTANCE && self.config.instance_names().is_empty() {
-            return self.config.vips.iter().collect();
-        }
-        self.config.vips_for_instance(key)
+        crate::vips::of_instance(&self.config, key)
     }
 
     /// The interface a VIP lives on: `vip.interface`, else the one discovered.

@@ -23,3 +23,4 @@ pub mod proc;
 pub mod query;
 pub mod signal;
 pub mod vip_guard;
+pub mod vips;

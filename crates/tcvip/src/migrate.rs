@@ -379,7 +379,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let ctx = crate::context::Context::load(&args.common, "vip-migrate")?;
     let started = Instant::now();
     let instance = ctx.instance_key(args.instance.as_deref())?;
-    let vips = select_vips(&ctx, &instance, &args.vips)?;
+    let vips = crate::vips::select(&ctx.config, &instance, &args.vips)?;
     let deadline_s = args.deadline_s.unwrap_or(ctx.config.failover.deadline_s);
     let deadline = started + Duration::from_secs(deadline_s);
     let identity = ctx.identity_until(deadline)?;
@@ -413,8 +413,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             force: args.force,
             dry_run: args.dry_run,
             purpose,
-            interface: ctx
-                .vips_of(&instance)
+            interface: crate::vips::of_instance(&ctx.config, &instance)
                 .into_iter()
                 .find(|v| v.address == *vip)
                 .and_then(|v| identity.interface_for(v)),
@@ -474,45 +473,4 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         }
     }
     Ok(combine(reports.iter().map(|r| r.exit).chain(eip_exits)))
-}
-
-/// The VIPs to act on: those named (each must be configured), else those of the instance.
-pub fn select_vips(
-    ctx: &crate::context::Context,
-    instance: &str,
-    named: &[Ipv4Addr],
-) -> anyhow::Result<Vec<Ipv4Addr>> {
-    let path = ctx.config.path.display();
-    let vips: Vec<Ipv4Addr> = ctx.vips_of(instance).iter().map(|v| v.address).collect();
-    if !named.is_empty() {
-        for vip in named {
-            if ctx.config.vip(*vip).is_none() {
-                return Err(crate::exit::exit(
-                    Exit::Config,
-                    anyhow::anyhow!(
-                        "{vip} is not configured in {path}: add a [[vip]] entry with address = \"{vip}\""
-                    ),
-                ));
-            }
-            // Its moves are gated on the recorded state of the instance it follows.
-            if !vips.contains(vip) {
-                return Err(crate::exit::exit(
-                    Exit::Config,
-                    anyhow::anyhow!(
-                        "{vip} does not follow keepalived instance {instance:?} in {path}; name its own instance with --instance"
-                    ),
-                ));
-            }
-        }
-        return Ok(named.to_vec());
-    }
-    if vips.is_empty() {
-        return Err(crate::exit::exit(
-            Exit::Config,
-            anyhow::anyhow!(
-                "no [[vip]] in {path} follows keepalived instance {instance:?}; set instance = \"{instance}\" on its [[vip]] entries"
-            ),
-        ));
-    }
-    Ok(vips)
 }

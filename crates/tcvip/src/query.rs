@@ -15,7 +15,7 @@ use crate::cli::{Common, error_text};
 use crate::cloud::{self, Holder};
 use crate::context::{Context, api_exit};
 use crate::exit::{Exit, exit_of};
-use crate::migrate::{combine, select_vips};
+use crate::migrate::combine;
 
 /// `vip-query`.
 #[derive(Debug, clap::Parser)]
@@ -59,7 +59,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
 pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
     let ctx = Context::load(&args.common, binary)?;
     let instance = ctx.instance_key(args.instance.as_deref())?;
-    let vips = select_vips(&ctx, &instance, &args.vips)?;
+    let vips = crate::vips::select(&ctx.config, &instance, &args.vips)?;
     let identity = ctx.identity();
     let client = match &identity {
         Ok(_) => ctx.client().map(Some),
