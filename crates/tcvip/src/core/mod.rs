@@ -16,6 +16,8 @@ mod check_tests;
 mod errors;
 pub mod migrate;
 #[cfg(test)]
+mod migrate_error_tests;
+#[cfg(test)]
 mod migrate_tests;
 pub mod rules;
 #[cfg(test)]

@@ -1,0 +1,153 @@
+//! check-self as BACKUP, FAULT or STOP: a VIP left on the interface keepalived manages it on is
+//! removed once the core says it is a stray (seen twice, half a second apart).
+
+use std::path::Path;
+
+use vip_state::{KeepalivedState, now_ms};
+
+use super::Check;
+use crate::config::VipConfig;
+use crate::core::{
+    self,
+    check::{StraySeen, StrayStep},
+};
+use crate::nic::{LocalNic, Nic};
+
+impl Check<'_> {
+    pub(super) fn as_standby(&mut self, vips: &[VipConfig], state: KeepalivedState, seq: u64) {
+        if !self.ctx.config.check.remove_stray_vip {
+            return;
+        }
+        let all = match crate::ifaddrs::ipv4_addresses() {
+            Ok(all) => all,
+            Err(e) => {
+                crate::error!("nic_probe_failed", error = e);
+                return;
+            }
+        };
+        for vip in vips {
+            let name = format!("stray-{}", vip.address);
+            // keepalived manages the VIP on one interface: only that one is looked at, never
+            // `lo` or another interface that carries the address for its own reasons.
+            let anywhere = all.iter().any(|a| a.address == vip.address);
+            let Some(iface) = self.standby_interface(vip, anywhere) else {
+                if anywhere {
+                    self.notes.push(format!(
+                        "{} is on the NIC while {state}, but which interface keepalived manages \
+                         it on is not known yet (set vip.interface): left alone",
+                        vip.address
+                    ));
+                }
+                continue;
+            };
+            let own_primary = self.cached.as_ref().and_then(|i| i.primary_ipv4);
+            let on = all
+                .iter()
+                .any(|a| a.address == vip.address && a.interface == iface);
+            if on
+                && let Some(reason) =
+                    crate::vip_guard::removal_refusal(vip.address, &iface, &all, own_primary)
+            {
+                crate::error!(
+                    "stray_vip_kept",
+                    vip = vip.address,
+                    interface = iface,
+                    state = state,
+                    reason = reason
+                );
+                self.notes
+                    .push(format!("{} left on {iface}: {reason}", vip.address));
+                continue;
+            }
+            let seen = self
+                .ctx
+                .state
+                .read_cache::<StraySeen>(&name)
+                .value
+                .map(|c| c.value);
+            match core::check::stray_step(vip.address, on, seen.as_ref(), seq, now_ms()) {
+                StrayStep::Forget => {
+                    if seen.is_some() {
+                        self.save("stray", move |state| state.remove_cache(&name));
+                    }
+                    continue;
+                }
+                StrayStep::Remember(record) => {
+                    self.save("stray", move |state| state.write_cache(&name, &record));
+                    self.notes.push(format!(
+                        "{} on the NIC while {state}; removing it if it stays",
+                        vip.address
+                    ));
+                    continue;
+                }
+                StrayStep::Remove => {}
+            }
+            let nic = LocalNic::new().with_timeout(self.remaining());
+            match nic.remove_ip(&iface, vip.address) {
+                Ok(()) => {
+                    crate::warn!(
+                        "stray_vip_removed",
+                        vip = vip.address,
+                        interface = iface,
+                        state = state
+                    );
+                    self.notes
+                        .push(format!("stray {} removed from {iface}", vip.address));
+                }
+                Err(e) => crate::error!(
+                    "stray_vip_remove_failed",
+                    vip = vip.address,
+                    interface = iface,
+                    error = e
+                ),
+            }
+            self.save("stray", move |state| state.remove_cache(&name));
+        }
+    }
+
+    /// The interface keepalived manages `vip` on: `vip.interface`, else the one carrying the
+    /// primary MAC of the identity cached by an earlier run. With nothing cached, and only when
+    /// the VIP is on some interface (`anywhere`), the identity is discovered on the worker,
+    /// under the deadline, once per run.
+    fn standby_interface(&mut self, vip: &VipConfig, anywhere: bool) -> Option<String> {
+        if let Some(iface) = &vip.interface {
+            return Some(iface.clone());
+        }
+        if let Some(mac) = self.cached.as_ref().and_then(|i| i.mac.as_ref()) {
+            return match crate::nic::interface_by_mac(
+                Path::new(crate::nic::SYS_CLASS_NET),
+                mac.as_str(),
+            ) {
+                Ok(found) => found,
+                Err(e) => {
+                    crate::warn!("nic_probe_failed", vip = vip.address, error = e);
+                    None
+                }
+            };
+        }
+        if !anywhere {
+            return None;
+        }
+        if self.discovered_interface.is_none() {
+            let found = match self.learn(&[]).map(|l| l.identity) {
+                Some(Ok(identity)) => {
+                    let found = identity.interface.clone();
+                    if let Err(e) =
+                        crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity)
+                    {
+                        self.failures.push(crate::cli::error_text(&e));
+                    }
+                    self.cached = Some(identity);
+                    found
+                }
+                Some(Err(e)) => {
+                    crate::warn!("identity_unknown", vip = vip.address, error = e);
+                    None
+                }
+                None => None,
+            };
+            self.discovered_interface = Some(found);
+        }
+        self.discovered_interface.clone().flatten()
+    }
+}
