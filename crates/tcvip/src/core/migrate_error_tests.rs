@@ -263,3 +263,75 @@ fn a_cloud_unreachable_to_the_end_is_unknown_at_the_deadline() {
     assert!(out.message.contains("last error"), "{}", out.message);
     assert_eq!(clock.elapsed_ms(), 10_000);
 }
+
+#[test]
+fn a_dropped_write_is_looked_up_again_then_reissued() {
+    let clock = ManualClock::new();
+    let w = World::new(&clock, peer());
+    w.cloud.fail_next(
+        "MigratePrivateIpAddress",
+        dropped("MigratePrivateIpAddress"),
+    );
+    let out = w.run(&w.plan());
+    assert_eq!(out.exit, Exit::Success, "{}", out.message);
+    let calls: Vec<Call> = w
+        .cloud
+        .calls
+        .borrow()
+        .iter()
+        .map(|(_, c)| c.clone())
+        .collect();
+    assert_eq!(
+        &calls[..4],
+        &[
+            Call::Describe,
+            Call::Migrate { from: PEER.into() },
+            Call::Describe,
+            Call::Migrate { from: PEER.into() },
+        ]
+    );
+    assert_eq!(out.attempts, 2);
+}
+
+#[test]
+fn an_assignment_left_pending_is_awaited_and_a_failed_one_redone() {
+    let clock = ManualClock::new();
+    // Someone's assignment to this ENI is pending: awaited, no call made.
+    let w = World::new(&clock, Some(holder(ME, "PENDING")));
+    let plan = Plan {
+        assign_if_unassigned: true,
+        ..w.plan()
+    };
+    let landing = super::migrate_tests::LandAt {
+        inner: &w.cloud,
+        at_ms: 600,
+        to: holder(ME, "AVAILABLE"),
+    };
+    let ports = Ports {
+        cloud: &landing,
+        records: &w.records,
+        nic: &w.nic,
+        clock: &clock,
+    };
+    let out = run(ports, &plan, Jitter::seeded(5));
+    assert_eq!(out.exit, Exit::Success, "{}", out.message);
+    assert!(w.cloud.writes().is_empty());
+    assert!(
+        out.message.contains("arrived on eni-me from unassigned"),
+        "{}",
+        out.message
+    );
+
+    // A failed assignment (nobody holds it afterwards) is made again.
+    let clock = ManualClock::new();
+    let w = World::new(&clock, None);
+    w.cloud.tasks_fail.set(true);
+    let plan = Plan {
+        assign_if_unassigned: true,
+        deadline: clock.at(3_000),
+        ..w.plan()
+    };
+    let out = w.run(&plan);
+    assert_eq!(out.outcome, MigrationOutcome::TimedOut);
+    assert!(w.cloud.count(&Call::Assign) >= 2, "{:?}", w.cloud.writes());
+}

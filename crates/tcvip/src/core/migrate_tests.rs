@@ -208,10 +208,10 @@ fn a_change_in_flight_is_waited_for_never_raced() {
 }
 
 /// A cloud whose holder becomes `to` at `at_ms`.
-struct LandAt<'a, 'b> {
-    inner: &'b FakeCloud<'a>,
-    at_ms: u64,
-    to: Holder,
+pub(super) struct LandAt<'a, 'b> {
+    pub(super) inner: &'b FakeCloud<'a>,
+    pub(super) at_ms: u64,
+    pub(super) to: Holder,
 }
 
 impl super::Cloud for LandAt<'_, '_> {

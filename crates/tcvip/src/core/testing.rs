@@ -188,8 +188,11 @@ impl Cloud for FakeCloud<'_> {
         let to = to.clone();
         *pending = None;
         if self.tasks_fail.get() {
+            // A failed move leaves the VIP settled on its source; a failed assignment, nowhere.
             let mut h = self.holder.borrow_mut();
-            if let Some(h) = h.as_mut() {
+            if h.as_ref().is_some_and(|h| h.state == "PENDING") {
+                *h = None;
+            } else if let Some(h) = h.as_mut() {
                 h.state = "AVAILABLE".to_owned();
             }
             return Ok(TaskStatus::Failed);

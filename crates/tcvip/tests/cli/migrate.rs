@@ -307,55 +307,6 @@ fn backup_recorded_while_the_cloud_is_slow_stops_before_any_write() {
 }
 
 #[test]
-fn backup_recorded_while_the_move_is_in_flight_stops_without_another_write() {
-    let fake = start(&example("two-nodes"), Duration::from_secs(4));
-    let node = master(&fake, "ins-node0002", "");
-    let mut cmd = node.command("vip-migrate");
-    let migrate = thread::spawn(move || run(&mut cmd));
-    assert!(wait_for(Duration::from_secs(20), || !fake
-        .calls_of("MigratePrivateIpAddress")
-        .is_empty()));
-    node.record("default", KeepalivedState::Backup);
-    let run = migrate.join().unwrap();
-    assert_eq!(run.code, 4, "{run:?}\nlog:\n{}", node.log_text());
-    assert!(
-        run.elapsed < Duration::from_secs(4),
-        "kept waiting for a move it no longer wants: {:?}",
-        run.elapsed
-    );
-    assert_eq!(writes(&fake).len(), 1, "{:?}", writes(&fake));
-}
-
-#[test]
-fn request_limit_exceeded_three_times_then_success_within_the_deadline() {
-    let fake = start(&example("two-nodes"), Duration::from_millis(200));
-    fake.inject(FaultSpec {
-        action: Some("MigratePrivateIpAddress".into()),
-        count: 3,
-        fault: Fault::ApiError("RequestLimitExceeded".into(), "too many requests".into()),
-    });
-    let node = master(&fake, "ins-node0002", "");
-    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
-    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
-    assert!(run.elapsed < Duration::from_secs(20), "{:?}", run.elapsed);
-    let outcomes: Vec<String> = fake
-        .calls_of("MigratePrivateIpAddress")
-        .into_iter()
-        .map(|c| c.outcome)
-        .collect();
-    assert_eq!(
-        outcomes,
-        [
-            "RequestLimitExceeded",
-            "RequestLimitExceeded",
-            "RequestLimitExceeded",
-            "OK"
-        ]
-    );
-    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
-}
-
-#[test]
 fn signature_failure_is_not_retried_and_exits_77() {
     let fake = start(&example("two-nodes"), Duration::from_millis(200));
     fake.inject(FaultSpec {
@@ -380,67 +331,6 @@ fn signature_failure_is_not_retried_and_exits_77() {
         run.elapsed
     );
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
-}
-
-#[test]
-fn internal_error_rereads_the_holder_before_reissuing() {
-    let fake = start(&example("two-nodes"), Duration::from_millis(200));
-    fake.inject(FaultSpec {
-        action: Some("MigratePrivateIpAddress".into()),
-        count: 1,
-        fault: Fault::ApiError("InternalError".into(), "internal error".into()),
-    });
-    let node = master(&fake, "ins-node0002", "");
-    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
-    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
-    let calls = fake.calls();
-    let failed = calls
-        .iter()
-        .position(|c| c.action == "MigratePrivateIpAddress")
-        .unwrap();
-    assert_eq!(calls[failed].outcome, "InternalError");
-    let reissued = position_after(&calls, failed + 1, |c| WRITES.contains(&c.action.as_str()))
-        .expect("never re-issued");
-    let reread = position_after(&calls, failed + 1, |c| {
-        c.action == "DescribeNetworkInterfaces"
-    })
-    .expect("never re-read");
-    assert!(reread < reissued, "re-issued before re-reading: {calls:?}");
-    assert_eq!(writes(&fake).len(), 2);
-    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
-}
-
-#[test]
-fn internal_error_while_polling_the_task_issues_no_second_write() {
-    let fake = start(&example("two-nodes"), Duration::from_millis(300));
-    fake.inject(FaultSpec {
-        action: Some("DescribeVpcTaskResult".into()),
-        count: 2,
-        fault: Fault::ApiError("InternalError".into(), "internal error".into()),
-    });
-    let node = master(&fake, "ins-node0002", "");
-    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
-    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
-    assert_eq!(writes(&fake).len(), 1, "{:?}", writes(&fake));
-    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
-}
-
-#[test]
-fn a_failed_task_is_retried_within_the_deadline() {
-    let fake = start(&example("two-nodes"), Duration::from_millis(200));
-    fake.fail_next_task();
-    let node = master(&fake, "ins-node0002", "");
-    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
-    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
-    let migrates = fake.calls_of("MigratePrivateIpAddress");
-    assert_eq!(migrates.len(), 2, "{migrates:?}");
-    assert!(migrates.iter().all(CallRecord::is_ok));
-    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
-    let record = last_migration(&node, VIP);
-    assert_eq!(
-        (record.outcome, record.attempts),
-        (MigrationOutcome::Success, 2)
-    );
 }
 
 #[test]
@@ -729,44 +619,6 @@ fn nothing_recorded_means_no_write_unless_forced() {
 }
 
 #[test]
-fn a_dropped_or_failed_write_is_reread_then_reissued() {
-    for fault in [
-        Fault::Drop,
-        Fault::Http500,
-        Fault::Garbage,
-        Fault::ApiError(
-            "UnsupportedOperation.MutexOperationTaskRunning".into(),
-            "busy".into(),
-        ),
-    ] {
-        let fake = start(&example("two-nodes"), Duration::from_millis(200));
-        fake.inject(FaultSpec {
-            action: Some("MigratePrivateIpAddress".into()),
-            count: 1,
-            fault: fault.clone(),
-        });
-        let node = master(&fake, "ins-node0002", "");
-        let run = node.run("vip-migrate", &["--deadline-s", "20"]);
-        assert_eq!(run.code, 0, "{fault:?}: {run:?}\nlog:\n{}", node.log_text());
-        assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
-        let calls = fake.calls();
-        let first = calls
-            .iter()
-            .position(|c| c.action == "MigratePrivateIpAddress")
-            .unwrap();
-        let again = position_after(&calls, first + 1, |c| c.action == "MigratePrivateIpAddress")
-            .unwrap_or_else(|| panic!("{fault:?}: never re-issued: {calls:?}"));
-        assert!(
-            position_after(&calls, first + 1, |c| c.action
-                == "DescribeNetworkInterfaces")
-            .is_some_and(|i| i < again),
-            "{fault:?}: re-issued without re-reading the holder: {calls:?}"
-        );
-        assert_eq!(writes(&fake).len(), 2, "{fault:?}");
-    }
-}
-
-#[test]
 fn an_expired_signature_is_refreshed_once_then_refused() {
     let fake = start(&example("two-nodes"), Duration::from_millis(200));
     fake.inject(FaultSpec {
@@ -894,43 +746,6 @@ fn a_named_vip_moves_only_under_the_instance_it_follows() {
     assert_eq!(writes(&fake).len(), 1);
 }
 
-#[test]
-fn an_assignment_left_pending_is_awaited_and_a_failed_one_redone() {
-    for fail in [false, true] {
-        let fake = start(&example("two-nodes"), Duration::from_millis(1500));
-        fake.with_world(|w| w.remove_secondary_ip(VIP)).unwrap();
-        if fail {
-            fake.fail_next_task();
-        }
-        let node = master(
-            &fake,
-            "ins-node0002",
-            "[failover]\nassign_if_unassigned = true\n",
-        );
-        kill_after_first_write(&node, &fake, "AssignPrivateIpAddresses");
-        assert_eq!(
-            fake.ip_state(VIP),
-            Some(fake_vpc::IpState::Pending),
-            "the assignment ended before the test could look"
-        );
-
-        // The VIP is listed on this ENI, PENDING: not here until the assignment ends.
-        let run = node.run("vip-migrate", &[]);
-        assert_eq!(
-            run.code,
-            0,
-            "fail={fail}: {run:?}\nlog:\n{}",
-            node.log_text()
-        );
-        assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
-        assert_eq!(fake.ip_state(VIP), Some(fake_vpc::IpState::Available));
-        let assigns = fake.calls_of("AssignPrivateIpAddresses").len();
-        assert_eq!(assigns, if fail { 2 } else { 1 }, "fail={fail}");
-        let record = last_migration(&node, VIP);
-        assert_eq!(record.outcome, MigrationOutcome::Success, "{record:?}");
-    }
-}
-
 /// How many injected faults are still queued (a delayed call takes its fault when it arrives),
 /// from the fake's control endpoint.
 fn queued_faults(fake: &FakeVpcHandle) -> usize {
@@ -977,63 +792,6 @@ fn a_dry_run_in_progress_does_not_hold_back_a_real_migration() {
     let dry_run = dry_run.join().unwrap();
     assert_eq!(dry_run.code, 0, "{dry_run:?}");
     assert_eq!(writes(&fake).len(), 1, "{:?}", writes(&fake));
-}
-
-#[test]
-fn a_dry_run_during_a_move_says_so_and_does_not_wait() {
-    let fake = start(&example("two-nodes"), Duration::from_secs(4));
-    let node = master(&fake, "ins-node0002", "");
-    let mut cmd = node.command("vip-migrate");
-    let moving = thread::spawn(move || run(&mut cmd));
-    assert!(wait_for(Duration::from_secs(20), || !fake
-        .calls_of("MigratePrivateIpAddress")
-        .is_empty()));
-    let dry = node.run("vip-migrate", &["--dry-run"]);
-    assert_eq!(dry.code, 0, "{dry:?}");
-    assert!(dry.stdout.contains("MIGRATING on eni-node0001"), "{dry:?}");
-    assert!(dry.elapsed < Duration::from_secs(3), "waited: {dry:?}");
-    let moving = moving.join().unwrap();
-    assert_eq!(moving.code, 0, "{moving:?}");
-    assert_eq!(writes(&fake).len(), 1);
-}
-
-#[test]
-fn a_source_that_lost_the_vip_meanwhile_is_looked_up_again() {
-    // Between our lookup and our Migrate another node took the VIP: the API answers that the
-    // source ENI does not hold it. The run looks again and moves it from the new holder.
-    let fake = start(&example("two-nodes"), Duration::from_millis(200));
-    fake.inject(FaultSpec {
-        action: Some("MigratePrivateIpAddress".into()),
-        count: 1,
-        fault: Fault::ApiError(
-            "UnauthorizedOperation.AttachmentNotFound".into(),
-            "the ENI does not hold this IP".into(),
-        ),
-    });
-    let node = master(&fake, "ins-node0002", "");
-    let run = node.run("vip-migrate", &["--deadline-s", "20"]);
-    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
-    assert_eq!(fake.calls_of("MigratePrivateIpAddress").len(), 2);
-    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
-}
-
-#[test]
-fn a_source_that_keeps_refusing_is_an_error_not_a_loop() {
-    let fake = start(&example("two-nodes"), Duration::from_millis(200));
-    fake.inject(FaultSpec {
-        action: Some("MigratePrivateIpAddress".into()),
-        count: 100,
-        fault: Fault::ApiError(
-            "UnauthorizedOperation.AttachmentNotFound".into(),
-            "the ENI does not hold this IP".into(),
-        ),
-    });
-    let node = master(&fake, "ins-node0002", "");
-    let run = node.run("vip-migrate", &["--deadline-s", "30"]);
-    assert_eq!(run.code, 1, "{run:?}\nlog:\n{}", node.log_text());
-    assert!(run.stderr.contains("AttachmentNotFound"), "{run:?}");
-    assert_eq!(fake.calls_of("MigratePrivateIpAddress").len(), 4);
-    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
 }
 
 #[test]
@@ -1102,22 +860,4 @@ fn a_vip_gone_from_its_interface_waits_for_the_backup_on_its_way_and_moves_nothi
         last_migration(&node, VIP).outcome,
         MigrationOutcome::Aborted
     );
-}
-
-#[test]
-fn a_vip_gone_from_its_interface_still_moves_when_no_newer_state_comes() {
-    // keepalived does not manage the VIP on that interface (or someone removed it): the move
-    // goes ahead after the short wait, once.
-    let fake = start(&example("two-nodes"), Duration::from_millis(200));
-    let node = master(
-        &fake,
-        "ins-node0002",
-        &format!("{NODE2_LOCAL}{VIP_NOT_ON_LO}"),
-    );
-    let run = node.run("vip-migrate", &[]);
-    assert_eq!(run.code, 0, "{run:?}\nlog:\n{}", node.log_text());
-    assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0002"));
-    assert_eq!(writes(&fake).len(), 1, "{:?}", writes(&fake));
-    let log = node.log_text();
-    assert_eq!(log.matches("event=vip_not_on_nic").count(), 1, "{log}");
 }
