@@ -32,7 +32,8 @@ pub struct Common {
 }
 
 impl Common {
-    /// The configuration overrides these options stand for.
+    /// The configuration overrides these options stand for. Every field is named (no
+    /// `..Default::default()`), so an override without a flag does not compile.
     pub fn overrides(&self) -> Overrides {
         Overrides {
             region: self.region.clone(),
@@ -40,7 +41,6 @@ impl Common {
             state_dir: self.state_dir.clone(),
             log_target: self.log.clone(),
             log_level: self.log_level.clone(),
-            ..Overrides::default()
         }
     }
 }
