@@ -12,6 +12,9 @@
 //!
 //! `check-self` is a keepalived track script: it maps everything onto 0 or non-zero itself.
 //!
+//! Every mapping onto these codes lives here: [`api_exit`] (an API or credential error that ends
+//! a command), [`combine`] (several VIPs that ended differently: the most serious).
+//!
 //! A binary's `run()` returns `anyhow::Result<Exit>`; an error picks its code by being wrapped
 //! with [`exit`] (or [`ExitResultExt::or_exit`]), anywhere below any number of `.context()`
 //! layers, and [`exit_of`] finds it (an unmarked error is [`Exit::Failure`]):
@@ -188,6 +191,54 @@ pub fn exit_of(err: &anyhow::Error) -> Exit {
         .map_or(Exit::Failure, ExitError::exit)
 }
 
+/// The exit code for an API error that ends a command: credentials refused for their file's
+/// permissions are a configuration error, credentials whose source cannot be reached are
+/// unknown, an authentication or CAM refusal is [`Exit::Auth`], an unreachable API is unknown,
+/// and anything else a failure.
+pub fn api_exit(err: &tencent_api::Error) -> Exit {
+    use tencent_api::Error as E;
+    if let E::Credentials(c) = err {
+        if c.is_config() {
+            return Exit::Config;
+        }
+        if c.is_transient() {
+            return Exit::Unknown;
+        }
+    }
+    if err.is_auth() || err.code() == Some("UnauthorizedOperation") {
+        return Exit::Auth;
+    }
+    match err {
+        E::Timeout { .. } | E::Connect { .. } | E::Transport { .. } | E::Http { .. } => {
+            Exit::Unknown
+        }
+        _ => Exit::Failure,
+    }
+}
+
+/// An API error that ends a command, marked with its code ([`api_exit`]).
+pub fn api_error(err: tencent_api::Error) -> anyhow::Error {
+    exit(api_exit(&err), err)
+}
+
+/// The exit code for several outcomes (one per VIP): the most serious one, in the order
+/// success < unknown < failure < not MASTER < usage < auth < config; none is success.
+pub fn combine(exits: impl IntoIterator<Item = Exit>) -> Exit {
+    let rank = |e: Exit| match e {
+        Exit::Success => 0,
+        Exit::Unknown => 1,
+        Exit::Failure => 2,
+        Exit::NotMaster => 3,
+        Exit::Usage => 4,
+        Exit::Auth => 5,
+        Exit::Config => 6,
+    };
+    exits
+        .into_iter()
+        .max_by_key(|e| rank(*e))
+        .unwrap_or(Exit::Success)
+}
+
 /// `.or_exit(code)` on any result whose error converts into `anyhow::Error`.
 pub trait ExitResultExt<T> {
     /// Marks the error, if any, to end the process with `code`.
@@ -258,5 +309,39 @@ mod tests {
         let marked = exit(Exit::Unknown, anyhow!("root cause").context("outer"));
         assert_eq!(format!("{marked:#}"), format!("{plain:#}"));
         assert_eq!(format!("{marked}"), "outer");
+    }
+
+    fn api(code: &str) -> tencent_api::Error {
+        tencent_api::Error::Api(tencent_api::ApiError {
+            code: code.into(),
+            message: "m".into(),
+            request_id: "r".into(),
+            action: "MigratePrivateIpAddress".into(),
+        })
+    }
+
+    #[test]
+    fn api_errors_map_to_their_class_of_code() {
+        assert_eq!(api_exit(&api("AuthFailure.SignatureFailure")), Exit::Auth);
+        assert_eq!(api_exit(&api("UnauthorizedOperation")), Exit::Auth);
+        assert_eq!(api_exit(&api("InvalidParameterValue")), Exit::Failure);
+        let timeout = tencent_api::Error::Timeout {
+            action: "DescribeNetworkInterfaces".into(),
+            after: std::time::Duration::from_secs(3),
+        };
+        assert_eq!(api_exit(&timeout), Exit::Unknown);
+        let marked = api_error(api("AuthFailure")).context("moving 10.0.1.100");
+        assert_eq!(exit_of(&marked), Exit::Auth);
+    }
+
+    #[test]
+    fn several_outcomes_end_with_the_most_serious() {
+        use Exit::*;
+        assert_eq!(combine([]), Success);
+        assert_eq!(combine([Success, Unknown]), Unknown);
+        assert_eq!(combine([Unknown, Failure, Success]), Failure);
+        assert_eq!(combine([NotMaster, Failure]), NotMaster);
+        assert_eq!(combine([Auth, NotMaster, Usage]), Auth);
+        assert_eq!(combine([Config, Auth]), Config);
     }
 }

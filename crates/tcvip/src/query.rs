@@ -13,9 +13,10 @@ use vip_state::{CloudView, KeepalivedState, LockStatus, age_of, format_utc, now_
 
 use crate::cli::{Common, error_text};
 use crate::cloud::{self, Holder};
-use crate::context::{Context, api_exit};
+use crate::context::Context;
 use crate::exit::{Exit, exit_of};
-use crate::migrate::{combine, select_vips};
+use crate::exit::{api_error, combine};
+use crate::migrate::select_vips;
 
 /// `vip-query`.
 #[derive(Debug, clap::Parser)]
@@ -73,8 +74,9 @@ pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
         .iter()
         .map(|&vip| {
             let holder = match (&identity, &client) {
-                (Ok(id), Ok(Some(client))) => cloud::find_holder(client, id.vpc_id.as_str(), vip)
-                    .map_err(|e| crate::exit::exit(api_exit(&e), e)),
+                (Ok(id), Ok(Some(client))) => {
+                    cloud::find_holder(client, id.vpc_id.as_str(), vip).map_err(api_error)
+                }
                 (Err(e), _) | (_, Err(e)) => {
                     Err(anyhow::anyhow!("{}", error_text(e)).context(exit_context(e)))
                 }
