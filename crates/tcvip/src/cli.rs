@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::Overrides;
-use crate::exit::{Exit, exit_of};
+use crate::exit::{Exit, Tool, exit_of};
 use crate::log::{Level, LogSettings, LogTarget};
 
 /// Options every binary takes. Each overrides the matching configuration key.
@@ -124,9 +124,17 @@ pub fn error_text(err: &anyhow::Error) -> String {
     out
 }
 
-/// The exit-code table, for `--help`.
-pub fn exit_codes_help() -> String {
-    Exit::help_table()
+/// `A`'s command line with `tool`'s exit codes as its `--help` footer: what the binary parses
+/// and what its man page shows.
+pub fn command<A: clap::CommandFactory>(tool: Tool) -> clap::Command {
+    A::command().after_help(tool.help())
+}
+
+/// Parses this process's arguments as [`command`] defines them (on a bad command line: the
+/// message and exit 2, as clap does).
+pub fn parse<A: clap::Parser>(tool: Tool) -> A {
+    let matches = command::<A>(tool).get_matches();
+    A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::migrate::select_vips;
     name = "vip-query",
     version,
     about = "Say where the cloud has the VIP: true (here), false (elsewhere), unknown",
-    after_help = crate::exit::Exit::help_table()
+    after_help = crate::exit::Tool::VipQuery.help()
 )]
 pub struct Args {
     #[command(flatten)]

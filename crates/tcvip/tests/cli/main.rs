@@ -5,6 +5,7 @@
 mod all_four;
 mod check;
 mod doctor;
+mod exit_codes;
 mod hostile;
 mod hostile_cloud;
 mod migrate;
