@@ -1,7 +1,6 @@
 //! The configuration file as a user meets it: defaults, the documented example, error messages
 //! that name file, key and expectation, secret-file permissions, flag overrides and the
 //! VIP → keepalived instance mapping.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
