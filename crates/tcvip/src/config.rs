@@ -33,7 +33,7 @@ pub use error::ConfigError;
 pub use secrets::Secret;
 pub use values::{
     CredentialSource, EipId, Endpoint, EniId, InstanceId, Language, LogLevel, OnCloudError, Region,
-    SubnetId, VpcId, parse_interface, parse_ipv4, parse_log_target, parse_metadata_url,
+    SubnetId, VpcId, parse_interface, parse_ipv4, parse_log_target,
 };
 
 /// The path used when neither `--config` nor `$TCVIP_CONFIG` names one.
@@ -374,15 +374,9 @@ pub struct Overrides {
     pub region: Option<String>,
     /// `--endpoint` → `cloud.endpoint`
     pub endpoint: Option<String>,
-    /// `--metadata-url` → `metadata.url`
-    pub metadata_url: Option<String>,
-    /// `--instance-id` → `node.instance_id`
-    pub instance_id: Option<String>,
-    /// `--eni-id` → `node.eni_id`
-    pub eni_id: Option<String>,
     /// `--state-dir` → `state.dir`
     pub state_dir: Option<PathBuf>,
-    /// `--log-target` → `log.target`
+    /// `--log` → `log.target`
     pub log_target: Option<String>,
     /// `--log-level` → `log.level`
     pub log_level: Option<String>,
@@ -537,15 +531,6 @@ impl Config {
         }
         if let Some(v) = &o.endpoint {
             self.cloud.endpoint = v.parse().map_err(|m| bad("cloud.endpoint", m))?;
-        }
-        if let Some(v) = &o.metadata_url {
-            self.metadata.url = parse_metadata_url(v).map_err(|m| bad("metadata.url", m))?;
-        }
-        if let Some(v) = &o.instance_id {
-            self.node.instance_id = Some(v.parse().map_err(|m| bad("node.instance_id", m))?);
-        }
-        if let Some(v) = &o.eni_id {
-            self.node.eni_id = Some(v.parse().map_err(|m| bad("node.eni_id", m))?);
         }
         if let Some(v) = &o.state_dir {
             if !v.is_absolute() {

@@ -316,22 +316,8 @@ impl core::Cloud for ApiCloud<'_> {
     }
 }
 
-/// The exit code for several VIPs: the most serious one.
-pub fn combine(exits: impl IntoIterator<Item = Exit>) -> Exit {
-    let rank = |e: Exit| match e {
-        Exit::Success => 0,
-        Exit::Failure => 2,
-        Exit::Unknown => 1,
-        Exit::NotMaster => 3,
-        Exit::Usage => 4,
-        Exit::Auth => 5,
-        Exit::Config => 6,
-    };
-    exits
-        .into_iter()
-        .max_by_key(|e| rank(*e))
-        .unwrap_or(Exit::Success)
-}
+// One home for exit-code mapping: see crate::exit.
+pub use crate::exit::combine;
 
 /// `vip-migrate`: moves the VIPs of a keepalived instance to this node.
 #[derive(Debug, clap::Parser)]

@@ -4,21 +4,21 @@
 //! and always an answer before `check.deadline_ms`.
 //!
 //! Tests that change an interface run check-self inside a network namespace they create (root
-//! only; `TCVIP_NETNS_TESTS=1` makes them mandatory). The others keep the host's interfaces as
+//! only, see [`crate::netns`]: without root they fail saying so). The others keep the host's interfaces as
 //! they are: their VIP is on an interface that does not exist (see [`loopback_topology`]), or
 //! nothing is recorded.
 
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use fake_vpc::{Fault, FaultSpec};
 use vip_state::{CloudView, KeepalivedState, now_ms};
 
+use crate::netns::{Netns, ip, require_tool};
 use crate::util::*;
 
 const LO_VIP: Ipv4Addr = OFF_HOST_VIP;
@@ -56,118 +56,6 @@ fn writes(fake: &fake_vpc::FakeVpcHandle) -> Vec<String> {
 
 // ---------------------------------------------------------------------------------------------
 // Network namespaces
-
-/// A network namespace with a veth pair `tv0`/`tv1` (both ends inside), deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    /// A namespace, or `None` (with a note) when not root and not required.
-    fn create() -> Option<Netns> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let required = std::env::var("TCVIP_NETNS_TESTS").is_ok_and(|v| v == "1");
-        let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-        if !root {
-            assert!(!required, "TCVIP_NETNS_TESTS=1 but not running as root");
-            eprintln!("SKIPPED: needs root for a network namespace");
-            return None;
-        }
-        let name = format!(
-            "tcvip-cli-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let made = ip(&["netns", "add", &name]).map(|()| Netns { name });
-        let ns = match made {
-            Ok(ns) => ns,
-            Err(e) if !required => {
-                eprintln!("SKIPPED: {e}");
-                return None;
-            }
-            Err(e) => panic!("TCVIP_NETNS_TESTS=1 but no namespace: {e}"),
-        };
-        let n = ns.name.as_str();
-        for args in [
-            &["-n", n, "link", "set", "lo", "up"][..],
-            &[
-                "-n", n, "link", "add", "tv0", "type", "veth", "peer", "name", "tv1",
-            ],
-            &["-n", n, "link", "set", "tv0", "up"],
-            &["-n", n, "link", "set", "tv1", "up"],
-            // The node's own address comes first, as on a real node: keepalived adds the VIP
-            // later.
-            &["-n", n, "addr", "add", "198.18.1.11/24", "dev", "tv0"],
-        ] {
-            if let Err(e) = ip(args) {
-                assert!(!required, "TCVIP_NETNS_TESTS=1 but: {e}");
-                eprintln!("SKIPPED: {e}");
-                return None;
-            }
-        }
-        Some(ns)
-    }
-
-    fn add(&self, cidr: &str) {
-        ip(&["-n", &self.name, "addr", "add", cidr, "dev", "tv0"]).unwrap();
-    }
-
-    /// Whether `vip` is on `tv0`, exactly.
-    fn has(&self, vip: Ipv4Addr) -> bool {
-        self.has_on("tv0", vip)
-    }
-
-    /// Whether `vip` is on `dev`, exactly.
-    fn has_on(&self, dev: &str, vip: Ipv4Addr) -> bool {
-        let out = Command::new("ip")
-            .args(["-n", &self.name, "-4", "-o", "addr", "show", "dev", dev])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .any(|w| w.split('/').next() == Some(&vip.to_string()))
-    }
-
-    /// Runs `binary` of `node` inside the namespace, with the node's environment.
-    fn run(&self, node: &Node, binary: &str, args: &[&str]) -> Run {
-        let inner = node.command(binary);
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name])
-            .arg(inner.get_program())
-            .args(inner.get_args())
-            .args(args)
-            .stdin(Stdio::null());
-        for (k, v) in inner.get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
-        run(&mut cmd)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.name]);
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {args:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
 
 /// A node for a namespace: everything local (identity in the config, the VIP on `tv0`).
 fn netns_node(fake: &fake_vpc::FakeVpcHandle, more: &str) -> Node {
@@ -338,7 +226,7 @@ fn traps(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn backup_removes_a_stray_vip_and_restarts_nothing() {
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let node = netns_node(&fake, "");
     let trap_bin = traps(node.dir.path());
@@ -397,7 +285,7 @@ fn backup_removes_a_stray_vip_and_restarts_nothing() {
 fn a_labelled_vip_is_found_on_its_device() {
     // keepalived's `virtual_ipaddress { 198.18.1.100/32 dev tv0 label tv0:vip }` puts the
     // address on tv0 under the label tv0:vip; it is still tv0's address.
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let node = netns_node(&fake, "");
     ip(&[
@@ -442,7 +330,7 @@ fn a_labelled_vip_is_found_on_its_device() {
 
 #[test]
 fn fault_and_stop_remove_a_stray_vip_too_unless_told_not_to() {
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     let fake = start(&example("two-nodes"), Duration::ZERO);
     for (state, more, removed) in [
         (KeepalivedState::Fault, "", true),
@@ -477,11 +365,8 @@ fn fault_and_stop_remove_a_stray_vip_too_unless_told_not_to() {
 fn backup_execs_nothing_but_ip() {
     // With strace, the whole process tree of check-self is visible: it runs `ip` to remove the
     // stray and nothing else (no keepalived, no systemctl, no shell), and signals no process.
-    let Some(ns) = Netns::create() else { return };
-    if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("SKIPPED backup_execs_nothing_but_ip: no strace");
-        return;
-    }
+    let ns = Netns::create();
+    require_tool("strace");
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let node = netns_node(&fake, "");
     node.record("default", KeepalivedState::Backup);
@@ -535,7 +420,7 @@ fn backup_execs_nothing_but_ip() {
 
 #[test]
 fn master_restores_a_vanished_vip_without_asking_the_cloud() {
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let node = netns_node(&fake, "");
     node.state()
@@ -558,7 +443,7 @@ fn master_restores_a_vanished_vip_without_asking_the_cloud() {
 
 #[test]
 fn unreachable_cloud_changes_nothing_and_exits_per_policy() {
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     // Inside the namespace the fake on the host's 127.0.0.1 is unreachable.
     let fake = start(&example("two-nodes"), Duration::ZERO);
     for (policy, code) in [("", 0), ("[check]\non_cloud_error = \"fail\"\n", 1)] {
@@ -790,7 +675,7 @@ fn nothing_recorded_yet_does_nothing() {
 
 #[test]
 fn nothing_recorded_yet_leaves_the_nic_alone() {
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let node = netns_node(&fake, "");
     ns.add("198.18.1.100/32");
@@ -802,7 +687,7 @@ fn nothing_recorded_yet_leaves_the_nic_alone() {
     assert!(ns.has(VIP), "{}", node.log_text());
 
     // Nor does it put a missing VIP on the NIC.
-    let empty = Netns::create().unwrap();
+    let empty = Netns::create();
     let run = empty.run(&node, "check-self", &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!empty.has(VIP));
@@ -960,7 +845,7 @@ fn cache_identity_on_tv0(ns: &Netns, node: &Node) {
 fn a_stray_is_removed_only_from_the_interface_keepalived_manages() {
     // The minimal config names no interface: the VIP belongs on the primary MAC's interface
     // (tv0). An LVS-DR real server keeps the same address on lo: that one stays.
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let node = Node::new(
         &fake,
@@ -996,7 +881,7 @@ fn a_stray_is_removed_only_from_the_interface_keepalived_manages() {
 
 #[test]
 fn a_backup_never_removes_the_nodes_own_address() {
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     let fake = start(&example("two-nodes"), Duration::ZERO);
     let own = Ipv4Addr::new(198, 18, 1, 11);
     // A VIP that is the node's primary IP (a typo away from the real one): refused, exit 78,

@@ -1,7 +1,6 @@
 //! The configuration file as a user meets it: defaults, the documented example, error messages
 //! that name file, key and expectation, secret-file permissions, flag overrides and the
 //! VIP → keepalived instance mapping.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
@@ -405,19 +404,13 @@ fn flags_override_file_values() {
     c.apply(&Overrides {
         region: Some("ap-guangzhou".into()),
         endpoint: Some("http://127.0.0.1:4567".into()),
-        instance_id: Some("ins-node0001".into()),
         state_dir: Some(PathBuf::from("/tmp/tcvip-state")),
         log_target: Some("stderr".into()),
         log_level: Some("debug".into()),
-        ..Overrides::default()
     })
     .unwrap();
     assert_eq!(c.cloud.region.as_ref().unwrap().as_str(), "ap-guangzhou");
     assert_eq!(c.cloud.endpoint.url(), "http://127.0.0.1:4567/");
-    assert_eq!(
-        c.node.instance_id.as_ref().unwrap().as_str(),
-        "ins-node0001"
-    );
     assert_eq!(c.state.dir, Path::new("/tmp/tcvip-state"));
     assert_eq!(
         (c.log.target.as_str(), c.log.level),
