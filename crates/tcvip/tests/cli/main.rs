@@ -8,6 +8,8 @@
 
 mod all_four;
 mod check;
+mod check_limits;
+mod check_standby;
 mod config;
 mod deadline;
 mod discovery;
@@ -17,6 +19,8 @@ mod hostile;
 mod hostile_cloud;
 mod log_targets;
 mod migrate;
+mod migrate_faults;
+mod migrate_flight;
 mod netns;
 mod nic;
 mod notify;
