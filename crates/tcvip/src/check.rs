@@ -37,6 +37,7 @@ use crate::discovery::Identity;
 use crate::exit::Exit;
 
 mod master;
+mod ports;
 mod standby;
 
 /// Time kept in hand at the end of the deadline for recording and exiting: a tenth of

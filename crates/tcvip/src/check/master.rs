@@ -1,52 +1,36 @@
-//! check-self as MASTER: the VIP back on the NIC, the cloud's view (cached or looked up on a
-//! worker given up at the deadline), and what the core says about it (reconcile or not).
+//! check-self as MASTER: the core's run ([`check_run::master`]: the VIP back on the NIC, the
+//! cloud's view, the reconcile decided) on this node's ports, then what needs the node's
+//! identity (VIPs without `vip.interface`, the primary-IP guard, the EIP check) and the
+//! detached reconcile. The cloud is asked on a worker given up at the deadline.
 
+use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::sync::mpsc;
 use std::thread;
 
-use vip_state::{CloudView, KeepalivedState, LockStatus, now_ms};
-
 use super::Check;
+use super::ports::WorkerCloud;
 use crate::cloud::{self, Holder};
 use crate::config::{Config, VipConfig};
 use crate::context::Context;
-use crate::core::{
-    self,
-    check::{LockSeen, MasterFacts, MasterStep, RestoreStep, view_usable},
+use crate::core::SystemClock;
+use crate::core::check_run::{
+    self, CheckCloud, CheckPorts, Looked, MasterInput, MasterVip, NoAnswer,
 };
 use crate::discovery::Identity;
-use crate::nic::{LocalNic, Nic};
+use crate::nic::LocalNic;
 
 /// What the worker learned: this node's identity and, where asked, the cloud's view.
 pub(super) struct Learned {
     pub(super) identity: Result<Identity, String>,
-    views: Vec<(Ipv4Addr, Result<Option<Holder>, String>)>,
+    pub(super) views: Vec<(Ipv4Addr, Result<Option<Holder>, String>)>,
 }
 
 impl Check<'_> {
     pub(super) fn as_master(&mut self, vips: &[VipConfig]) {
-        let ttl = self.ctx.config.check.cloud_ttl();
-        let cached: Vec<(Ipv4Addr, Option<CloudView>)> = vips
-            .iter()
-            .map(|v| {
-                let view = self.ctx.state.read_cloud_view(v.address).value;
-                let here = || {
-                    matches!(
-                        self.ctx.state.vip_lock_status(v.address),
-                        Ok(LockStatus::Held(_))
-                    )
-                };
-                (
-                    v.address,
-                    view.filter(|view| view_usable(view, ttl, here, now_ms())),
-                )
-            })
-            .collect();
-        // A reconcile is decided on a fresh lookup only: a cached view that would start one is
-        // looked up again now (this node's ENI from the identity an earlier run cached, or
-        // `node.eni_id`; when neither is known, once the worker has found it, below).
-        let me = self
+        // This node's ENI when known without asking: the identity an earlier run cached, or
+        // `node.eni_id` (else the worker finds it).
+        let known_me = self
             .cached
             .as_ref()
             .map(|i| i.eni_id.as_str().to_owned())
@@ -58,107 +42,86 @@ impl Check<'_> {
                     .as_ref()
                     .map(|e| e.as_str().to_owned())
             });
-        let mut cached: Vec<(Ipv4Addr, Option<CloudView>)> = cached
-            .into_iter()
-            .map(|(vip, view)| {
-                let again = match (&view, &me) {
-                    (Some(view), Some(me)) => {
-                        self.step(vip, view, false, me).0 == MasterStep::LookUp
-                    }
-                    _ => false,
-                };
-                (vip, view.filter(|_| !again))
+        let on_nic: Vec<MasterVip<'_>> = vips
+            .iter()
+            .map(|v| MasterVip {
+                address: v.address,
+                interface: v.interface.as_deref(),
+                prefix_len: v.prefix_len,
             })
             .collect();
-        let stale: Vec<Ipv4Addr> = cached
-            .iter()
-            .filter(|(_, view)| view.is_none())
-            .map(|(vip, _)| *vip)
-            .collect();
-        // The NIC comes first: putting a vanished VIP back never waits for the cloud.
-        for vip in vips {
-            if let Some(iface) = &vip.interface {
-                self.restore_on_nic(vip, iface);
-            }
+        let this: &Check<'_> = self;
+        let nic = LocalNic::new().with_timeout(this.remaining());
+        let cloud = WorkerCloud {
+            check: this,
+            identity: RefCell::new(None),
+        };
+        let ports = CheckPorts {
+            records: this,
+            cloud: &cloud,
+            nic: &nic,
+            clock: &SystemClock,
+        };
+        let out = check_run::master(
+            &ports,
+            &MasterInput {
+                instance: this.instance,
+                vips: &on_nic,
+                known_me: known_me.as_deref(),
+                ttl: this.ctx.config.check.cloud_ttl(),
+                base_cooldown: this.ctx.config.check.reconcile_cooldown(),
+            },
+        );
+        let identity = cloud.identity.into_inner();
+        self.notes.extend(out.notes);
+        self.failures.extend(out.failures);
+        for reason in &out.unknown {
+            self.cloud_unknown(reason);
         }
-        let Some(mut learned) = self.learn(&stale) else {
+        let Some(identity) = identity else {
             return;
         };
-        let identity = match learned.identity {
-            Ok(identity) => identity,
-            Err(e) => {
-                self.cloud_unknown(&format!("this node's identity is unknown: {e}"));
-                return;
-            }
-        };
-        if let Err(e) = crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity) {
-            self.failures.push(crate::cli::error_text(&e));
-            return;
-        }
-        let me = identity.eni_id.as_str();
-        let again: Vec<Ipv4Addr> = cached
-            .iter()
-            .filter_map(|(vip, view)| {
-                let view = view.as_ref()?;
-                (self.step(*vip, view, false, me).0 == MasterStep::LookUp).then_some(*vip)
-            })
-            .collect();
-        if !again.is_empty()
-            && let Some(more) = self.learn(&again)
-        {
-            learned.views.extend(more.views);
-            for (vip, view) in &mut cached {
-                if again.contains(vip) {
-                    *view = None;
-                }
-            }
-        }
-        let mut reconcile = false;
-        for vip in vips {
-            if vip.interface.is_none() {
-                match identity.interface_for(vip).map(str::to_owned) {
-                    Some(iface) => self.restore_on_nic(vip, &iface),
-                    None => self.notes.push(format!(
-                        "{}: no interface known; set vip.interface",
-                        vip.address
-                    )),
-                }
-            }
-            if let Some((_, Ok(Some(h)))) = learned.views.iter().find(|(a, _)| *a == vip.address)
-                && h.primary
-            {
-                let e = crate::vip_guard::primary_ip(
-                    &self.ctx.config,
-                    crate::vip_guard::index_of(&self.ctx.config, vip.address),
-                    vip.address,
-                    Some(&h.eni),
-                );
-                self.failures.push(crate::cli::error_text(&e));
+        // VIPs without `vip.interface`: on the interface the identity names.
+        let nic = LocalNic::new().with_timeout(self.remaining());
+        for vip in vips.iter().filter(|v| v.interface.is_none()) {
+            let Some(iface) = identity.interface_for(vip) else {
+                self.notes.push(format!(
+                    "{}: no interface known; set vip.interface",
+                    vip.address
+                ));
                 continue;
-            }
-            let view = match cached.iter().find(|(a, _)| *a == vip.address) {
-                Some((_, Some(view))) => Ok((view.clone(), false)),
-                _ => match learned.views.iter().find(|(a, _)| *a == vip.address) {
-                    Some((_, Ok(holder))) => {
-                        Ok((self.store_view(vip.address, holder.as_ref()), true))
-                    }
-                    Some((_, Err(e))) => Err(e.clone()),
-                    None => Err("no answer from the cloud before the deadline".to_owned()),
-                },
             };
-            match view {
-                Ok((view, fresh)) => {
-                    reconcile |= self.compare(vip.address, &view, fresh, &identity);
-                    reconcile |= crate::operator::eip::check_as_master(
-                        self.ctx,
-                        vip,
-                        &view,
-                        &identity,
-                        self.remaining(),
-                        &mut self.notes,
-                    );
-                }
-                Err(e) => self.cloud_unknown(&format!("{}: {e}", vip.address)),
+            let this: &Check<'_> = self;
+            let ports = CheckPorts {
+                records: this,
+                cloud: &NoCloud,
+                nic: &nic,
+                clock: &SystemClock,
+            };
+            let note =
+                check_run::restore(&ports, this.instance, vip.address, iface, vip.prefix_len);
+            self.notes.extend(note);
+        }
+        for (vip, eni) in &out.primary {
+            let e = crate::vip_guard::primary_ip(
+                &self.ctx.config,
+                crate::vip_guard::index_of(&self.ctx.config, *vip),
+                *vip,
+                Some(eni),
+            );
+            self.failures.push(crate::cli::error_text(&e));
+        }
+        let mut reconcile = out.reconcile;
+        for view in &out.views {
+            if let Some(vip) = vips.iter().find(|v| v.address == view.vip) {
+                reconcile |= crate::operator::eip::check_as_master(
+                    self.ctx,
+                    vip,
+                    view,
+                    &identity,
+                    self.remaining(),
+                    &mut self.notes,
+                );
             }
         }
         if reconcile {
@@ -167,8 +130,8 @@ impl Check<'_> {
     }
 
     /// Learns the identity (cached after the first run) and the holder of each of `stale`, on a
-    /// worker given up at the deadline.
-    pub(super) fn learn(&mut self, stale: &[Ipv4Addr]) -> Option<Learned> {
+    /// worker given up at the deadline; why not, when it cannot.
+    pub(super) fn learn(&self, stale: &[Ipv4Addr]) -> Result<Learned, String> {
         let mut config: Config = self.ctx.config.clone();
         let remaining = self.remaining();
         // Each API request must end inside the check's own deadline.
@@ -179,148 +142,14 @@ impl Check<'_> {
             .max(1);
         let stale = stale.to_vec();
         let (tx, rx) = mpsc::channel();
-        let spawned = thread::Builder::new().name("cloud".into()).spawn(move || {
-            let _ = tx.send(learn(config, &stale));
-        });
-        if let Err(e) = spawned {
-            self.cloud_unknown(&format!("cannot start the cloud worker: {e}"));
-            return None;
-        }
-        match rx.recv_timeout(remaining) {
-            Ok(learned) => Some(learned),
-            Err(_) => {
-                self.cloud_unknown("the cloud did not answer before check.deadline_ms");
-                None
-            }
-        }
-    }
-
-    fn store_view(&self, vip: Ipv4Addr, holder: Option<&Holder>) -> CloudView {
-        let view = CloudView {
-            vip,
-            holder_eni: holder.map(|h| h.eni.clone()),
-            holder_instance: holder.and_then(|h| h.instance.clone()),
-            ip_state: holder.map(|h| h.state.clone()),
-            learned_at_ms: now_ms(),
-        };
-        let stored = view.clone();
-        self.save("cloud_view", move |state| state.write_cloud_view(&stored));
-        view
-    }
-
-    /// What this node knows of `vip`'s lock, with who holds it when stuck.
-    fn lock_seen(&self, vip: Ipv4Addr) -> (LockSeen, Option<vip_state::Holder>) {
-        match self.ctx.state.vip_lock_status(vip) {
-            Ok(LockStatus::Held(Some(h))) if h.is_stuck(now_ms()) => (LockSeen::Stuck, Some(h)),
-            Ok(LockStatus::Held(_)) => (LockSeen::Held, None),
-            _ => (LockSeen::Free, None),
-        }
-    }
-
-    /// The core's step for `vip` on `view` (`fresh`: looked up by this run), with who holds the
-    /// lock when a stuck run does.
-    fn step(
-        &self,
-        vip: Ipv4Addr,
-        view: &CloudView,
-        fresh: bool,
-        me: &str,
-    ) -> (MasterStep, Option<vip_state::Holder>) {
-        let record = self.ctx.state.read_reconcile(vip).value;
-        // The lock is looked at only when the VIP is elsewhere (looking takes it for an instant).
-        let elsewhere = view.holder_eni.as_deref().is_some_and(|h| h != me);
-        let (lock, stuck_holder) = if elsewhere {
-            self.lock_seen(vip)
-        } else {
-            (LockSeen::Free, None)
-        };
-        let step = core::check::master_step(&MasterFacts {
-            me,
-            view,
-            fresh,
-            record: record.as_ref(),
-            lock,
-            base_cooldown: self.ctx.config.check.reconcile_cooldown(),
-            now_ms: now_ms(),
-        });
-        (step, stuck_holder)
-    }
-
-    /// Whether the cloud view calls for a reconcile of `vip` ([`core::check::master_step`]).
-    /// `fresh`: this run looked the view up.
-    fn compare(
-        &mut self,
-        vip: Ipv4Addr,
-        view: &CloudView,
-        fresh: bool,
-        identity: &Identity,
-    ) -> bool {
-        let me = identity.eni_id.as_str();
-        let (step, stuck_holder) = self.step(vip, view, fresh, me);
-        match step {
-            MasterStep::Here => false,
-            MasterStep::ConflictOver => {
-                self.save("reconcile", move |state| state.clear_reconcile(vip));
-                false
-            }
-            MasterStep::Moving => {
-                self.notes.push(format!("{vip} is moving"));
-                false
-            }
-            MasterStep::Unassigned => {
-                crate::warn!("vip_unassigned", vip = vip, eni = me);
-                self.notes.push(format!("{vip} is assigned to no ENI"));
-                false
-            }
-            MasterStep::InFlight => {
-                self.notes.push(format!("{vip}: a migration is in flight"));
-                false
-            }
-            MasterStep::CoolingDown { holder, cooldown_s } => {
-                crate::debug!(
-                    "reconcile_cooldown",
-                    vip = vip,
-                    holder = holder,
-                    cooldown_s = cooldown_s
-                );
-                self.notes
-                    .push(format!("{vip} is on {holder}; reconcile cooling down"));
-                false
-            }
-            MasterStep::LookUp => {
-                // Decided on the next run, on a view looked up then.
-                self.notes.push(format!(
-                    "{vip}: a cached view says another ENI holds it; looking again before a reconcile"
-                ));
-                false
-            }
-            MasterStep::Reconcile {
-                holder,
-                record,
-                stuck,
-            } => {
-                if stuck && let Some(h) = stuck_holder {
-                    // A run stuck past its deadline (stopped, hung) will not finish: say so, and
-                    // let the reconcile take its lock over.
-                    crate::warn!("migration_stuck", vip = vip, holder = h);
-                    self.notes
-                        .push(format!("{vip}: the migration in flight is stuck ({h})"));
-                }
-                let next_cooldown_s = record.cooldown_s;
-                let repeats = record.repeats;
-                self.save("reconcile", move |state| state.write_reconcile(&record));
-                crate::warn!(
-                    "reconcile",
-                    vip = vip,
-                    holder = holder,
-                    repeats = repeats,
-                    next_cooldown_s = next_cooldown_s
-                );
-                self.notes
-                    .push(format!("{vip} is on {holder}; reconcile started"));
-                true
-            }
-        }
+        thread::Builder::new()
+            .name("cloud".into())
+            .spawn(move || {
+                let _ = tx.send(learn(config, &stale));
+            })
+            .map_err(|e| format!("cannot start the cloud worker: {e}"))?;
+        rx.recv_timeout(remaining)
+            .map_err(|_| "the cloud did not answer before check.deadline_ms".to_owned())
     }
 
     fn start_reconcile(&mut self) {
@@ -338,37 +167,14 @@ impl Check<'_> {
             ),
         }
     }
+}
 
-    fn restore_on_nic(&mut self, vip: &VipConfig, iface: &str) {
-        let nic = LocalNic::new().with_timeout(self.remaining());
-        let on = match nic.has_ip(iface, vip.address) {
-            Ok(on) => on,
-            Err(e) => {
-                crate::error!("nic_probe_failed", vip = vip.address, error = e);
-                return;
-            }
-        };
-        let master_now =
-            || self.ctx.state.read_state(self.instance).state == KeepalivedState::Master;
-        match core::check::restore_step(on, master_now) {
-            RestoreStep::Present => {}
-            RestoreStep::NotMaster => self
-                .notes
-                .push(format!("{}: no longer MASTER", vip.address)),
-            RestoreStep::Add => match nic.add_ip(iface, vip.address, vip.prefix_len) {
-                Ok(()) => {
-                    crate::warn!("vip_restored", vip = vip.address, interface = iface);
-                    self.notes
-                        .push(format!("{} restored on {iface}", vip.address));
-                }
-                Err(e) => crate::error!(
-                    "vip_restore_failed",
-                    vip = vip.address,
-                    interface = iface,
-                    error = e
-                ),
-            },
-        }
+/// For the core's steps that ask the cloud nothing (a restore, a stray).
+pub(super) struct NoCloud;
+
+impl CheckCloud for NoCloud {
+    fn look_up(&self, _vips: &[Ipv4Addr]) -> Result<Looked, NoAnswer> {
+        Err(NoAnswer::Unknown("not asked".to_owned()))
     }
 }
 

@@ -1,17 +1,18 @@
 //! check-self as BACKUP, FAULT or STOP: a VIP left on the interface keepalived manages it on is
-//! removed once the core says it is a stray (seen twice, half a second apart).
+//! removed once the core says it is a stray (seen twice, half a second apart,
+//! [`check_run::standby_vip`]). Which interface that is, and the guards that keep the node's own
+//! addresses, are the driver's.
 
 use std::path::Path;
 
-use vip_state::{KeepalivedState, now_ms};
+use vip_state::KeepalivedState;
 
 use super::Check;
+use super::master::NoCloud;
 use crate::config::VipConfig;
-use crate::core::{
-    self,
-    check::{StraySeen, StrayStep},
-};
-use crate::nic::{LocalNic, Nic};
+use crate::core::SystemClock;
+use crate::core::check_run::{self, CheckPorts};
+use crate::nic::LocalNic;
 
 impl Check<'_> {
     pub(super) fn as_standby(&mut self, vips: &[VipConfig], state: KeepalivedState, seq: u64) {
@@ -26,7 +27,6 @@ impl Check<'_> {
             }
         };
         for vip in vips {
-            let name = format!("stray-{}", vip.address);
             // keepalived manages the VIP on one interface: only that one is looked at, never
             // `lo` or another interface that carries the address for its own reasons.
             let anywhere = all.iter().any(|a| a.address == vip.address);
@@ -59,49 +59,16 @@ impl Check<'_> {
                     .push(format!("{} left on {iface}: {reason}", vip.address));
                 continue;
             }
-            let seen = self
-                .ctx
-                .state
-                .read_cache::<StraySeen>(&name)
-                .value
-                .map(|c| c.value);
-            match core::check::stray_step(vip.address, on, seen.as_ref(), seq, now_ms()) {
-                StrayStep::Forget => {
-                    if seen.is_some() {
-                        self.save("stray", move |state| state.remove_cache(&name));
-                    }
-                    continue;
-                }
-                StrayStep::Remember(record) => {
-                    self.save("stray", move |state| state.write_cache(&name, &record));
-                    self.notes.push(format!(
-                        "{} on the NIC while {state}; removing it if it stays",
-                        vip.address
-                    ));
-                    continue;
-                }
-                StrayStep::Remove => {}
-            }
-            let nic = LocalNic::new().with_timeout(self.remaining());
-            match nic.remove_ip(&iface, vip.address) {
-                Ok(()) => {
-                    crate::warn!(
-                        "stray_vip_removed",
-                        vip = vip.address,
-                        interface = iface,
-                        state = state
-                    );
-                    self.notes
-                        .push(format!("stray {} removed from {iface}", vip.address));
-                }
-                Err(e) => crate::error!(
-                    "stray_vip_remove_failed",
-                    vip = vip.address,
-                    interface = iface,
-                    error = e
-                ),
-            }
-            self.save("stray", move |state| state.remove_cache(&name));
+            let this: &Check<'_> = self;
+            let nic = LocalNic::new().with_timeout(this.remaining());
+            let ports = CheckPorts {
+                records: this,
+                cloud: &NoCloud,
+                nic: &nic,
+                clock: &SystemClock,
+            };
+            let note = check_run::standby_vip(&ports, vip.address, &iface, on, seq, state);
+            self.notes.extend(note);
         }
     }
 
@@ -130,7 +97,7 @@ impl Check<'_> {
         }
         if self.discovered_interface.is_none() {
             let found = match self.learn(&[]).map(|l| l.identity) {
-                Some(Ok(identity)) => {
+                Ok(Ok(identity)) => {
                     let found = identity.interface.clone();
                     if let Err(e) =
                         crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity)
@@ -140,11 +107,14 @@ impl Check<'_> {
                     self.cached = Some(identity);
                     found
                 }
-                Some(Err(e)) => {
+                Ok(Err(e)) => {
                     crate::warn!("identity_unknown", vip = vip.address, error = e);
                     None
                 }
-                None => None,
+                Err(e) => {
+                    self.cloud_unknown(&e);
+                    None
+                }
             };
             self.discovered_interface = Some(found);
         }

@@ -11,6 +11,9 @@
 //! drivers: flags, configuration, locks, threads, output.
 
 pub mod check;
+pub mod check_run;
+#[cfg(test)]
+mod check_run_tests;
 #[cfg(test)]
 mod check_tests;
 mod errors;
@@ -75,6 +78,10 @@ pub trait Clock {
     /// Whether the process was asked to stop.
     fn stop_requested(&self) -> bool {
         false
+    }
+    /// Wall-clock unix milliseconds (records that outlive the process are stamped with it).
+    fn wall_ms(&self) -> u64 {
+        vip_state::now_ms()
     }
 }
 

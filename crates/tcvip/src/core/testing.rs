@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 
 use tencent_api::vpc::TaskStatus;
 use tencent_api::{ApiError, Error};
-use vip_state::KeepalivedState;
+use vip_state::{CloudView, KeepalivedState, ReconcileRecord};
 
+use super::check::{LockSeen, StraySeen};
+use super::check_run::{CheckCloud, CheckRecords, Looked, NoAnswer};
 use super::{Clock, Cloud, Holder, Latest, Records};
+use crate::nic::FakeNic;
 
 /// A clock that moves only when slept on.
 #[derive(Debug)]
@@ -44,7 +47,13 @@ impl Clock for ManualClock {
     fn sleep(&self, d: Duration) {
         self.advance(d);
     }
+    fn wall_ms(&self) -> u64 {
+        WALL_START_MS + self.elapsed_ms()
+    }
 }
+
+/// The wall time a [`ManualClock`] starts at (unix ms).
+pub const WALL_START_MS: u64 = 1_700_000_000_000;
 
 /// An API error with `code`.
 pub fn api(code: &str, action: &str) -> Error {
@@ -244,5 +253,123 @@ impl Records for FakeRecords<'_> {
             seq,
             noted: self.noted.get(),
         }
+    }
+}
+
+/// check-self's state directory in memory; every write is logged in order.
+pub struct FakeCheckRecords {
+    pub state: Cell<KeepalivedState>,
+    pub seq: Cell<u64>,
+    pub views: RefCell<Vec<CloudView>>,
+    pub reconcile: RefCell<Option<ReconcileRecord>>,
+    pub stray: RefCell<Option<StraySeen>>,
+    pub lock: Cell<LockSeen>,
+    pub writes: RefCell<Vec<&'static str>>,
+}
+
+impl FakeCheckRecords {
+    pub fn new(state: KeepalivedState) -> FakeCheckRecords {
+        FakeCheckRecords {
+            state: Cell::new(state),
+            seq: Cell::new(1),
+            views: RefCell::new(Vec::new()),
+            reconcile: RefCell::new(None),
+            stray: RefCell::new(None),
+            lock: Cell::new(LockSeen::Free),
+            writes: RefCell::new(Vec::new()),
+        }
+    }
+    fn wrote(&self, what: &'static str) {
+        self.writes.borrow_mut().push(what);
+    }
+}
+
+impl Records for FakeCheckRecords {
+    fn latest(&self, _instance: &str) -> Latest {
+        Latest {
+            state: self.state.get(),
+            seq: self.seq.get(),
+            noted: None,
+        }
+    }
+}
+
+impl CheckRecords for FakeCheckRecords {
+    fn cloud_view(&self, vip: Ipv4Addr) -> Option<CloudView> {
+        self.views
+            .borrow()
+            .iter()
+            .rev()
+            .find(|v| v.vip == vip)
+            .cloned()
+    }
+    fn save_view(&self, view: &CloudView) {
+        self.wrote("cloud_view");
+        self.views.borrow_mut().push(view.clone());
+    }
+    fn reconcile(&self, _vip: Ipv4Addr) -> Option<ReconcileRecord> {
+        self.reconcile.borrow().clone()
+    }
+    fn save_reconcile(&self, record: &ReconcileRecord) {
+        self.wrote("reconcile");
+        *self.reconcile.borrow_mut() = Some(record.clone());
+    }
+    fn clear_reconcile(&self, _vip: Ipv4Addr) {
+        self.wrote("reconcile cleared");
+        *self.reconcile.borrow_mut() = None;
+    }
+    fn stray(&self, _vip: Ipv4Addr) -> Option<StraySeen> {
+        self.stray.borrow().clone()
+    }
+    fn save_stray(&self, seen: &StraySeen) {
+        self.wrote("stray");
+        *self.stray.borrow_mut() = Some(seen.clone());
+    }
+    fn forget_stray(&self, _vip: Ipv4Addr) {
+        self.wrote("stray forgotten");
+        *self.stray.borrow_mut() = None;
+    }
+    fn lock(&self, _vip: Ipv4Addr) -> (LockSeen, Option<String>) {
+        let lock = self.lock.get();
+        (
+            lock,
+            (lock == LockSeen::Stuck).then(|| "pid 4242".to_owned()),
+        )
+    }
+}
+
+/// The cloud as check-self asks it: this node's ENI and one VIP's holder (or no answer). Each
+/// call is logged with what was asked and how many NIC changes `nic` had made by then.
+pub struct FakeCheckCloud<'a> {
+    pub me: &'static str,
+    pub holder: RefCell<Result<Option<Holder>, NoAnswer>>,
+    pub nic: &'a FakeNic,
+    pub calls: RefCell<Vec<(Vec<Ipv4Addr>, usize)>>,
+}
+
+impl<'a> FakeCheckCloud<'a> {
+    pub fn new(nic: &'a FakeNic, holder: Result<Option<Holder>, NoAnswer>) -> FakeCheckCloud<'a> {
+        FakeCheckCloud {
+            me: "eni-me",
+            holder: RefCell::new(holder),
+            nic,
+            calls: RefCell::new(Vec::new()),
+        }
+    }
+    pub fn asked(&self) -> Vec<Vec<Ipv4Addr>> {
+        self.calls.borrow().iter().map(|(v, _)| v.clone()).collect()
+    }
+}
+
+impl CheckCloud for FakeCheckCloud<'_> {
+    fn look_up(&self, vips: &[Ipv4Addr]) -> Result<Looked, NoAnswer> {
+        self.calls
+            .borrow_mut()
+            .push((vips.to_vec(), self.nic.ops().len()));
+        let holder = self.holder.borrow().clone()?;
+        Ok(Looked {
+            me: self.me.to_owned(),
+            holders: vips.iter().map(|&v| (v, Ok(holder.clone()))).collect(),
+        })
     }
 }
