@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use vip_state::{CloudView, KeepalivedState};
 
-use super::check::STRAY_GRACE;
+use super::Clock as _;
+use super::check::{LockSeen, STRAY_GRACE};
 use super::check_run::{CheckPorts, MasterInput, MasterVip, NoAnswer, master, standby_vip};
 use super::testing::{FakeCheckCloud, FakeCheckRecords, ManualClock, WALL_START_MS, holder};
 use crate::nic::{FakeNic, NicOp};
@@ -321,4 +322,35 @@ fn a_vip_gone_from_the_nic_forgets_its_sighting() {
     assert_eq!(standby_vip(&p, VIP, "eth0", false, 1, fault), None);
     assert!(records.stray.borrow().is_none());
     assert!(nic.ops().is_empty());
+}
+
+#[test]
+fn a_cached_view_of_a_move_in_flight_is_looked_up_again_after_seconds_unless_the_move_is_ours() {
+    // A vip-migrate died mid-move: the view it left says MIGRATING. Six seconds on (well inside
+    // cloud_ttl_s) it is looked up again, unless a migration here holds the VIP's lock.
+    let clock = ManualClock::new();
+    let nic = FakeNic::new().with_address("eth0", VIP, 32);
+    let records = FakeCheckRecords::new(KeepalivedState::Master);
+    let mut moving = cached("eni-peer", WALL_START_MS);
+    moving.ip_state = Some("MIGRATING".to_owned());
+    records.views.borrow_mut().push(moving.clone());
+    let cloud = FakeCheckCloud::new(&nic, Ok(Some(holder("eni-me", "AVAILABLE"))));
+    let p = CheckPorts {
+        records: &records,
+        cloud: &cloud,
+        nic: &nic,
+        clock: &clock,
+    };
+    let vips = on_eth0();
+    clock.advance(Duration::from_secs(6));
+    let out = master(&p, &input(&vips, Some("eni-me")));
+    assert_eq!(cloud.asked(), vec![vec![VIP]]);
+    assert_eq!(out.views[0].holder_eni.as_deref(), Some("eni-me"));
+
+    moving.learned_at_ms = clock.wall_ms() - 6_000;
+    records.views.borrow_mut().push(moving);
+    records.lock.set(LockSeen::Held);
+    let out = master(&p, &input(&vips, Some("eni-me")));
+    assert_eq!(cloud.asked()[1], Vec::<Ipv4Addr>::new(), "asked again");
+    assert!(out.notes.iter().any(|n| n.contains("is moving")), "{out:?}");
 }

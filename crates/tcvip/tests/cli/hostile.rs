@@ -197,62 +197,6 @@ fn node_off_the_host(fake: &fake_vpc::FakeVpcHandle, more: &str) -> Node {
     )
 }
 
-fn cloud_view(holder: &str, state: &str, age: Duration) -> vip_state::CloudView {
-    vip_state::CloudView {
-        vip: VIP,
-        holder_eni: Some(holder.to_owned()),
-        holder_instance: None,
-        ip_state: Some(state.to_owned()),
-        learned_at_ms: vip_state::now_ms() - age.as_millis() as u64,
-    }
-}
-
-#[test]
-fn a_cached_view_of_a_move_in_flight_is_asked_again_after_seconds() {
-    // A vip-migrate died mid-move; the move then failed in the cloud. The view it left says
-    // MIGRATING: the MASTER must look again within seconds, not after cloud_ttl_s.
-    let fake = start(&example("two-nodes"), Duration::ZERO);
-    let node = node_off_the_host(&fake, "[check]\ncloud_ttl_s = 60\n");
-    node.record("default", vip_state::KeepalivedState::Master);
-    let state = node.state();
-    state
-        .write_cloud_view(&cloud_view(
-            "eni-node0002",
-            "MIGRATING",
-            Duration::from_secs(6),
-        ))
-        .unwrap();
-    let run = node.run("check-self", &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        fake.calls_of("DescribeNetworkInterfaces").len(),
-        1,
-        "the stale MIGRATING view was trusted: {}",
-        node.log_text()
-    );
-    let view = state.read_cloud_view(VIP).value.unwrap();
-    assert_eq!(view.holder_eni.as_deref(), Some("eni-node0001"), "{view:?}");
-
-    // While a migration on this node holds the VIP's lock, the view it stores is trusted.
-    state
-        .write_cloud_view(&cloud_view(
-            "eni-node0002",
-            "MIGRATING",
-            Duration::from_secs(6),
-        ))
-        .unwrap();
-    let _lock = state
-        .lock_vip_timeout(VIP, "migrate", Duration::from_secs(5))
-        .unwrap();
-    let run = node.run("check-self", &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        fake.calls_of("DescribeNetworkInterfaces").len(),
-        1,
-        "asked again"
-    );
-}
-
 #[test]
 fn the_verdict_is_saved_when_the_cloud_used_up_the_deadline_and_each_run_is_shown() {
     let fake = start(&example("two-nodes"), Duration::ZERO);
