@@ -41,24 +41,6 @@ impl Check<'_> {
                 continue;
             };
             let own_primary = self.cached.as_ref().and_then(|i| i.primary_ipv4);
-            let on = all
-                .iter()
-                .any(|a| a.address == vip.address && a.interface == iface);
-            if on
-                && let Some(reason) =
-                    crate::vip_guard::removal_refusal(vip.address, &iface, &all, own_primary)
-            {
-                crate::error!(
-                    "stray_vip_kept",
-                    vip = vip.address,
-                    interface = iface,
-                    state = state,
-                    reason = reason
-                );
-                self.notes
-                    .push(format!("{} left on {iface}: {reason}", vip.address));
-                continue;
-            }
             let this: &Check<'_> = self;
             let nic = LocalNic::new().with_timeout(this.remaining());
             let ports = CheckPorts {
@@ -67,7 +49,7 @@ impl Check<'_> {
                 nic: &nic,
                 clock: &SystemClock,
             };
-            let note = check_run::standby_vip(&ports, vip.address, &iface, on, seq, state);
+            let note = check_run::standby_vip(&ports, vip.address, &iface, own_primary, seq, state);
             self.notes.extend(note);
         }
     }

@@ -17,6 +17,9 @@ use super::check::{
     restore_step, stray_step, view_usable,
 };
 use super::{Clock, Holder, Nic, Records};
+use crate::ifaddrs::IfAddr;
+use crate::nic::NicError;
+use crate::vip_guard::removal_refusal;
 
 /// The state directory, as check-self reads and writes it. Writes cannot fail here: the driver
 /// records a failed write in the verdict.
@@ -370,16 +373,43 @@ fn apply(
     }
 }
 
-/// A non-MASTER's step for `vip`, on `iface` or not (`on`), with state record `seq`: the
-/// sighting remembered or forgotten, or the VIP removed. A note when something was seen or done.
+/// A non-MASTER's step for `vip` on `iface`, with state record `seq`: the sighting remembered or
+/// forgotten, or the VIP removed; never an address the interface or the node owns (its first
+/// address, `own_primary`). A note when something was seen or done.
 pub fn standby_vip(
     p: &CheckPorts<'_>,
     vip: Ipv4Addr,
     iface: &str,
-    on: bool,
+    own_primary: Option<Ipv4Addr>,
     seq: u64,
     state: KeepalivedState,
 ) -> Option<String> {
+    let addresses = match p.nic.addresses(iface) {
+        Ok(addresses) => addresses,
+        Err(NicError::NoSuchInterface { .. }) => Vec::new(),
+        Err(e) => {
+            crate::error!("nic_probe_failed", vip = vip, interface = iface, error = e);
+            return None;
+        }
+    };
+    let on = addresses.iter().any(|a| a.ip == vip);
+    let listed: Vec<IfAddr> = addresses
+        .iter()
+        .map(|a| IfAddr {
+            interface: iface.to_owned(),
+            address: a.ip,
+        })
+        .collect();
+    if on && let Some(reason) = removal_refusal(vip, iface, &listed, own_primary) {
+        crate::error!(
+            "stray_vip_kept",
+            vip = vip,
+            interface = iface,
+            state = state,
+            reason = reason
+        );
+        return Some(format!("{vip} left on {iface}: {reason}"));
+    }
     let seen = p.records.stray(vip);
     match stray_step(vip, on, seen.as_ref(), seq, p.clock.wall_ms()) {
         StrayStep::Forget => {

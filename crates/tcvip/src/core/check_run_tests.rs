@@ -12,7 +12,7 @@ use super::Clock as _;
 use super::check::{LockSeen, STRAY_GRACE};
 use super::check_run::{CheckPorts, MasterInput, MasterVip, NoAnswer, master, standby_vip};
 use super::testing::{FakeCheckCloud, FakeCheckRecords, ManualClock, WALL_START_MS, holder};
-use crate::nic::{FakeNic, NicOp};
+use crate::nic::{FakeNic, Nic as _, NicOp};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 100);
 const COOLDOWN: Duration = Duration::from_secs(10);
@@ -33,6 +33,13 @@ fn input<'a>(vips: &'a [MasterVip<'a>], known_me: Option<&'a str>) -> MasterInpu
         ttl: Duration::from_secs(30),
         base_cooldown: COOLDOWN,
     }
+}
+
+/// eth0 with its own address first, then the VIP (as keepalived adds it).
+fn standby_nic() -> FakeNic {
+    FakeNic::new()
+        .with_address("eth0", Ipv4Addr::new(198, 18, 1, 10), 24)
+        .with_address("eth0", VIP, 32)
 }
 
 fn cached(holder: &str, learned_at_ms: u64) -> CloudView {
@@ -253,7 +260,7 @@ fn a_holder_that_has_the_vip_as_its_primary_ip_is_never_reconciled() {
 #[test]
 fn a_stray_is_removed_when_seen_twice_half_a_second_apart() {
     let clock = ManualClock::new();
-    let nic = FakeNic::new().with_address("eth0", VIP, 32);
+    let nic = standby_nic();
     let records = FakeCheckRecords::new(KeepalivedState::Backup);
     let cloud = FakeCheckCloud::new(&nic, Ok(None));
     let p = CheckPorts {
@@ -263,14 +270,14 @@ fn a_stray_is_removed_when_seen_twice_half_a_second_apart() {
         clock: &clock,
     };
     let backup = KeepalivedState::Backup;
-    let note = standby_vip(&p, VIP, "eth0", true, 1, backup).unwrap();
+    let note = standby_vip(&p, VIP, "eth0", None, 1, backup).unwrap();
     assert!(note.contains("removing it if it stays"), "{note}");
     assert!(nic.ops().is_empty());
     clock.advance(STRAY_GRACE / 2);
-    standby_vip(&p, VIP, "eth0", true, 1, backup);
+    standby_vip(&p, VIP, "eth0", None, 1, backup);
     assert!(nic.ops().is_empty(), "removed before the grace");
     clock.advance(STRAY_GRACE);
-    let note = standby_vip(&p, VIP, "eth0", true, 1, backup).unwrap();
+    let note = standby_vip(&p, VIP, "eth0", None, 1, backup).unwrap();
     assert_eq!(note, "stray 198.18.1.100 removed from eth0");
     assert_eq!(nic.ops(), vec![NicOp::Remove("eth0".into(), VIP)]);
     assert!(records.stray.borrow().is_none());
@@ -280,7 +287,7 @@ fn a_stray_is_removed_when_seen_twice_half_a_second_apart() {
 #[test]
 fn a_notification_between_two_sightings_starts_the_count_over() {
     let clock = ManualClock::new();
-    let nic = FakeNic::new().with_address("eth0", VIP, 32);
+    let nic = standby_nic();
     let records = FakeCheckRecords::new(KeepalivedState::Backup);
     let cloud = FakeCheckCloud::new(&nic, Ok(None));
     let p = CheckPorts {
@@ -290,23 +297,23 @@ fn a_notification_between_two_sightings_starts_the_count_over() {
         clock: &clock,
     };
     let backup = KeepalivedState::Backup;
-    standby_vip(&p, VIP, "eth0", true, 1, backup);
+    standby_vip(&p, VIP, "eth0", None, 1, backup);
     clock.advance(STRAY_GRACE * 2);
     // MASTER and back to BACKUP since: seq 3.
-    standby_vip(&p, VIP, "eth0", true, 3, backup);
+    standby_vip(&p, VIP, "eth0", None, 3, backup);
     assert!(
         nic.ops().is_empty(),
         "removed on the first sighting after a flap"
     );
     clock.advance(STRAY_GRACE * 2);
-    standby_vip(&p, VIP, "eth0", true, 3, backup);
+    standby_vip(&p, VIP, "eth0", None, 3, backup);
     assert_eq!(nic.ops(), vec![NicOp::Remove("eth0".into(), VIP)]);
 }
 
 #[test]
 fn a_vip_gone_from_the_nic_forgets_its_sighting() {
     let clock = ManualClock::new();
-    let nic = FakeNic::new().with_interface("eth0");
+    let nic = standby_nic();
     let records = FakeCheckRecords::new(KeepalivedState::Fault);
     let cloud = FakeCheckCloud::new(&nic, Ok(None));
     let p = CheckPorts {
@@ -316,12 +323,49 @@ fn a_vip_gone_from_the_nic_forgets_its_sighting() {
         clock: &clock,
     };
     let fault = KeepalivedState::Fault;
-    standby_vip(&p, VIP, "eth0", true, 1, fault);
+    standby_vip(&p, VIP, "eth0", None, 1, fault);
     assert!(records.stray.borrow().is_some());
+    // keepalived (or someone) takes it off before the second sighting.
+    nic.remove_ip("eth0", VIP).unwrap();
     clock.advance(STRAY_GRACE * 2);
-    assert_eq!(standby_vip(&p, VIP, "eth0", false, 1, fault), None);
+    assert_eq!(standby_vip(&p, VIP, "eth0", None, 1, fault), None);
     assert!(records.stray.borrow().is_none());
-    assert!(nic.ops().is_empty());
+    assert_eq!(
+        nic.ops().len(),
+        1,
+        "only the test's own removal: {:?}",
+        nic.ops()
+    );
+}
+
+#[test]
+fn an_address_the_interface_or_the_node_owns_is_never_removed() {
+    let clock = ManualClock::new();
+    // The VIP is eth0's first address: the interface's own.
+    let nic = FakeNic::new().with_address("eth0", VIP, 24);
+    let records = FakeCheckRecords::new(KeepalivedState::Backup);
+    let cloud = FakeCheckCloud::new(&nic, Ok(None));
+    let p = CheckPorts {
+        records: &records,
+        cloud: &cloud,
+        nic: &nic,
+        clock: &clock,
+    };
+    let backup = KeepalivedState::Backup;
+    for _ in 0..3 {
+        let note = standby_vip(&p, VIP, "eth0", None, 1, backup).unwrap();
+        assert!(note.contains("its first"), "{note}");
+        clock.advance(STRAY_GRACE * 2);
+    }
+    // Not the first, but this node's primary IP.
+    let nic = standby_nic();
+    let p = CheckPorts { nic: &nic, ..p };
+    for _ in 0..3 {
+        let note = standby_vip(&p, VIP, "eth0", Some(VIP), 1, backup).unwrap();
+        assert!(note.contains("primary IP"), "{note}");
+        clock.advance(STRAY_GRACE * 2);
+    }
+    assert!(nic.ops().is_empty() && records.writes.borrow().is_empty());
 }
 
 #[test]

@@ -331,34 +331,5 @@ fn a_backup_never_removes_the_nodes_own_address() {
     }
     assert!(ns.has(own), "the node lost its own address");
 
-    // An address that is its interface's first (its own) is not a stray either, whatever the
-    // configuration says.
-    ip(&[
-        "-n",
-        &ns.name,
-        "addr",
-        "add",
-        "198.18.1.100/32",
-        "dev",
-        "tv1",
-    ])
-    .unwrap();
-    let node = Node::new(
-        &fake,
-        "ins-node0001",
-        &format!(
-            "{}[[vip]]\naddress = \"198.18.1.100\"\ninterface = \"tv1\"\n",
-            node_section("ins-node0001", "eni-node0001", "vpc-demo0001")
-        ),
-    );
-    node.record("default", KeepalivedState::Backup);
-    for _ in 0..2 {
-        let run = ns.run(&node, "check-self", &[]);
-        assert_eq!(run.code, 0, "{run:?}");
-        thread::sleep(Duration::from_millis(600));
-    }
-    assert!(ns.has_on("tv1", VIP), "tv1 lost its own address");
-    let log = node.log_text();
-    assert!(log.contains("event=stray_vip_kept"), "{log}");
     assert!(fake.calls().is_empty(), "{:?}", fake.calls());
 }
