@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the failover rehearsal (scripts/demo.sh, tests/e2e/) needs and is missing:
-# keepalived (Debian's package), iproute2 (ip), iputils-ping (ping), procps (pgrep/ps) and curl.
+# Installs what the failover rehearsal (scripts/demo.sh, tests/e2e/) and the tests that need root
+# (crates/tcvip/tests/cli) need and is missing: keepalived (Debian's package), iproute2 (ip),
+# iputils-ping (ping), procps (pgrep/ps), curl, strace and util-linux (unshare).
 #
 # Idempotent and quiet when nothing is missing. Installing needs root and apt-get; without them,
 # and something missing, it fails with a message that names what is missing.
@@ -13,7 +14,7 @@ case "${1:-}" in
     --check) check_only=true ;;
     "") ;;
     -h | --help)
-        sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -29,6 +30,8 @@ declare -A package_of=(
     [ping]=iputils-ping
     [pgrep]=procps
     [curl]=curl
+    [strace]=strace
+    [unshare]=util-linux
 )
 
 have() {

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use tencent_api::sign::{ALGORITHM, SignInput, sign};
 
-use crate::api::ApiError;
+use crate::api_error::ApiError;
 use crate::http::Request;
 use crate::world::World;
 

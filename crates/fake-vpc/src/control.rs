@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::faults::{FaultJson, FaultSpec};
 use crate::http::{Reply, Request};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 fn bad(msg: impl Into<String>) -> Reply {
     Reply::Http {

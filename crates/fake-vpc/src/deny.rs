@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::ApiError;
+use crate::api_error::ApiError;
 
 /// The default refusal code.
 pub const DEFAULT_CODE: &str = "AuthFailure.UnauthorizedOperation";

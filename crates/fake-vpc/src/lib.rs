@@ -44,6 +44,7 @@
 //!   never the Authorization header.
 
 pub mod api;
+mod api_error;
 mod auth;
 mod calls;
 pub mod control;
@@ -56,6 +57,7 @@ mod metadata;
 pub mod net;
 mod ratelimit;
 mod server;
+mod shared;
 pub mod topology;
 pub mod world;
 

@@ -17,7 +17,7 @@ use crate::calls::MetadataRecord;
 use crate::faults::Fault;
 use crate::http::{Reply, Request};
 use crate::ids;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::world::{Instance, World};
 
 /// Splits a metadata request path into (explicit instance, path below `meta-data/`).

@@ -11,6 +11,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use clap::CommandFactory as _;
+use tcvip::exit::Tool;
 
 /// One binary a package ships.
 #[derive(Debug)]
@@ -25,19 +26,19 @@ pub struct Binary {
 pub const BINARIES: &[Binary] = &[
     Binary {
         name: "notify-action",
-        command: tcvip::notify::Args::command,
+        command: || tcvip::cli::command::<tcvip::notify::Args>(Tool::NotifyAction),
     },
     Binary {
         name: "vip-migrate",
-        command: tcvip::migrate::Args::command,
+        command: || tcvip::cli::command::<tcvip::migrate::Args>(Tool::VipMigrate),
     },
     Binary {
         name: "vip-query",
-        command: tcvip::query::Args::command,
+        command: || tcvip::cli::command::<tcvip::query::Args>(Tool::VipQuery),
     },
     Binary {
         name: "check-self",
-        command: tcvip::check::Args::command,
+        command: || tcvip::cli::command::<tcvip::check::Args>(Tool::CheckSelf),
     },
     Binary {
         name: "tcvip",

@@ -21,35 +21,25 @@
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use vip_state::{
-    CheckRecord, CheckResult, CloudView, FlightAttempt, KeepalivedState, LockStatus,
-    ReconcileRecord, StateDir, StateError, Verdict, now_ms,
+    CheckRecord, CheckResult, FlightAttempt, KeepalivedState, StateDir, StateError, Verdict, now_ms,
 };
 
 use crate::cli::Common;
-use crate::cloud::{self, DELETING, Holder, MIGRATING, PENDING};
-use crate::config::{Config, OnCloudError, ServiceCheck, VipConfig};
+use crate::config::{OnCloudError, ServiceCheck, VipConfig};
 use crate::context::Context;
 use crate::discovery::Identity;
 use crate::exit::Exit;
-use crate::nic::{IpCommandNic, Nic};
 
-/// How long a VIP must have been seen on a non-MASTER node's NIC before it is removed.
-const STRAY_GRACE: Duration = Duration::from_millis(500);
-/// A stray sighting older than this starts over (a few check intervals).
-const STRAY_FORGET: Duration = Duration::from_secs(10);
-/// How long a cached view that saw the address mid-change is trusted when no migration on this
-/// node holds the VIP's lock (about two check intervals).
-const TRANSIENT_TTL: Duration = Duration::from_secs(4);
-/// A reconcile record is kept at least this long after its last attempt while the VIP is here.
-const CONFLICT_QUIET: Duration = Duration::from_secs(60);
+mod master;
+mod ports;
+mod standby;
+
 /// Time kept in hand at the end of the deadline for recording and exiting: a tenth of
 /// `check.deadline_ms`, within these bounds.
 const MIN_MARGIN: Duration = Duration::from_millis(50);
@@ -82,23 +72,6 @@ pub struct Args {
     /// keepalived vrrp_instance to check [default: the only one configured]
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
-}
-
-/// What the worker learned: this node's identity and, where asked, the cloud's view.
-struct Learned {
-    identity: Result<Identity, String>,
-    views: Vec<(Ipv4Addr, Result<Option<Holder>, String>)>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct StraySeen {
-    vip: Ipv4Addr,
-    first_seen_ms: u64,
-    last_seen_ms: u64,
-    /// The state record's sequence number at the first sighting: any notification since then
-    /// (a MASTER in between) starts the count over.
-    #[serde(default)]
-    seq: u64,
 }
 
 /// Runs `check-self`.
@@ -170,7 +143,10 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             .then(|| scope.spawn(move || service_checks(services, deadline, margin)));
         for instance in &instances {
             let read = read_state(&ctx, instance);
-            let vips: Vec<VipConfig> = ctx.vips_of(instance).into_iter().cloned().collect();
+            let vips: Vec<VipConfig> = crate::vips::of_instance(&ctx.config, instance)
+                .into_iter()
+                .cloned()
+                .collect();
             check.instance = instance;
             if let Some(reason) = untrusted(&ctx, instance, &read) {
                 // Acting on a record that is behind keepalived could remove the VIP from the
@@ -363,428 +339,6 @@ impl Check<'_> {
         }
     }
 
-    fn as_master(&mut self, vips: &[VipConfig]) {
-        let ttl = self.ctx.config.check.cloud_ttl();
-        let cached: Vec<(Ipv4Addr, Option<CloudView>)> = vips
-            .iter()
-            .map(|v| {
-                let view = self.ctx.state.read_cloud_view(v.address).value;
-                let here = || {
-                    matches!(
-                        self.ctx.state.vip_lock_status(v.address),
-                        Ok(LockStatus::Held(_))
-                    )
-                };
-                (
-                    v.address,
-                    view.filter(|view| view_usable(view, ttl, here, now_ms())),
-                )
-            })
-            .collect();
-        let stale: Vec<Ipv4Addr> = cached
-            .iter()
-            .filter(|(_, view)| view.is_none())
-            .map(|(vip, _)| *vip)
-            .collect();
-        // The NIC comes first: putting a vanished VIP back never waits for the cloud.
-        for vip in vips {
-            if let Some(iface) = &vip.interface {
-                self.restore_on_nic(vip, iface);
-            }
-        }
-        let Some(learned) = self.learn(&stale) else {
-            return;
-        };
-        let identity = match learned.identity {
-            Ok(identity) => identity,
-            Err(e) => {
-                self.cloud_unknown(&format!("this node's identity is unknown: {e}"));
-                return;
-            }
-        };
-        if let Err(e) = crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity) {
-            self.failures.push(crate::cli::error_text(&e));
-            return;
-        }
-        let mut reconcile = false;
-        for vip in vips {
-            if vip.interface.is_none() {
-                match identity.interface_for(vip).map(str::to_owned) {
-                    Some(iface) => self.restore_on_nic(vip, &iface),
-                    None => self.notes.push(format!(
-                        "{}: no interface known; set vip.interface",
-                        vip.address
-                    )),
-                }
-            }
-            if let Some((_, Ok(Some(h)))) = learned.views.iter().find(|(a, _)| *a == vip.address)
-                && h.primary
-            {
-                let e = crate::vip_guard::primary_ip(
-                    &self.ctx.config,
-                    crate::vip_guard::index_of(&self.ctx.config, vip.address),
-                    vip.address,
-                    Some(&h.eni),
-                );
-                self.failures.push(crate::cli::error_text(&e));
-                continue;
-            }
-            let view = match cached.iter().find(|(a, _)| *a == vip.address) {
-                Some((_, Some(view))) => Ok(view.clone()),
-                _ => match learned.views.iter().find(|(a, _)| *a == vip.address) {
-                    Some((_, Ok(holder))) => Ok(self.store_view(vip.address, holder.as_ref())),
-                    Some((_, Err(e))) => Err(e.clone()),
-                    None => Err("no answer from the cloud before the deadline".to_owned()),
-                },
-            };
-            match view {
-                Ok(view) => {
-                    reconcile |= self.compare(vip.address, &view, &identity);
-                    reconcile |= crate::operator::eip::check_as_master(
-                        self.ctx,
-                        vip,
-                        &view,
-                        &identity,
-                        self.remaining(),
-                        &mut self.notes,
-                    );
-                }
-                Err(e) => self.cloud_unknown(&format!("{}: {e}", vip.address)),
-            }
-        }
-        if reconcile {
-            self.start_reconcile();
-        }
-    }
-
-    /// Learns the identity (cached after the first run) and the holder of each of `stale`, on a
-    /// worker given up at the deadline.
-    fn learn(&mut self, stale: &[Ipv4Addr]) -> Option<Learned> {
-        let mut config: Config = self.ctx.config.clone();
-        let remaining = self.remaining();
-        // Each API request must end inside the check's own deadline.
-        config.cloud.timeout_ms = config
-            .cloud
-            .timeout_ms
-            .min(remaining.as_millis() as u64)
-            .max(1);
-        let stale = stale.to_vec();
-        let (tx, rx) = mpsc::channel();
-        let spawned = thread::Builder::new().name("cloud".into()).spawn(move || {
-            let _ = tx.send(learn(config, &stale));
-        });
-        if let Err(e) = spawned {
-            self.cloud_unknown(&format!("cannot start the cloud worker: {e}"));
-            return None;
-        }
-        match rx.recv_timeout(remaining) {
-            Ok(learned) => Some(learned),
-            Err(_) => {
-                self.cloud_unknown("the cloud did not answer before check.deadline_ms");
-                None
-            }
-        }
-    }
-
-    fn store_view(&self, vip: Ipv4Addr, holder: Option<&Holder>) -> CloudView {
-        let view = CloudView {
-            vip,
-            holder_eni: holder.map(|h| h.eni.clone()),
-            holder_instance: holder.and_then(|h| h.instance.clone()),
-            ip_state: holder.map(|h| h.state.clone()),
-            learned_at_ms: now_ms(),
-        };
-        let stored = view.clone();
-        self.save("cloud_view", move |state| state.write_cloud_view(&stored));
-        view
-    }
-
-    /// Whether the cloud view calls for a reconcile of `vip`.
-    fn compare(&mut self, vip: Ipv4Addr, view: &CloudView, identity: &Identity) -> bool {
-        let me = identity.eni_id.as_str();
-        let moving = view
-            .ip_state
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case(MIGRATING));
-        match view.holder_eni.as_deref() {
-            Some(holder) if holder == me => {
-                // Having the VIP back does not end a conflict: with two masters each one wins
-                // in turn. The record (and its grown cooldown) goes only once the conflict has
-                // stayed away for a while.
-                if self
-                    .ctx
-                    .state
-                    .read_reconcile(vip)
-                    .value
-                    .is_some_and(|r| conflict_over(&r, now_ms()))
-                {
-                    self.save("reconcile", move |state| state.clear_reconcile(vip));
-                }
-                false
-            }
-            _ if moving => {
-                self.notes.push(format!("{vip} is moving"));
-                false
-            }
-            None => {
-                crate::warn!("vip_unassigned", vip = vip, eni = me);
-                self.notes.push(format!("{vip} is assigned to no ENI"));
-                false
-            }
-            Some(holder) => self.may_reconcile(vip, holder),
-        }
-    }
-
-    fn may_reconcile(&mut self, vip: Ipv4Addr, holder: &str) -> bool {
-        match self.ctx.state.vip_lock_status(vip) {
-            // A run stuck past its deadline (stopped, hung) will not finish: say so, and let the
-            // reconcile below take its lock over.
-            Ok(LockStatus::Held(Some(h))) if h.is_stuck(now_ms()) => {
-                crate::warn!("migration_stuck", vip = vip, holder = h);
-                self.notes
-                    .push(format!("{vip}: the migration in flight is stuck ({h})"));
-            }
-            Ok(LockStatus::Held(_)) => {
-                self.notes.push(format!("{vip}: a migration is in flight"));
-                return false;
-            }
-            _ => {}
-        }
-        let now = now_ms();
-        let previous = self.ctx.state.read_reconcile(vip).value;
-        if let Some(p) = &previous
-            && !p.cooldown_over(now)
-        {
-            crate::debug!(
-                "reconcile_cooldown",
-                vip = vip,
-                holder = holder,
-                cooldown_s = p.cooldown_s
-            );
-            self.notes
-                .push(format!("{vip} is on {holder}; reconcile cooling down"));
-            return false;
-        }
-        let next = ReconcileRecord::next_attempt(
-            previous.as_ref(),
-            vip,
-            Some(holder),
-            self.ctx.config.check.reconcile_cooldown(),
-            now,
-        );
-        let stored = next.clone();
-        self.save("reconcile", move |state| state.write_reconcile(&stored));
-        crate::warn!(
-            "reconcile",
-            vip = vip,
-            holder = holder,
-            repeats = next.repeats,
-            next_cooldown_s = next.cooldown_s
-        );
-        self.notes
-            .push(format!("{vip} is on {holder}; reconcile started"));
-        true
-    }
-
-    fn start_reconcile(&mut self) {
-        match crate::notify::start_migration(self.ctx, self.common, self.instance, true) {
-            Ok(pid) => crate::info!(
-                "migrate_started",
-                instance = self.instance,
-                pid = pid,
-                reconcile = true
-            ),
-            Err(e) => crate::error!(
-                "migrate_start_failed",
-                instance = self.instance,
-                error = crate::cli::error_text(&e)
-            ),
-        }
-    }
-
-    fn restore_on_nic(&mut self, vip: &VipConfig, iface: &str) {
-        match crate::ifaddrs::has_ipv4(Some(iface), vip.address) {
-            Ok(true) => {}
-            // keepalived may have left MASTER since the record was read: look again right
-            // before changing the NIC.
-            Ok(false)
-                if self.ctx.state.read_state(self.instance).state != KeepalivedState::Master =>
-            {
-                self.notes
-                    .push(format!("{}: no longer MASTER", vip.address));
-            }
-            Ok(false) => {
-                let nic = IpCommandNic::new().with_timeout(self.remaining());
-                match nic.add_ip(iface, vip.address, vip.prefix_len) {
-                    Ok(()) => {
-                        crate::warn!("vip_restored", vip = vip.address, interface = iface);
-                        self.notes
-                            .push(format!("{} restored on {iface}", vip.address));
-                    }
-                    Err(e) => crate::error!(
-                        "vip_restore_failed",
-                        vip = vip.address,
-                        interface = iface,
-                        error = e
-                    ),
-                }
-            }
-            Err(e) => crate::error!("nic_probe_failed", vip = vip.address, error = e),
-        }
-    }
-
-    fn as_standby(&mut self, vips: &[VipConfig], state: KeepalivedState, seq: u64) {
-        if !self.ctx.config.check.remove_stray_vip {
-            return;
-        }
-        let all = match crate::ifaddrs::ipv4_addresses() {
-            Ok(all) => all,
-            Err(e) => {
-                crate::error!("nic_probe_failed", error = e);
-                return;
-            }
-        };
-        for vip in vips {
-            let name = format!("stray-{}", vip.address);
-            // keepalived manages the VIP on one interface: only that one is looked at, never
-            // `lo` or another interface that carries the address for its own reasons.
-            let anywhere = all.iter().any(|a| a.address == vip.address);
-            let Some(iface) = self.standby_interface(vip, anywhere) else {
-                if anywhere {
-                    self.notes.push(format!(
-                        "{} is on the NIC while {state}, but which interface keepalived manages \
-                         it on is not known yet (set vip.interface): left alone",
-                        vip.address
-                    ));
-                }
-                continue;
-            };
-            let own_primary = self.cached.as_ref().and_then(|i| i.primary_ipv4);
-            let on = all
-                .iter()
-                .any(|a| a.address == vip.address && a.interface == iface);
-            if on
-                && let Some(reason) =
-                    crate::vip_guard::removal_refusal(vip.address, &iface, &all, own_primary)
-            {
-                crate::error!(
-                    "stray_vip_kept",
-                    vip = vip.address,
-                    interface = iface,
-                    state = state,
-                    reason = reason
-                );
-                self.notes
-                    .push(format!("{} left on {iface}: {reason}", vip.address));
-                continue;
-            }
-            if !on {
-                if self
-                    .ctx
-                    .state
-                    .read_cache::<StraySeen>(&name)
-                    .value
-                    .is_some()
-                {
-                    self.save("stray", move |state| state.remove_cache(&name));
-                }
-                continue;
-            }
-            let now = now_ms();
-            let seen = self
-                .ctx
-                .state
-                .read_cache::<StraySeen>(&name)
-                .value
-                .map(|c| c.value)
-                .filter(|s| {
-                    s.seq == seq
-                        && now.saturating_sub(s.last_seen_ms) < STRAY_FORGET.as_millis() as u64
-                });
-            let first = seen.as_ref().map_or(now, |s| s.first_seen_ms);
-            if now.saturating_sub(first) < STRAY_GRACE.as_millis() as u64 {
-                let record = StraySeen {
-                    vip: vip.address,
-                    first_seen_ms: first,
-                    last_seen_ms: now,
-                    seq,
-                };
-                self.save("stray", move |state| state.write_cache(&name, &record));
-                self.notes.push(format!(
-                    "{} on the NIC while {state}; removing it if it stays",
-                    vip.address
-                ));
-                continue;
-            }
-            let nic = IpCommandNic::new().with_timeout(self.remaining());
-            match nic.remove_ip(&iface, vip.address) {
-                Ok(()) => {
-                    crate::warn!(
-                        "stray_vip_removed",
-                        vip = vip.address,
-                        interface = iface,
-                        state = state
-                    );
-                    self.notes
-                        .push(format!("stray {} removed from {iface}", vip.address));
-                }
-                Err(e) => crate::error!(
-                    "stray_vip_remove_failed",
-                    vip = vip.address,
-                    interface = iface,
-                    error = e
-                ),
-            }
-            self.save("stray", move |state| state.remove_cache(&name));
-        }
-    }
-
-    /// The interface keepalived manages `vip` on: `vip.interface`, else the one carrying the
-    /// primary MAC of the identity cached by an earlier run. With nothing cached, and only when
-    /// the VIP is on some interface (`anywhere`), the identity is discovered on the worker,
-    /// under the deadline, once per run.
-    fn standby_interface(&mut self, vip: &VipConfig, anywhere: bool) -> Option<String> {
-        if let Some(iface) = &vip.interface {
-            return Some(iface.clone());
-        }
-        if let Some(mac) = self.cached.as_ref().and_then(|i| i.mac.as_ref()) {
-            return match crate::nic::interface_by_mac(
-                Path::new(crate::nic::SYS_CLASS_NET),
-                mac.as_str(),
-            ) {
-                Ok(found) => found,
-                Err(e) => {
-                    crate::warn!("nic_probe_failed", vip = vip.address, error = e);
-                    None
-                }
-            };
-        }
-        if !anywhere {
-            return None;
-        }
-        if self.discovered_interface.is_none() {
-            let found = match self.learn(&[]).map(|l| l.identity) {
-                Some(Ok(identity)) => {
-                    let found = identity.interface.clone();
-                    if let Err(e) =
-                        crate::vip_guard::refuse_own_primary(&self.ctx.config, &identity)
-                    {
-                        self.failures.push(crate::cli::error_text(&e));
-                    }
-                    self.cached = Some(identity);
-                    found
-                }
-                Some(Err(e)) => {
-                    crate::warn!("identity_unknown", vip = vip.address, error = e);
-                    None
-                }
-                None => None,
-            };
-            self.discovered_interface = Some(found);
-        }
-        self.discovered_interface.clone().flatten()
-    }
-
     fn cloud_unknown(&mut self, reason: &str) {
         crate::warn!(
             "cloud_unknown",
@@ -860,35 +414,6 @@ impl Check<'_> {
     }
 }
 
-/// Whether a cached cloud view may answer at `now_ms`: learned at most `ttl` ago, and, when it
-/// saw the address in a transient state (a move, an assignment or an unassignment in flight),
-/// at most [`TRANSIENT_TTL`] ago unless a migration on this node holds the VIP's lock
-/// (`migrating_here`, asked only then). A move whose vip-migrate died ends, one way or the
-/// other, without this node hearing of it: the view must not outlive it by `cloud_ttl_s`.
-fn view_usable(
-    view: &CloudView,
-    ttl: Duration,
-    migrating_here: impl FnOnce() -> bool,
-    now_ms: u64,
-) -> bool {
-    let Some(age) = now_ms
-        .checked_sub(view.learned_at_ms)
-        .map(Duration::from_millis)
-    else {
-        // Learned in the future: the clock went back.
-        return false;
-    };
-    if age > ttl {
-        return false;
-    }
-    let transient = view.ip_state.as_deref().is_some_and(|s| {
-        [MIGRATING, PENDING, DELETING]
-            .iter()
-            .any(|t| s.eq_ignore_ascii_case(t))
-    });
-    !transient || age <= TRANSIENT_TTL || migrating_here()
-}
-
 /// The identity cached in the state directory by an earlier discovery, unless it is another
 /// instance's (a cloned disk).
 fn cached_identity(ctx: &Context) -> Option<Identity> {
@@ -904,16 +429,6 @@ fn cached_identity(ctx: &Context) -> Option<Identity> {
         .as_ref()
         .is_some_and(|id| *id != cached.instance_id);
     (!other).then_some(cached)
-}
-
-/// Whether a reconcile conflict is over: the VIP is here and no reconcile has been needed for
-/// twice the cooldown (and at least [`CONFLICT_QUIET`]). Until then the cooldown keeps growing.
-fn conflict_over(record: &ReconcileRecord, now_ms: u64) -> bool {
-    let quiet = record
-        .cooldown_s
-        .saturating_mul(2000)
-        .max(CONFLICT_QUIET.as_millis() as u64);
-    now_ms >= record.last_attempt_at_ms.saturating_add(quiet)
 }
 
 /// Runs each configured service check in turn, each under its timeout and all before
@@ -943,55 +458,9 @@ fn service_checks(checks: &[ServiceCheck], deadline: Instant, margin: Duration) 
     failures
 }
 
-/// The worker: identity first (a cache read on a warm node), then one lookup per stale VIP.
-fn learn(config: Config, stale: &[Ipv4Addr]) -> Learned {
-    let ctx = match Context::with_config(config, "check-self") {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            return Learned {
-                identity: Err(crate::cli::error_text(&e)),
-                views: Vec::new(),
-            };
-        }
-    };
-    let identity = match ctx.identity() {
-        Ok(identity) => identity.clone(),
-        Err(e) => {
-            return Learned {
-                identity: Err(crate::cli::error_text(&e)),
-                views: Vec::new(),
-            };
-        }
-    };
-    let views = stale
-        .iter()
-        .map(|&vip| {
-            let holder = ctx
-                .client()
-                .and_then(|client| Ok(cloud::find_holder(client, identity.vpc_id.as_str(), vip)?))
-                .map_err(|e| crate::cli::error_text(&e));
-            (vip, holder)
-        })
-        .collect();
-    Learned {
-        identity: Ok(identity),
-        views,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(last_attempt_at_ms: u64, cooldown_s: u64) -> ReconcileRecord {
-        ReconcileRecord {
-            vip: Ipv4Addr::new(10, 0, 1, 100),
-            holder_eni: Some("eni-peer".to_owned()),
-            last_attempt_at_ms,
-            cooldown_s,
-            repeats: 3,
-        }
-    }
 
     #[test]
     fn the_margin_is_a_tenth_of_the_deadline_within_bounds() {
@@ -1005,54 +474,5 @@ mod tests {
             Duration::from_millis(200)
         );
         assert_eq!(margin_for(Duration::from_secs(60)), MAX_MARGIN);
-    }
-
-    #[test]
-    fn a_view_of_an_address_mid_move_goes_stale_in_seconds_unless_the_move_is_ours() {
-        let ttl = Duration::from_secs(30);
-        let learned = 1_000_000;
-        let view = |state: &str| CloudView {
-            vip: Ipv4Addr::new(10, 0, 1, 100),
-            holder_eni: Some("eni-peer".to_owned()),
-            holder_instance: None,
-            ip_state: Some(state.to_owned()),
-            learned_at_ms: learned,
-        };
-        let at = |s: u64| learned + s * 1000;
-        for state in ["MIGRATING", "pending", "DELETING"] {
-            let v = view(state);
-            assert!(view_usable(&v, ttl, || false, at(4)), "{state}");
-            assert!(!view_usable(&v, ttl, || false, at(5)), "{state}");
-            // A migration of ours holds the lock: it will store what it learns.
-            assert!(view_usable(&v, ttl, || true, at(20)), "{state}");
-            assert!(!view_usable(&v, ttl, || true, at(31)), "{state}");
-        }
-        let settled = view("AVAILABLE");
-        assert!(view_usable(
-            &settled,
-            ttl,
-            || panic!("not asked for a settled view"),
-            at(30)
-        ));
-        assert!(!view_usable(&settled, ttl, || false, at(31)));
-        assert!(!view_usable(&settled, ttl, || false, learned - 1));
-    }
-
-    #[test]
-    fn a_conflict_is_over_only_after_a_quiet_spell() {
-        let start = 1_000_000;
-        // Short cooldowns: the quiet spell is at least CONFLICT_QUIET.
-        let r = record(start, 4);
-        assert!(!conflict_over(&r, start));
-        assert!(!conflict_over(&r, start + 8_000));
-        assert!(!conflict_over(&r, start + 59_999));
-        assert!(conflict_over(&r, start + 60_000));
-        // Long cooldowns: twice the cooldown.
-        let r = record(start, 300);
-        assert!(!conflict_over(&r, start + 599_999));
-        assert!(conflict_over(&r, start + 600_000));
-        // A clock that went back does not end it.
-        assert!(!conflict_over(&r, start - 1));
-        assert!(!conflict_over(&record(u64::MAX - 5, 600), u64::MAX - 1));
     }
 }

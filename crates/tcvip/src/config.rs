@@ -383,45 +383,6 @@ impl Config {
         names
     }
 
-    /// The VIPs that follow keepalived instance `name`. When no VIP names an instance, every VIP
-    /// follows the only instance, whatever its name.
-    pub fn vips_for_instance(&self, name: &str) -> Vec<&VipConfig> {
-        self.vips
-            .iter()
-            .filter(|v| v.instance.as_deref().is_none_or(|i| i == name))
-            .collect()
-    }
-
-    /// The VIPs for a notify or a command: `Some(name)` → those of that instance (an error when
-    /// there are none); `None` → all of them when they follow a single instance, else an error
-    /// asking for the instance name.
-    pub fn vips_for(&self, instance: Option<&str>) -> Result<Vec<&VipConfig>, ConfigError> {
-        let known: Vec<String> = self
-            .instance_names()
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        match instance {
-            Some(name) => {
-                let vips = self.vips_for_instance(name);
-                if vips.is_empty() {
-                    Err(ConfigError::NoVipForInstance {
-                        path: self.path.clone(),
-                        instance: name.to_owned(),
-                        known,
-                    })
-                } else {
-                    Ok(vips)
-                }
-            }
-            None if known.len() > 1 => Err(ConfigError::AmbiguousInstance {
-                path: self.path.clone(),
-                known,
-            }),
-            None => Ok(self.vips.iter().collect()),
-        }
-    }
-
     /// The VIP entry for `address`, if configured.
     pub fn vip(&self, address: Ipv4Addr) -> Option<&VipConfig> {
         self.vips.iter().find(|v| v.address == address)

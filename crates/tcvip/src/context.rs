@@ -283,10 +283,7 @@ impl Context {
 
     /// The VIPs that follow the instance recorded as `key`.
     pub fn vips_of(&self, key: &str) -> Vec<&VipConfig> {
-        if key == DEFAULT_INSTANCE && self.config.instance_names().is_empty() {
-            return self.config.vips.iter().collect();
-        }
-        self.config.vips_for_instance(key)
+        crate::vips::of_instance(&self.config, key)
     }
 
     /// The interface a VIP lives on: `vip.interface`, else the one discovered.
@@ -422,26 +419,5 @@ fn discovery_exit(err: DiscoveryError) -> anyhow::Error {
     exit(code, err)
 }
 
-/// The exit code for an API error that ends a command.
-pub fn api_exit(err: &tencent_api::Error) -> Exit {
-    use tencent_api::Error as E;
-    if let E::Credentials(c) = err {
-        if c.is_config() {
-            return Exit::Config;
-        }
-        if c.is_transient() {
-            return Exit::Unknown;
-        }
-    }
-    if err.is_auth() || err.code() == Some("UnauthorizedOperation") {
-        return Exit::Auth;
-    }
-    match err {
-        E::Timeout { .. }
-        | E::DeadlineReached { .. }
-        | E::Connect { .. }
-        | E::Transport { .. }
-        | E::Http { .. } => Exit::Unknown,
-        _ => Exit::Failure,
-    }
-}
+// One home for exit-code mapping: see crate::exit.
+pub use crate::exit::api_exit;

@@ -1,8 +1,9 @@
 //! The local NIC: is an exact IPv4 on an interface, put it there, take it away.
 //!
 //! [`IpCommandNic`] runs iproute2's `ip` as argv (never through a shell), each call under a
-//! timeout, and compares addresses exactly (10.0.1.10 is not 10.0.1.100). [`FakeNic`] is an
-//! in-memory seam for tests of the commands built on top. [`interface_by_mac`] finds the local
+//! timeout, and compares addresses exactly (10.0.1.10 is not 10.0.1.100). [`LocalNic`] reads
+//! through getifaddrs and writes through `ip`: the NIC the failover core ([`crate::core`]) is
+//! given. [`FakeNic`] is an in-memory seam for the core's tests. [`interface_by_mac`] finds the local
 //! interface that carries a MAC through `/sys/class/net`.
 //!
 //! It refuses interface and namespace names that `ip` could read as options or that the kernel
@@ -11,6 +12,7 @@
 pub mod command;
 mod fake;
 mod ip;
+mod local;
 mod sysfs;
 
 use std::net::Ipv4Addr;
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 pub use fake::{FakeNic, NicOp};
 pub use ip::{DEFAULT_TIMEOUT, IpCommandNic, parse_addr_show};
+pub use local::LocalNic;
 pub use sysfs::{SYS_CLASS_NET, interface_by_mac};
 
 /// One IPv4 address on an interface, with its prefix length.
@@ -99,6 +102,12 @@ pub enum NicError {
         argv: String,
         /// The line.
         line: String,
+    },
+    /// Listing the host's addresses (getifaddrs) failed.
+    #[error("cannot list this host's addresses: {detail}")]
+    Probe {
+        /// The OS error.
+        detail: String,
     },
     /// Reading `/sys/class/net` failed.
     #[error("cannot read {}: {source}", path.display())]

@@ -285,34 +285,13 @@ fn start_migration_as(
     notified_master: Option<u64>,
 ) -> anyhow::Result<u32> {
     let program = sibling("vip-migrate")?;
-    let mut argv = vec![
-        "--config".to_owned(),
-        ctx.config.path.display().to_string(),
-        "--instance".to_owned(),
-        instance.to_owned(),
-    ];
-    let passed = [
-        (
-            "--state-dir",
-            common.state_dir.as_ref().map(|p| p.display().to_string()),
-        ),
-        ("--log", common.log.clone()),
-        ("--log-level", common.log_level.clone()),
-        ("--region", common.region.clone()),
-        ("--endpoint", common.endpoint.clone()),
-    ];
-    for (flag, value) in passed {
-        if let Some(value) = value {
-            argv.push(flag.to_owned());
-            argv.push(value);
-        }
-    }
+    let mut argv = common.forwarded(&ctx.config.path);
+    argv.push(format!("--instance={instance}").into());
     if reconcile {
-        argv.push("--reconcile".to_owned());
+        argv.push("--reconcile".into());
     }
     if let Some(seq) = notified_master {
-        argv.push("--notified-master".to_owned());
-        argv.push(seq.to_string());
+        argv.push(format!("--notified-master={seq}").into());
     }
     crate::proc::spawn_detached(&program, &argv)
         .with_context(|| format!("starting {}", program.display()))

@@ -2,6 +2,7 @@
 //! so that keepalived never waits for it and signals meant for the caller's process group never
 //! reach it. Argv only, never a shell.
 
+use std::ffi::OsStr;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::process::{Command, Stdio};
 /// Starts `program args…` in a new session with stdio on /dev/null and no other descriptor
 /// (whatever keepalived or the caller left open without close-on-exec), and returns its pid
 /// without waiting for it.
-pub fn spawn_detached(program: &Path, args: &[String]) -> io::Result<u32> {
+pub fn spawn_detached<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> io::Result<u32> {
     let mut command = Command::new(program);
     command
         .args(args)

@@ -13,9 +13,9 @@ use vip_state::{CloudView, KeepalivedState, LockStatus, age_of, format_utc, now_
 
 use crate::cli::{Common, error_text};
 use crate::cloud::{self, Holder};
-use crate::context::{Context, api_exit};
+use crate::context::Context;
 use crate::exit::{Exit, exit_of};
-use crate::migrate::{combine, select_vips};
+use crate::exit::{api_error, combine};
 
 /// `vip-query`.
 #[derive(Debug, clap::Parser)]
@@ -23,7 +23,7 @@ use crate::migrate::{combine, select_vips};
     name = "vip-query",
     version,
     about = "Say where the cloud has the VIP: true (here), false (elsewhere), unknown",
-    after_help = crate::exit::Exit::help_table()
+    after_help = crate::exit::Tool::VipQuery.help()
 )]
 pub struct Args {
     #[command(flatten)]
@@ -59,7 +59,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
 pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
     let ctx = Context::load(&args.common, binary)?;
     let instance = ctx.instance_key(args.instance.as_deref())?;
-    let vips = select_vips(&ctx, &instance, &args.vips)?;
+    let vips = crate::vips::select(&ctx.config, &instance, &args.vips)?;
     let identity = ctx.identity();
     let client = match &identity {
         Ok(_) => ctx.client().map(Some),
@@ -73,8 +73,9 @@ pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
         .iter()
         .map(|&vip| {
             let holder = match (&identity, &client) {
-                (Ok(id), Ok(Some(client))) => cloud::find_holder(client, id.vpc_id.as_str(), vip)
-                    .map_err(|e| crate::exit::exit(api_exit(&e), e)),
+                (Ok(id), Ok(Some(client))) => {
+                    cloud::find_holder(client, id.vpc_id.as_str(), vip).map_err(api_error)
+                }
                 (Err(e), _) | (_, Err(e)) => {
                     Err(anyhow::anyhow!("{}", error_text(e)).context(exit_context(e)))
                 }

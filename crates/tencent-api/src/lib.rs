@@ -18,21 +18,35 @@
 //! no `Debug` or `Display` it produces contains a secret key, a token or an Authorization
 //! header.
 
+#[cfg(feature = "client")]
 pub mod client;
 pub mod clock;
+#[cfg(feature = "client")]
 pub mod credentials;
+#[cfg(feature = "client")]
 mod deadline;
+#[cfg(feature = "client")]
 pub mod endpoint;
+#[cfg(feature = "client")]
 pub mod error;
+#[cfg(feature = "client")]
 mod error_chain;
+#[cfg(feature = "client")]
 pub mod metadata;
+#[cfg(feature = "client")]
 pub mod raw_call;
+#[cfg(feature = "client")]
 pub mod retry;
 pub mod sign;
+#[cfg(feature = "client")]
 pub mod vpc;
 
+#[cfg(feature = "client")]
 pub use client::{Client, ClientConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "client")]
 pub use credentials::{CredentialError, CredentialProvider, Credentials};
+#[cfg(feature = "client")]
 pub use endpoint::{Endpoint, EndpointError};
+#[cfg(feature = "client")]
 pub use error::{ApiError, Error, RetryClass};

@@ -95,7 +95,7 @@ fn remove_orphan_temps(dir: &Path) {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(pid) = orphan_temp_pid(name)
-            && !crate::lock::pid_alive(pid)
+            && !crate::holder::pid_alive(pid)
         {
             let _ = std::fs::remove_file(entry.path());
         }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::lock::Holder;
+use crate::holder::Holder;
 
 /// What went wrong in the state directory.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ pub enum StateError {
     },
 
     /// A lock could not be taken before the deadline.
-    #[error("timed out after {:.1}s waiting for lock {}: {}", waited.as_secs_f64(), path.display(), crate::lock::describe_holder(holder.as_ref()))]
+    #[error("timed out after {:.1}s waiting for lock {}: {}", waited.as_secs_f64(), path.display(), crate::holder::describe_holder(holder.as_ref()))]
     LockTimeout {
         /// The lock file.
         path: PathBuf,

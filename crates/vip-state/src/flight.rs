@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dir::StateDir;
 use crate::error::StateError;
-use crate::lock::open_lock_file;
+use crate::lock_file::open_lock_file;
 use crate::names::instance_stem;
 
 /// What a run concluded: its exit code and why.

@@ -45,8 +45,11 @@ mod cache;
 mod dir;
 mod error;
 mod flight;
+mod guard;
+mod holder;
 mod launch;
 mod lock;
+mod lock_file;
 mod names;
 mod record;
 mod records;
@@ -57,8 +60,9 @@ pub use cache::{Cached, Loaded};
 pub use dir::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATE_DIR, StateDir};
 pub use error::StateError;
 pub use flight::{Flight, FlightAttempt, Verdict};
+pub use holder::{Holder, STUCK_MARGIN_MS, describe_holder};
 pub use launch::Launch;
-pub use lock::{Holder, LockAttempt, LockStatus, STUCK_MARGIN_MS, VipLock, describe_holder};
+pub use lock::{LockAttempt, LockStatus, VipLock};
 pub use names::{MAX_CACHE_NAME_LEN, MAX_INSTANCE_LEN};
 pub use record::{
     KeepalivedState, ParseStateError, ReadOutcome, ReadWarning, Recorded, Source, StateRecord,

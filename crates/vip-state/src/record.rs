@@ -17,7 +17,7 @@ use crate::atomic::{Temp, write_atomic};
 use crate::dir::StateDir;
 use crate::error::StateError;
 use crate::launch::Launch;
-use crate::lock::{lock_with_deadline, open_lock_file};
+use crate::lock_file::{lock_with_deadline, open_lock_file};
 use crate::names::instance_stem;
 use crate::time::now_ms;
 

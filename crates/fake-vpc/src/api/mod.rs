@@ -15,12 +15,13 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+pub use crate::api_error::ApiError;
 use crate::auth::{self, Caller};
 use crate::calls::CallRecord;
 use crate::faults::Fault;
 use crate::http::{Reply, Request};
 use crate::ids;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::world::World;
 
 /// The rate limiter's key: the one account a topology describes.
@@ -47,22 +48,6 @@ pub const ACTIONS: &[(&str, u32)] = &[
 /// The per-second limit of `action`, if it is served.
 pub fn rate_limit(action: &str) -> Option<u32> {
     ACTIONS.iter().find(|(a, _)| *a == action).map(|(_, l)| *l)
-}
-
-/// An API error: answered as `Response.Error`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub code: String,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(code: &str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code: code.to_string(),
-            message: message.into(),
-        }
-    }
 }
 
 /// What an action handler needs besides the parameters and the world.

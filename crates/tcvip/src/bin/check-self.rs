@@ -1,8 +1,6 @@
 //! `check-self`: see [`tcvip::check`].
 
-use clap::Parser as _;
-
 fn main() -> std::process::ExitCode {
-    let args = tcvip::check::Args::parse();
+    let args: tcvip::check::Args = tcvip::cli::parse(tcvip::exit::Tool::CheckSelf);
     tcvip::cli::finish("check-self", tcvip::check::run(&args))
 }

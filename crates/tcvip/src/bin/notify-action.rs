@@ -1,8 +1,6 @@
 //! `notify-action`: see [`tcvip::notify`].
 
-use clap::Parser as _;
-
 fn main() -> std::process::ExitCode {
-    let args = tcvip::notify::Args::parse();
+    let args: tcvip::notify::Args = tcvip::cli::parse(tcvip::exit::Tool::NotifyAction);
     tcvip::cli::finish("notify-action", tcvip::notify::run(&args))
 }

@@ -1,8 +1,6 @@
 //! `vip-migrate`: see [`tcvip::migrate`].
 
-use clap::Parser as _;
-
 fn main() -> std::process::ExitCode {
-    let args = tcvip::migrate::Args::parse();
+    let args: tcvip::migrate::Args = tcvip::cli::parse(tcvip::exit::Tool::VipMigrate);
     tcvip::cli::finish("vip-migrate", tcvip::migrate::run(&args))
 }

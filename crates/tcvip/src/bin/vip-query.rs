@@ -1,8 +1,6 @@
 //! `vip-query`: see [`tcvip::query`].
 
-use clap::Parser as _;
-
 fn main() -> std::process::ExitCode {
-    let args = tcvip::query::Args::parse();
+    let args: tcvip::query::Args = tcvip::cli::parse(tcvip::exit::Tool::VipQuery);
     tcvip::cli::finish("vip-query", tcvip::query::run(&args))
 }

@@ -44,34 +44,6 @@ pub enum ConfigError {
         /// The command that fixes it.
         fix: String,
     },
-    /// No `[[vip]]` follows the keepalived instance asked for.
-    #[error(
-        "{}: no [[vip]] follows keepalived instance {instance:?}; the instances named in \
-         vip.instance are: {}",
-        path.display(),
-        known.join(", ")
-    )]
-    NoVipForInstance {
-        /// The file.
-        path: PathBuf,
-        /// The instance asked for.
-        instance: String,
-        /// The instance names the file does mention.
-        known: Vec<String>,
-    },
-    /// The VIPs follow several instances and no instance was named.
-    #[error(
-        "{}: the [[vip]] entries follow several keepalived instances ({}); name one (--instance, \
-         or the notify form \"INSTANCE <name> <state> <priority>\")",
-        path.display(),
-        known.join(", ")
-    )]
-    AmbiguousInstance {
-        /// The file.
-        path: PathBuf,
-        /// The instance names the file mentions.
-        known: Vec<String>,
-    },
 }
 
 impl ConfigError {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::values::{parse_log_level, parse_log_target, parse_metadata_url};
+use super::values::{parse_log_level, parse_log_target};
 use super::{Config, ConfigError};
 
 /// Command-line values that override the file. Strings are parsed and validated by
@@ -13,15 +13,9 @@ pub struct Overrides {
     pub region: Option<String>,
     /// `--endpoint` → `cloud.endpoint`
     pub endpoint: Option<String>,
-    /// `--metadata-url` → `metadata.url`
-    pub metadata_url: Option<String>,
-    /// `--instance-id` → `node.instance_id`
-    pub instance_id: Option<String>,
-    /// `--eni-id` → `node.eni_id`
-    pub eni_id: Option<String>,
     /// `--state-dir` → `state.dir`
     pub state_dir: Option<PathBuf>,
-    /// `--log-target` → `log.target`
+    /// `--log` → `log.target`
     pub log_target: Option<String>,
     /// `--log-level` → `log.level`
     pub log_level: Option<String>,
@@ -41,15 +35,6 @@ impl Config {
             self.cloud.endpoint = v
                 .parse()
                 .map_err(|m: tencent_api::EndpointError| bad("cloud.endpoint", m.to_string()))?;
-        }
-        if let Some(v) = &o.metadata_url {
-            self.metadata.url = parse_metadata_url(v).map_err(|m| bad("metadata.url", m))?;
-        }
-        if let Some(v) = &o.instance_id {
-            self.node.instance_id = Some(v.parse().map_err(|m| bad("node.instance_id", m))?);
-        }
-        if let Some(v) = &o.eni_id {
-            self.node.eni_id = Some(v.parse().map_err(|m| bad("node.eni_id", m))?);
         }
         if let Some(v) = &o.state_dir {
             if !v.is_absolute() {

@@ -19,8 +19,9 @@ use tencent_api::vpc::{
 use crate::cli::Common;
 use crate::cloud;
 use crate::config::Config;
-use crate::context::{Context, api_exit};
+use crate::context::Context;
 use crate::exit::{Exit, ExitResultExt as _, exit};
+use crate::exit::{api_error, api_exit};
 
 /// `tcvip allocate`.
 #[derive(Debug, clap::Args)]
@@ -67,7 +68,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
 
     if let Some(ip) = args.ip {
         let holder = cloud::find_holder(client, vpc, ip)
-            .map_err(|e| exit(api_exit(&e), e))
+            .map_err(api_error)
             .map_err(|e| e.context(format!("looking up who holds {ip}")))?;
         match holder {
             Some(h) if h.eni == eni => {
@@ -157,7 +158,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
 fn describe_eni(client: &Client, eni: &str) -> anyhow::Result<NetworkInterface> {
     let response = client
         .describe_network_interfaces(&DescribeNetworkInterfacesRequest::by_ids([eni]))
-        .map_err(|e| exit(api_exit(&e), e))
+        .map_err(api_error)
         .map_err(|e| e.context(format!("describing {eni}")))?;
     response
         .network_interface_set
@@ -242,7 +243,7 @@ fn wait_available(
             Err(e) if e.retry_class() != tencent_api::RetryClass::Fatal => {
                 format!("last lookup failed: {e}")
             }
-            Err(e) => return Err(exit(api_exit(&e), e).context("waiting for the new address")),
+            Err(e) => return Err(api_error(e).context("waiting for the new address")),
         };
         if Instant::now() + Duration::from_millis(500) >= deadline {
             return Err(exit(

@@ -26,7 +26,7 @@ use crate::exit::{Exit, ExitResultExt as _};
 
 /// `tcvip cam-policy`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = crate::exit::Exit::help_table())]
+#[command(after_help = crate::exit::Tool::CamPolicy.help())]
 pub struct Args {
     /// The shared options, given before or after the subcommand (filled in by `main`).
     #[arg(skip)]

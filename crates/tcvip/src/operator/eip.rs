@@ -30,10 +30,9 @@ use vip_state::{CloudView, KeepalivedState, now_ms};
 use crate::cli::Common;
 use crate::cloud;
 use crate::config::{Config, VipConfig};
-use crate::context::{Context, api_exit};
+use crate::context::Context;
 use crate::discovery::Identity;
-use crate::exit::{Exit, exit};
-use crate::migrate::combine;
+use crate::exit::{Exit, api_error, combine, exit};
 
 /// How long an association may take in `tcvip eip associate|disassociate`.
 const OPERATOR_DEADLINE: Duration = Duration::from_secs(60);
@@ -133,10 +132,6 @@ impl EipView {
     }
 }
 
-fn api(e: tencent_api::Error, what: String) -> anyhow::Error {
-    exit(api_exit(&e), anyhow::Error::new(e).context(what))
-}
-
 /// The EIP `id`, if it exists.
 pub fn describe_eip(client: &Client, id: &str) -> Result<Option<EipView>, tencent_api::Error> {
     let request = DescribeAddressesRequest {
@@ -187,7 +182,7 @@ fn wait_task(client: &Client, task_id: &str, deadline: Instant, what: &str) -> a
             Err(e) if e.retry_class() != RetryClass::Fatal => {
                 crate::warn!("eip_task_poll_failed", task_id = id, error = e);
             }
-            Err(e) => return Err(api(e, format!("{what}: polling task {id}"))),
+            Err(e) => return Err(api_error(e).context(format!("{what}: polling task {id}"))),
         }
         pause(deadline, what)?;
     }
@@ -229,7 +224,7 @@ fn watch(
                 ));
             }
             Err(e) if e.retry_class() != RetryClass::Fatal => {}
-            Err(e) => return Err(api(e, format!("{what}: DescribeAddresses"))),
+            Err(e) => return Err(api_error(e).context(format!("{what}: DescribeAddresses"))),
         }
         pause(deadline, what)?;
     }
@@ -253,7 +248,7 @@ pub fn associate(
     };
     let response = client
         .associate_address(&request)
-        .map_err(|e| api(e, format!("{what}: AssociateAddress")))?;
+        .map_err(|e| api_error(e).context(format!("{what}: AssociateAddress")))?;
     crate::info!(
         "eip_associate",
         eip = id,
@@ -274,7 +269,7 @@ pub fn disassociate(client: &Client, id: &str, deadline: Instant) -> anyhow::Res
             address_id: id.to_owned(),
             reallocate_normal_public_ip: None,
         })
-        .map_err(|e| api(e, format!("{what}: DisassociateAddress")))?;
+        .map_err(|e| api_error(e).context(format!("{what}: DisassociateAddress")))?;
     crate::info!("eip_disassociate", eip = id, request_id = response.task_id);
     wait_task(client, &response.task_id, deadline, &what)?;
     watch(client, id, deadline, &what, |v| v.status == "UNBIND")
@@ -310,7 +305,7 @@ pub fn ensure(
                 ),
             ));
         }
-        Err(e) => return Err(api(e, format!("{what}: DescribeAddresses"))),
+        Err(e) => return Err(api_error(e).context(format!("{what}: DescribeAddresses"))),
     };
     if before.is_settling() {
         before = watch(client, id, deadline, &what, |v| !v.is_settling())?;
@@ -559,7 +554,7 @@ fn pick_vip(ctx: &Context, vip: Option<Ipv4Addr>) -> anyhow::Result<&VipConfig> 
 fn holder_eni(ctx: &Context, client: &Client, vip: Ipv4Addr) -> anyhow::Result<String> {
     let identity = ctx.identity()?;
     match cloud::find_holder(client, identity.vpc_id.as_str(), vip)
-        .map_err(|e| api(e, format!("looking up who holds {vip}")))?
+        .map_err(|e| api_error(e).context(format!("looking up who holds {vip}")))?
     {
         Some(h) if h.is_changing() => Err(exit(
             Exit::Failure,
@@ -588,7 +583,7 @@ fn allocate_eip(client: &Client, vip: Ipv4Addr, deadline: Instant) -> anyhow::Re
             address_name: Some(format!("tcvip {vip}")),
             ..AllocateAddressesRequest::default()
         })
-        .map_err(|e| api(e, format!("{what}: AllocateAddresses")))?;
+        .map_err(|e| api_error(e).context(format!("{what}: AllocateAddresses")))?;
     let Some(id) = response.address_set.first().cloned() else {
         return Err(exit(
             Exit::Failure,
@@ -680,7 +675,7 @@ fn run_disassociate(ctx: &Context, vip: Option<Ipv4Addr>) -> anyhow::Result<Exit
     let client = ctx.client()?;
     let deadline = Instant::now() + OPERATOR_DEADLINE;
     let Some(bound) = eip_on(client, entry.address)
-        .map_err(|e| api(e, format!("looking up the EIP of {}", entry.address)))?
+        .map_err(|e| api_error(e).context(format!("looking up the EIP of {}", entry.address)))?
     else {
         println!("{}: no EIP is bound to it", entry.address);
         return Ok(Exit::Success);
@@ -732,15 +727,15 @@ pub fn inspect(ctx: &Context, vip: &VipConfig) -> Shown {
         let identity = ctx.identity()?;
         let client = ctx.client()?;
         let holder = cloud::find_holder(client, identity.vpc_id.as_str(), vip.address)
-            .map_err(|e| api(e, "DescribeNetworkInterfaces".into()))?;
+            .map_err(|e| api_error(e).context("DescribeNetworkInterfaces"))?;
         shown.holder_eni = holder.map(|h| h.eni);
         shown.bound =
-            eip_on(client, vip.address).map_err(|e| api(e, "DescribeAddresses".into()))?;
+            eip_on(client, vip.address).map_err(|e| api_error(e).context("DescribeAddresses"))?;
         if let Some(id) = &configured
             && shown.bound.as_ref().is_none_or(|b| b.address_id != *id)
         {
             shown.configured_view =
-                describe_eip(client, id).map_err(|e| api(e, "DescribeAddresses".into()))?;
+                describe_eip(client, id).map_err(|e| api_error(e).context("DescribeAddresses"))?;
         }
         Ok(())
     })();

@@ -352,18 +352,8 @@ fn help_explains_each_binary_and_its_exit_codes() {
             let out = &r.stdout;
             assert!(out.contains(purpose), "{binary} {flag}: {out}");
             assert!(out.contains("--config"), "{binary} {flag}: {out}");
+            // Which codes: exit_codes::each_binary_help_lists_the_codes_that_binary_returns.
             assert!(out.contains("Exit codes:"), "{binary} {flag}: {out}");
-            for code in [
-                "  0  success",
-                "  1  failure",
-                "  2  bad command line",
-                "  3  unknown",
-                "  4  aborted because this node is no longer MASTER",
-                " 77  permission or authentication refused",
-                " 78  configuration error",
-            ] {
-                assert!(out.contains(code), "{binary} {flag}: no {code:?} in {out}");
-            }
         }
     }
 }

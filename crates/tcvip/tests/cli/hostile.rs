@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::netns::{require_root, require_tool};
 use crate::util::*;
 
 const BINARIES: [&str; 4] = ["notify-action", "vip-migrate", "vip-query", "check-self"];
@@ -196,62 +197,6 @@ fn node_off_the_host(fake: &fake_vpc::FakeVpcHandle, more: &str) -> Node {
     )
 }
 
-fn cloud_view(holder: &str, state: &str, age: Duration) -> vip_state::CloudView {
-    vip_state::CloudView {
-        vip: VIP,
-        holder_eni: Some(holder.to_owned()),
-        holder_instance: None,
-        ip_state: Some(state.to_owned()),
-        learned_at_ms: vip_state::now_ms() - age.as_millis() as u64,
-    }
-}
-
-#[test]
-fn a_cached_view_of_a_move_in_flight_is_asked_again_after_seconds() {
-    // A vip-migrate died mid-move; the move then failed in the cloud. The view it left says
-    // MIGRATING: the MASTER must look again within seconds, not after cloud_ttl_s.
-    let fake = start(&example("two-nodes"), Duration::ZERO);
-    let node = node_off_the_host(&fake, "[check]\ncloud_ttl_s = 60\n");
-    node.record("default", vip_state::KeepalivedState::Master);
-    let state = node.state();
-    state
-        .write_cloud_view(&cloud_view(
-            "eni-node0002",
-            "MIGRATING",
-            Duration::from_secs(6),
-        ))
-        .unwrap();
-    let run = node.run("check-self", &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        fake.calls_of("DescribeNetworkInterfaces").len(),
-        1,
-        "the stale MIGRATING view was trusted: {}",
-        node.log_text()
-    );
-    let view = state.read_cloud_view(VIP).value.unwrap();
-    assert_eq!(view.holder_eni.as_deref(), Some("eni-node0001"), "{view:?}");
-
-    // While a migration on this node holds the VIP's lock, the view it stores is trusted.
-    state
-        .write_cloud_view(&cloud_view(
-            "eni-node0002",
-            "MIGRATING",
-            Duration::from_secs(6),
-        ))
-        .unwrap();
-    let _lock = state
-        .lock_vip_timeout(VIP, "migrate", Duration::from_secs(5))
-        .unwrap();
-    let run = node.run("check-self", &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        fake.calls_of("DescribeNetworkInterfaces").len(),
-        1,
-        "asked again"
-    );
-}
-
 #[test]
 fn the_verdict_is_saved_when_the_cloud_used_up_the_deadline_and_each_run_is_shown() {
     let fake = start(&example("two-nodes"), Duration::ZERO);
@@ -437,16 +382,11 @@ enum Broken {
 }
 
 /// `binary args…` of `node`, run in a mount namespace of its own where the state directory is
-/// broken as `how` says (root only: `None` otherwise, unless `TCVIP_NETNS_TESTS=1` makes it
-/// required). Nothing outside that namespace changes.
-fn run_with_state(node: &Node, how: Broken, binary: &str, args: &[&str]) -> Option<Run> {
-    use std::os::unix::fs::MetadataExt as _;
-    let required = std::env::var("TCVIP_NETNS_TESTS").is_ok_and(|v| v == "1");
-    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() != 0) {
-        assert!(!required, "TCVIP_NETNS_TESTS=1 but not running as root");
-        eprintln!("SKIPPED: needs root for a mount namespace");
-        return None;
-    }
+/// broken as `how` says (root and `unshare` needed: the test fails without them). Nothing
+/// outside that namespace changes.
+fn run_with_state(node: &Node, how: Broken, binary: &str, args: &[&str]) -> Run {
+    require_root("a mount namespace");
+    require_tool("unshare");
     let script = match how {
         Broken::ReadOnly => {
             "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\""
@@ -478,7 +418,7 @@ fn run_with_state(node: &Node, how: Broken, binary: &str, args: &[&str]) -> Opti
             None => cmd.env_remove(k),
         };
     }
-    Some(run(cmd.stdin(Stdio::null())))
+    run(cmd.stdin(Stdio::null()))
 }
 
 #[test]
@@ -505,9 +445,7 @@ fn a_read_only_or_full_state_directory_still_moves_the_vip_and_fails_the_check()
             // Any earlier migration left the VIP's lock file: locking it needs no write.
             drop(node.state().try_lock_vip(VIP, "earlier").unwrap());
         }
-        let Some(notify) = run_with_state(&node, how, "notify-action", &["MASTER"]) else {
-            return;
-        };
+        let notify = run_with_state(&node, how, "notify-action", &["MASTER"]);
         assert_ne!(notify.code, 0, "{error}: {notify:?}");
         assert!(notify.stderr.contains(error), "{error}: {notify:?}");
         assert!(
@@ -517,7 +455,7 @@ fn a_read_only_or_full_state_directory_still_moves_the_vip_and_fails_the_check()
             node.log_text()
         );
         wait_detached(&node, Duration::from_secs(30));
-        let check = run_with_state(&node, how, "check-self", &[]).unwrap();
+        let check = run_with_state(&node, how, "check-self", &[]);
         assert_eq!(check.code, 1, "{error}: {check:?}");
         let log = node.log_text();
         assert!(log.contains("cannot write its state"), "{error}: {log}");

@@ -223,6 +223,8 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// runs that notify-action (or check-self) started for it.
 pub fn detached_of(node: &Node) -> Vec<u32> {
     let config = node.config.as_os_str().as_encoded_bytes();
+    // `--config PATH` as typed, or `--config=PATH` as notify-action and check-self pass it on.
+    let flag = [b"--config=".as_slice(), config].concat();
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -232,8 +234,10 @@ pub fn detached_of(node: &Node) -> Vec<u32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != me)
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|argv| argv.split(|b| *b == 0).any(|arg| arg == config))
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|argv| {
+                argv.split(|b| *b == 0)
+                    .any(|arg| arg == config || arg == flag.as_slice())
+            })
         })
         .collect()
 }

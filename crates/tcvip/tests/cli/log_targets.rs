@@ -1,6 +1,5 @@
 //! The log targets as a user sees them: file lines and rotation, syslog datagrams, level
 //! filtering, the stderr fallback, and secrets kept out of the log.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -291,13 +290,16 @@ fn secrets_never_reach_the_log() {
     assert!(text.contains("[redacted]"), "{text}");
 }
 
-/// Runs this test executable on one ignored helper and returns its stderr.
-fn helper_stderr(name: &str, arg: &str) -> String {
+/// Runs the test `name` of this module again, alone in a child process, with `HELPER_ENV=arg`,
+/// and returns its stderr: for what only a fresh process shows (the process-wide logger). The
+/// test, seeing `HELPER_ENV`, plays the child's part.
+fn in_a_child(name: &str, arg: &str) -> String {
+    // module_path!() is "cli::log_targets"; libtest names tests without the crate.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
-            name,
+            &format!("{module}::{name}"),
             "--exact",
-            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -306,14 +308,29 @@ fn helper_stderr(name: &str, arg: &str) -> String {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran no test: {stdout}"
+    );
     String::from_utf8(out.stderr).unwrap()
 }
 
 #[test]
 fn without_a_syslog_socket_lines_go_to_stderr() {
+    if let Ok(socket) = std::env::var(HELPER_ENV) {
+        // The child: one event to a syslog socket that does not exist.
+        let mut s = settings("notify-action", LogTarget::Syslog, Level::Info);
+        s.syslog_socket = PathBuf::from(socket);
+        Logger::new(s).log(Level::Info, "state_recorded", &[("state", &"MASTER")]);
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such.sock");
-    let err = helper_stderr("helper_log_to_missing_syslog", missing.to_str().unwrap());
+    let err = in_a_child(
+        "without_a_syslog_socket_lines_go_to_stderr",
+        missing.to_str().unwrap(),
+    );
     assert!(
         err.contains("bin=notify-action level=info event=state_recorded state=MASTER"),
         "{err}"
@@ -322,7 +339,24 @@ fn without_a_syslog_socket_lines_go_to_stderr() {
 
 #[test]
 fn before_init_events_go_to_stderr_and_init_counts_once() {
-    let err = helper_stderr("helper_log_before_and_after_init", "");
+    if std::env::var(HELPER_ENV).is_ok() {
+        // The child: events before and after the one init that counts.
+        tcvip::info!("early", n = 1);
+        assert!(tcvip::log::init(settings(
+            "vip-query",
+            LogTarget::Stderr,
+            Level::Warn
+        )));
+        assert!(!tcvip::log::init(settings(
+            "other",
+            LogTarget::Stderr,
+            Level::Debug
+        )));
+        tcvip::info!("filtered", n = 0);
+        tcvip::warn!("late", n = 2,);
+        return;
+    }
+    let err = in_a_child("before_init_events_go_to_stderr_and_init_counts_once", "");
     assert!(
         err.contains("bin=tcvip level=info event=early n=1"),
         "{err}"
@@ -332,36 +366,4 @@ fn before_init_events_go_to_stderr_and_init_counts_once() {
         "{err}"
     );
     assert!(!err.contains("event=filtered"), "{err}");
-}
-
-#[test]
-#[ignore = "helper process for without_a_syslog_socket_lines_go_to_stderr"]
-fn helper_log_to_missing_syslog() {
-    let Ok(socket) = std::env::var(HELPER_ENV) else {
-        return;
-    };
-    let mut s = settings("notify-action", LogTarget::Syslog, Level::Info);
-    s.syslog_socket = PathBuf::from(socket);
-    Logger::new(s).log(Level::Info, "state_recorded", &[("state", &"MASTER")]);
-}
-
-#[test]
-#[ignore = "helper process for before_init_events_go_to_stderr_and_init_counts_once"]
-fn helper_log_before_and_after_init() {
-    if std::env::var(HELPER_ENV).is_err() {
-        return;
-    }
-    tcvip::info!("early", n = 1);
-    assert!(tcvip::log::init(settings(
-        "vip-query",
-        LogTarget::Stderr,
-        Level::Warn
-    )));
-    assert!(!tcvip::log::init(settings(
-        "other",
-        LogTarget::Stderr,
-        Level::Debug
-    )));
-    tcvip::info!("filtered", n = 0);
-    tcvip::warn!("late", n = 2,);
 }

@@ -1,7 +1,6 @@
 //! Identity discovery against the in-process fake VPC (API + metadata service on loopback):
 //! what is learned from where, that configuration and the cache save calls, and that a failure
 //! names the key to set.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;

@@ -1,17 +1,15 @@
 //! The NIC probe: exact address matching, the `ip` command under a timeout, the in-memory seam,
 //! MAC → interface lookup, and a real run inside a network namespace this test creates.
 //!
-//! The namespace test runs when root (or when `TCVIP_NETNS_TESTS=1`, which scripts/test.sh sets
-//! as root); with that variable set it fails loudly if it cannot run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The namespace test needs root ([`crate::netns`]): without it, it fails saying so.
 
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::netns::Netns;
 use tcvip::nic::{
     FakeNic, IfaceAddr, IpCommandNic, Nic, NicError, NicOp, command, interface_by_mac,
     parse_addr_show,
@@ -247,74 +245,10 @@ fn interface_by_mac_is_case_insensitive_and_prefers_the_real_device() {
     ));
 }
 
-/// A network namespace with a veth pair, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create() -> Result<Netns, String> {
-        let name = format!("tcvip-test-{}", std::process::id());
-        ip(&["netns", "add", &name])?;
-        let ns = Netns { name };
-        // The dummy driver may be missing; a veth pair needs nothing beyond the core.
-        ip(&[
-            "-n", &ns.name, "link", "add", "tv0", "type", "veth", "peer", "name", "tv1",
-        ])?;
-        ip(&["-n", &ns.name, "link", "set", "tv0", "up"])?;
-        Ok(ns)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.name]);
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {args:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 #[test]
 fn real_interface_inside_a_network_namespace() {
     let _g = serial();
-    let required = std::env::var("TCVIP_NETNS_TESTS").is_ok_and(|v| v == "1");
-    if !is_root() {
-        assert!(
-            !required,
-            "TCVIP_NETNS_TESTS=1 but this test is not running as root"
-        );
-        eprintln!(
-            "SKIPPED real_interface_inside_a_network_namespace: needs root (set TCVIP_NETNS_TESTS=1 to require it)"
-        );
-        return;
-    }
-    let ns = match Netns::create() {
-        Ok(ns) => ns,
-        Err(e) if !required => {
-            eprintln!("SKIPPED real_interface_inside_a_network_namespace: {e}");
-            return;
-        }
-        Err(e) => panic!("TCVIP_NETNS_TESTS=1 but the namespace cannot be set up: {e}"),
-    };
+    let ns = Netns::bare();
     let nic = IpCommandNic::new().with_netns(&ns.name).unwrap();
     // Addresses from 198.18.0.0/15, inside the namespace only.
     let vip = Ipv4Addr::new(198, 18, 1, 100);
