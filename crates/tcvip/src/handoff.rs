@@ -70,32 +70,13 @@ pub fn start(
     keepalived_conf: Option<&Path>,
 ) -> anyhow::Result<u32> {
     let program = std::env::current_exe().context("finding this program's path")?;
-    let mut argv = vec![
-        "--hand-over".to_owned(),
-        "--config".to_owned(),
-        ctx.config.path.display().to_string(),
-        "--instance".to_owned(),
-        instance.to_owned(),
-    ];
-    let passed = [
-        (
-            "--state-dir",
-            common.state_dir.as_ref().map(|p| p.display().to_string()),
-        ),
-        ("--log", common.log.clone()),
-        ("--log-level", common.log_level.clone()),
-        ("--region", common.region.clone()),
-        ("--endpoint", common.endpoint.clone()),
-        (
-            "--keepalived-conf",
-            keepalived_conf.map(|p| p.display().to_string()),
-        ),
-    ];
-    for (flag, value) in passed {
-        if let Some(value) = value {
-            argv.push(flag.to_owned());
-            argv.push(value);
-        }
+    let mut argv = common.forwarded(&ctx.config.path);
+    argv.push("--hand-over".into());
+    argv.push(format!("--instance={instance}").into());
+    if let Some(conf) = keepalived_conf {
+        let mut arg = std::ffi::OsString::from("--keepalived-conf=");
+        arg.push(conf.as_os_str());
+        argv.push(arg);
     }
     crate::proc::spawn_detached(&program, &argv)
         .with_context(|| format!("starting {} --hand-over", program.display()))
