@@ -9,6 +9,7 @@ pub mod doctor_keepalived;
 pub mod doctor_node;
 pub mod doctor_permissions;
 mod doctor_vips;
+mod doctor_wiring;
 pub mod drain;
 pub mod eip;
 pub mod keepalived_conf;
