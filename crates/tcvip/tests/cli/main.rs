@@ -9,8 +9,10 @@
 mod all_four;
 mod check;
 mod config;
+mod config_files;
 mod discovery;
 mod doctor;
+mod doctor_wiring;
 mod exit_codes;
 mod hostile;
 mod hostile_cloud;
