@@ -16,6 +16,7 @@ mod doctor_wiring;
 mod exit_codes;
 mod hostile;
 mod hostile_cloud;
+mod hostile_state;
 mod log_targets;
 mod migrate;
 mod netns;
