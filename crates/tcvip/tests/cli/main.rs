@@ -14,6 +14,7 @@ mod discovery;
 mod doctor;
 mod doctor_wiring;
 mod exit_codes;
+mod fake_vpc_client;
 mod hostile;
 mod hostile_cloud;
 mod hostile_state;
