@@ -162,3 +162,26 @@ fn each_page_refers_to_every_other_packaged_binary() {
         }
     }
 }
+
+/// Each page lists the exit codes its binary returns, as `--help` does: check-self's are not
+/// vip-migrate's.
+#[test]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+fn each_page_lists_its_own_exit_codes() {
+    let page = |name: &str| {
+        let b = BINARIES.iter().find(|b| b.name == name).unwrap();
+        String::from_utf8(tcvip_docs::man_page(b).unwrap()).unwrap()
+    };
+    let codes = |text: &str| -> Vec<u8> {
+        let table = text.split("Exit codes:").nth(1).expect("no exit codes");
+        table
+            .lines()
+            .skip(1)
+            .map_while(|l| l.trim_start().split_once("  ")?.0.parse().ok())
+            .collect()
+    };
+    assert_eq!(codes(&page("check-self")), [0, 1, 2, 78]);
+    assert_eq!(codes(&page("vip-migrate")), [0, 1, 2, 3, 4, 77, 78]);
+    assert_eq!(codes(&page("vip-query")), [0, 1, 2, 3, 77, 78]);
+    assert_eq!(codes(&page("notify-action")), [0, 1, 2, 78]);
+}

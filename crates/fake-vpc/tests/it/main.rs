@@ -11,5 +11,4 @@ mod eni;
 mod faults;
 mod metadata;
 mod records;
-mod roundtrip;
 mod topology;

@@ -99,9 +99,12 @@ fn a_waiter_gets_the_lock_when_it_is_released() {
 /// Another process holds the lock: the loser names it, and its death frees the lock.
 #[test]
 fn a_lock_held_by_another_process_names_it_and_dies_with_it() {
+    if let Ok(path) = std::env::var(ENV_DIR) {
+        return hold_lock(&path);
+    }
     let (_tmp, dir) = state_dir();
     let mut child = spawn_helper(
-        "locks::helper_hold_lock",
+        "locks::a_lock_held_by_another_process_names_it_and_dies_with_it",
         &[
             (ENV_DIR, dir.path().display().to_string()),
             (VIP_ENV, VIP.to_string()),
@@ -148,15 +151,9 @@ fn stale_holder_information_does_not_block() {
     assert_eq!(lock.holder().purpose, "migrate");
 }
 
-/// Run only as a child of `a_lock_held_by_another_process_names_it_and_dies_with_it`: takes the
+/// The child's part of `a_lock_held_by_another_process_names_it_and_dies_with_it`: takes the
 /// lock, says so, and holds it until killed or until stdin closes.
-#[test]
-#[ignore = "helper process for a_lock_held_by_another_process_names_it_and_dies_with_it"]
-fn helper_hold_lock() {
-    // Outside its parent test (e.g. `--include-ignored`) there is nothing to do.
-    let Ok(path) = std::env::var(ENV_DIR) else {
-        return;
-    };
+fn hold_lock(path: &str) {
     let dir = StateDir::open(path).unwrap();
     let vip: Ipv4Addr = std::env::var(VIP_ENV).unwrap().parse().unwrap();
     let _lock = dir

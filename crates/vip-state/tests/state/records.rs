@@ -348,13 +348,16 @@ fn without_a_launch_on_either_side_every_notification_is_recorded() {
 /// N processes × M records each: every sequence number from 1 to N×M is handed out exactly once.
 #[test]
 fn concurrent_processes_lose_no_record() {
+    if let Ok(path) = std::env::var(ENV_DIR) {
+        return record_many(&path);
+    }
     const PROCESSES: usize = 4;
     const RECORDS: usize = 40;
     let (_tmp, dir) = state_dir();
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
             spawn_helper(
-                "records::helper_record_many",
+                "records::concurrent_processes_lose_no_record",
                 &[
                     (ENV_DIR, dir.path().display().to_string()),
                     (COUNT_ENV, RECORDS.to_string()),
@@ -384,14 +387,8 @@ fn concurrent_processes_lose_no_record() {
     assert_eq!(entries(dir.path()), ["state-VI_1.json", "state-VI_1.lock"]);
 }
 
-/// Run only as a child of `concurrent_processes_lose_no_record`.
-#[test]
-#[ignore = "helper process for concurrent_processes_lose_no_record"]
-fn helper_record_many() {
-    // Outside its parent test (e.g. `--include-ignored`) there is nothing to do.
-    let Ok(path) = std::env::var(ENV_DIR) else {
-        return;
-    };
+/// The child's part of `concurrent_processes_lose_no_record`: records `COUNT_ENV` states.
+fn record_many(path: &str) {
     let count: u32 = std::env::var(COUNT_ENV).unwrap().parse().unwrap();
     let dir = StateDir::open(path)
         .unwrap()

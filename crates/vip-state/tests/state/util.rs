@@ -1,5 +1,6 @@
 //! Test harness: temporary state directories, directory listings, and child processes that are
-//! this same test executable re-run on one ignored helper test.
+//! this same test executable re-running the test that starts them: seeing [`ENV_DIR`], the test
+//! plays the child's part.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -27,20 +28,15 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Starts this test executable running only the ignored helper test `name`, with `envs` set.
+/// Starts this test executable running only the test `name` (the caller itself), with `envs`
+/// set: [`ENV_DIR`] among them tells it to act as the child.
 pub fn spawn_helper(name: &str, envs: &[(&str, String)]) -> Child {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
-    cmd.args([
-        name,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     for (k, v) in envs {
         cmd.env(k, v);
     }

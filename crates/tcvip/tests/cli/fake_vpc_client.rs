@@ -1,18 +1,36 @@
-//! Round trips through the `tencent-api` client: a client signing like the official SDKs
-//! drives a whole failover against the simulator.
+//! Round trips through the `tencent-api` client: the client tcvip uses, signing like the
+//! official SDKs, drives a whole failover against the simulator. (Here rather than in fake-vpc,
+//! which builds with the signer only and no HTTP client.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fake_vpc::{FakeVpc, Fault, FaultSpec, Options};
+use fake_vpc::{FakeVpc, FakeVpcHandle, Fault, FaultSpec, Options, Topology};
 use tencent_api::credentials::{Credentials, CvmRoleCredentials, StaticCredentials};
 use tencent_api::metadata::MetadataClient;
 use tencent_api::vpc::*;
 use tencent_api::{Client, ClientConfig, Error, RetryClass};
 
-use crate::util::*;
+const DEMO_ID: &str = "AKIDTCVIPDEMO00000000000000000000000";
+const DEMO_KEY: &str = "tcvipDemoSecretKey00000000000000";
+const VIP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 1, 100);
 
-fn client(h: &fake_vpc::FakeVpcHandle) -> Client {
+const TWO_NODES: &str = include_str!("../../../fake-vpc/examples/two-nodes.toml");
+
+/// The two-node example plus `extra` TOML.
+fn two_nodes_with(extra: &str) -> Topology {
+    Topology::from_toml_str(&format!("{TWO_NODES}\n{extra}")).unwrap()
+}
+
+fn start(options: Options) -> FakeVpcHandle {
+    FakeVpc::start(two_nodes_with(""), options).unwrap()
+}
+
+fn start_default() -> FakeVpcHandle {
+    start(Options::default())
+}
+
+fn client(h: &FakeVpcHandle) -> Client {
     let creds = StaticCredentials::new(Credentials::new(DEMO_ID, DEMO_KEY));
     Client::new(
         ClientConfig::vpc("ap-guangzhou")
@@ -212,4 +230,27 @@ fn paging_through_many_enis() {
         .unwrap();
     assert_eq!(all.len(), 102);
     assert_eq!(h.calls_of("DescribeNetworkInterfaces").len(), 2);
+}
+
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    false
+}
+
+/// `n` detached ENIs `eni-extra0000`.. in subnet-demo0001 (198.18.1.150 + i).
+fn extra_enis(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "[[eni]]\nid = \"eni-extra{i:04}\"\nmac = \"52:54:00:00:03:{i:02x}\"\nsubnet = \"subnet-demo0001\"\nprimary_ip = \"198.18.1.{}\"\n",
+                150 + i
+            )
+        })
+        .collect()
 }

@@ -1,0 +1,252 @@
+//! The simulated account's resources: VPCs, subnets, instances, ENIs and their private IPs,
+//! EIPs, HAVIPs, temporary credentials, and the asynchronous tasks and changes.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::net::{Cidr, Mac};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Vpc {
+    pub id: String,
+    pub name: String,
+    pub cidr: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Subnet {
+    pub id: String,
+    pub name: String,
+    pub vpc: String,
+    #[serde(serialize_with = "ser_display")]
+    pub cidr: Cidr,
+    pub zone: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub id: String,
+    pub name: String,
+    pub zone: String,
+    pub role: Option<String>,
+    pub vpc: String,
+    pub uuid: String,
+}
+
+/// One elastic network interface and the private IPs it holds (primary first).
+#[derive(Debug, Clone, Serialize)]
+pub struct Eni {
+    pub id: String,
+    pub name: String,
+    #[serde(serialize_with = "ser_display")]
+    pub mac: Mac,
+    pub subnet: String,
+    pub vpc: String,
+    pub zone: String,
+    pub instance: Option<String>,
+    pub primary: bool,
+    pub ips: Vec<PrivateIp>,
+}
+
+impl Eni {
+    /// The ENI's primary private IP.
+    pub fn primary_ip(&self) -> Option<Ipv4Addr> {
+        self.ips.iter().find(|p| p.primary).map(|p| p.ip)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PrivateIp {
+    pub ip: Ipv4Addr,
+    pub primary: bool,
+    pub state: IpState,
+}
+
+/// `PrivateIpAddressSpecification.State`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum IpState {
+    Available,
+    /// Being assigned; listed on the ENI already.
+    Pending,
+    /// Being migrated away; still on the source ENI.
+    Migrating,
+    /// Being unassigned; still listed.
+    Deleting,
+}
+
+impl IpState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IpState::Available => "AVAILABLE",
+            IpState::Pending => "PENDING",
+            IpState::Migrating => "MIGRATING",
+            IpState::Deleting => "DELETING",
+        }
+    }
+}
+
+/// `AddressStatus` of an EIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EipStatus {
+    /// Just allocated (AllocateAddresses), not usable yet.
+    Creating,
+    Unbind,
+    Binding,
+    Bind,
+    Unbinding,
+}
+
+impl EipStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EipStatus::Creating => "CREATING",
+            EipStatus::Unbind => "UNBIND",
+            EipStatus::Binding => "BINDING",
+            EipStatus::Bind => "BIND",
+            EipStatus::Unbinding => "UNBINDING",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Eip {
+    pub id: String,
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub status: EipStatus,
+    pub eni: Option<String>,
+    pub private_ip: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HaVip {
+    pub id: String,
+    pub name: String,
+    pub vip: Ipv4Addr,
+    pub vpc: String,
+    pub subnet: String,
+    pub eni: Option<String>,
+    pub address_ip: Option<Ipv4Addr>,
+}
+
+/// Temporary credentials issued through the metadata service. Redacted in `Debug`.
+#[derive(Clone)]
+pub struct TempCredential {
+    pub secret_id: String,
+    pub secret_key: String,
+    pub token: String,
+    pub issued: SystemTime,
+    pub expires: SystemTime,
+    pub role: String,
+    pub instance: String,
+}
+
+impl fmt::Debug for TempCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TempCredential")
+            .field("secret_id", &self.secret_id)
+            .field("secret_key", &"<redacted>")
+            .field("token", &"<redacted>")
+            .field("expires", &self.expires)
+            .field("role", &self.role)
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TaskStatus {
+    Running,
+    Success,
+    Failed,
+}
+
+impl TaskStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Success => "SUCCESS",
+            TaskStatus::Failed => "FAILED",
+        }
+    }
+}
+
+/// A task polled with DescribeVpcTaskResult, keyed by the RequestId of the call that made it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VpcTask {
+    pub id: String,
+    pub action: String,
+    pub status: TaskStatus,
+    pub resource: String,
+    pub output: String,
+}
+
+/// A task polled with DescribeTaskResult (EIP actions), keyed by an integer.
+#[derive(Debug, Clone, Serialize)]
+pub struct EipTask {
+    pub id: u64,
+    pub status: TaskStatus,
+}
+
+/// What a pending operation changes when it lands.
+#[derive(Debug, Clone, Serialize)]
+pub enum Change {
+    Migrate {
+        ip: Ipv4Addr,
+        from: String,
+        to: String,
+    },
+    Assign {
+        ip: Ipv4Addr,
+        eni: String,
+    },
+    Unassign {
+        ip: Ipv4Addr,
+        eni: String,
+    },
+    EipBind {
+        eip: String,
+    },
+    EipUnbind {
+        eip: String,
+    },
+    /// A new EIP (AllocateAddresses) becomes `UNBIND`.
+    EipCreate {
+        eip: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum TaskRef {
+    Vpc(String),
+    Eip(u64),
+}
+
+/// An accepted asynchronous write that has not landed yet.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub changes: Vec<Change>,
+    pub due: Instant,
+    pub fail: bool,
+    pub task: TaskRef,
+}
+
+/// An IP that changed holder: what the data-plane hook is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Landing {
+    pub ip: Ipv4Addr,
+    /// The new holder; `None` when the IP was released.
+    pub eni: Option<String>,
+    /// The primary IP of the new holder's instance, when it is attached.
+    pub instance_primary_ip: Option<Ipv4Addr>,
+}
+
+fn ser_display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
