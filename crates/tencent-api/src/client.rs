@@ -192,22 +192,6 @@ impl Client {
         }
     }
 
-    /// Like [`call`](Self::call) with the refresh-once rule of
-    /// [`call_json_refresh_once`](Self::call_json_refresh_once).
-    pub fn call_refresh_once<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        action: &str,
-        request: &Req,
-    ) -> Result<Resp, Error> {
-        match self.call(action, request) {
-            Err(e) if e.retry_class() == RetryClass::RefreshCredentials => {
-                self.credentials.invalidate();
-                self.call(action, request)
-            }
-            other => other,
-        }
-    }
-
     fn http(&self, action: &str) -> Result<&reqwest::blocking::Client, Error> {
         self.http
             .get_or_init(|| {
