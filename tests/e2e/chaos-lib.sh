@@ -1,0 +1,519 @@
+# shellcheck shell=bash
+# The chaos suite's plumbing (tests/e2e/chaos.sh, tests/e2e/chaos/seed.sh), on top of lib.sh:
+#
+#   chaos_schedule SEED DURATION [NODES]  a random, reproducible fault schedule (pure: the same
+#                                          arguments always print the same lines, on any awk)
+#   chaos_apply KIND ARGS...               one fault (or its undo) applied to the rehearsal
+#   chaos_quiesce                          every fault undone, every node back and running
+#   chaos_sampler_start                    a background sampler: tcvip processes' ages, state files
+#   chaos_observe BOUND HOLD               after the faults: is the VIP settled on one MASTER?
+#   chaos_check_*                          the checker, over the recorded timeline
+#
+# Records (all under $RUN_DIR, kept with the logs of a failed run):
+#   chaos-events.log   "EPOCH KIND ARGS" per applied fault; "EPOCH down N" / "EPOCH up N" when a
+#                      node's keepalived stops or starts; "EPOCH quiet" when the checker's clock starts
+#   chaos-procs.log    "EPOCH NODE PID COMM STATE AGE_S" per tcvip process seen, twice a second
+#   chaos-files.log    "EPOCH NODE FILE SEQ STATE" per node's state record, twice a second
+#                      ("- MISSING" when there is none, CORRUPT in place of SEQ STATE)
+#   chaos-settle.log   "EPOCH ok|no MASTERS SETTLED-ON" after the faults, five times a second
+
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# keepalived-nopreempt.conf: advert_int 1, priority 100, 3 adverts -> master down after
+# 3 x 1 + (256 - 100) / 256 x 1 s.
+CHAOS_DETECTION_S=3.61
+CHAOS_BASE_LAG_MS=2000
+# How long a tcvip process may live: its own deadline (README: failover.deadline_s 60,
+# check.deadline_ms 2000, notify-action's lock wait 2 s) plus 1 s for exiting and sampling.
+CHAOS_LIMIT_VIP_MIGRATE=61
+CHAOS_LIMIT_CHECK_SELF=3
+CHAOS_LIMIT_NOTIFY_ACTION=3
+CHAOS_LIMIT_OTHER=10
+# A move counts as one "while a single MASTER holds the VIP" when that was so for this long
+# before the call (a moment less is a race with keepalived's own notification).
+CHAOS_MOVE_GRACE_S=0.5
+
+# ---------------------------------------------------------------------------------------------
+# The schedule
+
+# chaos_schedule SEED DURATION [NODES] : prints the schedule: comment lines "# key value" (seed,
+# duration, nodes, credentials, max_lag_ms), then "OFFSET_S KIND ARGS..." sorted by offset.
+# Every fault has its undo in the schedule; node and VRRP faults end by DURATION - 6 s, so the
+# nodes have booted again when the checker's clock starts. Park-Miller's generator, in awk's
+# exact integer range, so the schedule is the same with mawk and gawk.
+chaos_schedule() {
+    local seed=$1 duration=$2 nodes=${3:-0}
+    awk -v seed="$seed" -v D="$duration" -v nodes="$nodes" -v base_lag="$CHAOS_BASE_LAG_MS" '
+        function rnd() { x = (x * 16807) % 2147483647; return x / 2147483647 }
+        function randint(a, b) { return a + int(rnd() * (b - a + 1)) }
+        function ev(t, text) { lines[++nl] = sprintf("%.2f %s", t, text) }
+        function free_node(t,    c, i, n, cand) {
+            c = 0
+            for (i = 1; i <= nodes; i++) if (busy[i] <= t) cand[++c] = i
+            if (c == 0) return 0
+            return cand[randint(1, c)]
+        }
+        function dur(t, a, b,    d) { d = a + rnd() * (b - a); if (t + d > netend) d = netend - t; return d }
+        BEGIN {
+            x = (seed % 2147483646) + 1
+            for (i = 0; i < 8; i++) rnd()
+            if (nodes == 0) nodes = (rnd() < 0.34) ? 3 : 2
+            creds = (rnd() < 0.5) ? "cvm-role" : "file"
+            netend = D - 6
+            max_lag = base_lag
+            split("cut_both cut_one kill stop restart reload unplug dead throttle http500 garbage delay drop fail_task lag metadata expire", kinds, " ")
+            split("8 8 8 6 5 5 6 5 6 5 4 4 4 4 4 4 3", weights, " ")
+            total = 0
+            for (k in weights) total += weights[k]
+            split("MigratePrivateIpAddress DescribeNetworkInterfaces DescribeVpcTaskResult any", actions, " ")
+            t = 1 + rnd() * 2
+            while (t < D - 1) {
+                r = rnd() * total
+                for (k = 1; r >= weights[k]; k++) r -= weights[k]
+                kind = kinds[k]
+                net = (kind ~ /^(cut_both|cut_one|kill|stop|restart|reload|unplug|dead|metadata)$/)
+                if (net && t > netend - 1) kind = "throttle"
+                if (kind == "expire" && creds != "cvm-role") kind = "drop"
+                if (kind == "cut_both" && cut_until <= t) {
+                    d = dur(t, 3, 15); cut_until = t + d + 1
+                    ev(t, "cut_both"); ev(t + d, "heal_both")
+                } else if (kind == "cut_one") {
+                    n = randint(1, nodes)
+                    if (cut_from[n] <= t) {
+                        d = dur(t, 3, 15); cut_from[n] = t + d + 1
+                        ev(t, "cut_from " n); ev(t + d, "heal_from " n)
+                    }
+                } else if (kind == "kill" && (n = free_node(t))) {
+                    d = dur(t, 2, 10); busy[n] = t + d + 2
+                    ev(t, "kill " n); ev(t + d, "start " n)
+                } else if (kind == "stop" && (n = free_node(t))) {
+                    d = dur(t, 1, 8); busy[n] = t + d + 1
+                    ev(t, "sigstop " n); ev(t + d, "sigcont " n)
+                } else if (kind == "restart" && (n = free_node(t))) {
+                    busy[n] = t + 3
+                    ev(t, "restart " n)
+                } else if (kind == "reload" && (n = free_node(t))) {
+                    busy[n] = t + 2
+                    ev(t, "reload " n)
+                } else if (kind == "unplug" && (n = free_node(t))) {
+                    d = dur(t, 2, 12); busy[n] = t + d + 1
+                    ev(t, "unplug " n); ev(t + d, "plug " n)
+                } else if (kind == "dead" && (n = free_node(t))) {
+                    d = dur(t, 3, 12); busy[n] = t + d + 2
+                    ev(t, "dead " n); ev(t + d, "revive " n)
+                } else if (kind == "metadata" && meta_until <= t) {
+                    d = dur(t, 2, 10); meta_until = t + d + 1
+                    ev(t, "metadata_down"); ev(t + d, "metadata_up")
+                } else if (kind == "lag") {
+                    split("500 1000 3000 5000 6000", lags, " ")
+                    ms = lags[randint(1, 5)]
+                    if (ms > max_lag) max_lag = ms
+                    ev(t, "lag " ms)
+                    lag_gen++
+                    ev(t + 4 + rnd() * 10 < D ? t + 4 + rnd() * 10 : D - 0.5, "lag " base_lag)
+                } else if (kind == "throttle") {
+                    ev(t, "api " actions[randint(1, 4)] " " randint(1, 3) " throttle")
+                } else if (kind == "http500") {
+                    ev(t, "api " actions[randint(1, 4)] " " randint(1, 3) " http500")
+                } else if (kind == "garbage") {
+                    ev(t, "api " actions[randint(1, 4)] " " randint(1, 2) " garbage")
+                } else if (kind == "delay") {
+                    ev(t, "api " actions[randint(1, 4)] " " randint(1, 2) " delay " randint(5, 40) * 100)
+                } else if (kind == "drop") {
+                    ev(t, "api " actions[randint(1, 4)] " " randint(1, 2) " drop")
+                } else if (kind == "fail_task") {
+                    ev(t, "fail_task")
+                } else if (kind == "expire") {
+                    ev(t, "expire_credentials")
+                }
+                t += 1 + rnd() * 4
+            }
+            printf "# seed %s\n# duration %s\n# nodes %d\n# credentials %s\n# max_lag_ms %d\n", seed, D, nodes, creds, max_lag
+            for (i = 1; i <= nl; i++) print lines[i] | "sort -s -g -k1,1"
+            close("sort -s -g -k1,1")
+        }'
+}
+
+# chaos_schedule_get FILE KEY -> the value of a "# KEY VALUE" line of a printed schedule.
+chaos_schedule_get() { awk -v k="$2" '$1 == "#" && $2 == k { print $3; exit }' "$1"; }
+
+# ---------------------------------------------------------------------------------------------
+# Applying faults
+
+chaos_event() { echo "$EPOCHREALTIME $*" >>"$RUN_DIR/chaos-events.log"; }
+
+# The keepalived pids of node N (main, VRRP, checkers), those that exist.
+chaos_keepalived_pids() {
+    local f
+    for f in "$RUN_DIR/n$1"/{keepalived,vrrp,checkers}.pid; do
+        [ -f "$f" ] && cat "$f" 2>/dev/null
+    done
+    return 0
+}
+
+# VRRP from node N dropped in the router (one way: N's adverts reach nobody, N still hears the
+# others). Priorities 101.. are ours; lib.sh's both-way cut is 100.
+chaos_cut_from() { ip -n "$(e2e_ns vpc)" rule add priority $((100 + $1)) iif "r-n$1" ipproto vrrp blackhole; }
+chaos_heal_from() { ip -n "$(e2e_ns vpc)" rule del priority $((100 + $1)) 2>/dev/null || true; }
+
+chaos_start() {
+    e2e_keepalived_start "$1"
+    chaos_event up "$1"
+}
+
+# chaos_apply KIND ARGS... : one line of the schedule (without its offset).
+chaos_apply() {
+    local kind=$1 n=${2:-} pid
+    chaos_event "$@"
+    case "$kind" in
+        cut_both) e2e_vrrp_cut ;;
+        heal_both) e2e_vrrp_heal ;;
+        cut_from) chaos_cut_from "$n" ;;
+        heal_from) chaos_heal_from "$n" ;;
+        kill)
+            e2e_keepalived_crash "$n"
+            chaos_event down "$n"
+            ;;
+        start) chaos_start "$n" ;;
+        sigstop)
+            for pid in $(chaos_keepalived_pids "$n"); do kill -STOP "$pid" 2>/dev/null || true; done
+            ;;
+        sigcont)
+            for pid in $(chaos_keepalived_pids "$n"); do kill -CONT "$pid" 2>/dev/null || true; done
+            ;;
+        restart)
+            e2e_keepalived_stop "$n"
+            chaos_event down "$n"
+            chaos_start "$n"
+            ;;
+        reload) kill -HUP "$(cat "$RUN_DIR/n$n/keepalived.pid")" ;;
+        unplug) e2e_node_unplug "$n" ;;
+        plug) e2e_node_plug "$n" ;;
+        dead)
+            e2e_node_unplug "$n"
+            e2e_keepalived_crash "$n"
+            chaos_event down "$n"
+            ;;
+        revive)
+            e2e_node_plug "$n"
+            chaos_start "$n"
+            ;;
+        metadata_down) e2e_control POST metadata '{"available":false}' >/dev/null ;;
+        metadata_up) e2e_control POST metadata '{"available":true}' >/dev/null ;;
+        lag) e2e_control POST lag "{\"ms\":$n}" >/dev/null ;;
+        fail_task) e2e_control POST fail-next-task >/dev/null ;;
+        expire_credentials) e2e_control POST expire-credentials >/dev/null ;;
+        api)
+            local action=$2 count=$3 what=$4 arg=${5:-} fault a
+            case "$what" in
+                throttle) fault='{"kind":"api_error","code":"RequestLimitExceeded","message":"throttled by the chaos schedule"}' ;;
+                http500) fault='{"kind":"http500"}' ;;
+                garbage) fault='{"kind":"garbage"}' ;;
+                delay) fault="{\"kind\":\"delay\",\"ms\":$arg}" ;;
+                drop) fault='{"kind":"drop"}' ;;
+                *) e2e_fail "chaos: unknown API fault $what" ;;
+            esac
+            a="\"$action\""
+            [ "$action" = any ] && a=null
+            e2e_control POST fault "{\"action\":$a,\"count\":$count,\"fault\":$fault}" >/dev/null
+            ;;
+        *) e2e_fail "chaos: unknown schedule entry: $*" ;;
+    esac
+}
+
+# chaos_run_schedule FILE T0 : applies each line of the schedule at T0 + its offset.
+chaos_run_schedule() {
+    local file=$1 t0=$2 off rest wait
+    while read -r off rest; do
+        [ "$off" = "#" ] && continue
+        wait=$(awk -v t0="$t0" -v o="$off" -v n="$EPOCHREALTIME" 'BEGIN { w = t0 + o - n; printf "%.3f", (w > 0 ? w : 0) }')
+        sleep "$wait"
+        e2e_log "chaos +${off}s: $rest"
+        # shellcheck disable=SC2086 # the schedule's words
+        chaos_apply $rest
+    done <"$file"
+}
+
+# chaos_quiesce : whatever the schedule left behind is undone (it should have left nothing but
+# unconsumed API faults): VRRP healed both ways, keepalived continued, nodes plugged in and
+# running, metadata up, the landing lag back to its base, the queued API faults dropped.
+chaos_quiesce() {
+    local i vpc
+    vpc=$(e2e_ns vpc)
+    e2e_control POST clear-faults >/dev/null
+    e2e_control POST lag "{\"ms\":$CHAOS_BASE_LAG_MS}" >/dev/null
+    e2e_control POST metadata '{"available":true}' >/dev/null
+    while ip -n "$vpc" rule del priority 100 2>/dev/null; do :; done
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        chaos_heal_from "$i"
+        local pid
+        for pid in $(chaos_keepalived_pids "$i"); do kill -CONT "$pid" 2>/dev/null || true; done
+        ip -n "$vpc" link show "r-n$i" | grep -q 'state UP\|,UP' || e2e_node_plug "$i"
+        e2e_keepalived_running "$i" || chaos_start "$i"
+    done
+}
+
+# Every node's keepalived runs and is MASTER or BACKUP (not starting, not FAULT).
+chaos_nodes_ready() {
+    local i s
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        s=$(e2e_vrrp_state "$i")
+        [ "$s" = MASTER ] || [ "$s" = BACKUP ] || return 1
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# The sampler: tcvip processes and state records, twice a second, until the run ends.
+
+chaos_sampler_start() {
+    (
+        trap 'exit 0' TERM
+        tck=$(getconf CLK_TCK)
+        while true; do
+            read -r up _ </proc/uptime
+            for ((i = 1; i <= E2E_NODES; i++)); do
+                for pid in $(ip netns pids "$(e2e_ns "n$i")" 2>/dev/null); do
+                    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+                    comm=${stat#*(}
+                    comm=${comm%%)*}
+                    case "$comm" in notify-action | vip-migrate | vip-query | check-self | tcvip) ;; *) continue ;; esac
+                    rest=${stat##*) }
+                    read -r -a fields <<<"$rest"
+                    # fields[0] is the state (field 3), fields[19] the start time (field 22).
+                    printf '%s %s %s %s %s %s\n' "$EPOCHREALTIME" "$i" "$pid" "$comm" "${fields[0]}" \
+                        "$(awk -v u="$up" -v s="${fields[19]}" -v t="$tck" 'BEGIN { printf "%.2f", u - s / t }')"
+                done
+                chaos_sample_files "$i" >>"$RUN_DIR/chaos-files.log"
+            done >>"$RUN_DIR/chaos-procs.log"
+            sleep 0.5
+        done
+    ) &
+    E2E_BG_PIDS+=("$!")
+    CHAOS_SAMPLER_PID=$!
+}
+
+# chaos_sample_files N : node N's state records ("EPOCH N NAME SEQ STATE" each, or
+# "EPOCH N - MISSING" when there is none) and caches ("EPOCH N NAME CORRUPT" for one that is not
+# one whole JSON object); a corrupt file's content goes to chaos-corrupt-nN.log.
+chaos_sample_files() {
+    local n=$1 f rec seq st name found=false
+    for f in "$RUN_DIR/n$n"/state/state-*.json "$RUN_DIR/n$n"/state/cache-*.json; do
+        [ -e "$f" ] || continue
+        name=${f##*/}
+        rec=$(cat "$f" 2>/dev/null) || continue
+        if [[ "$rec" != "{"*"}" ]]; then
+            echo "$EPOCHREALTIME $n $name CORRUPT"
+            printf '%s %s: %s\n' "$EPOCHREALTIME" "$name" "$rec" >>"$RUN_DIR/chaos-corrupt-n$n.log"
+            continue
+        fi
+        [[ "$name" == state-* ]] || continue
+        found=true
+        seq=""
+        st=""
+        [[ "$rec" =~ \"seq\":([0-9]+) ]] && seq=${BASH_REMATCH[1]}
+        [[ "$rec" =~ \"state\":\"([A-Za-z_]+)\" ]] && st=${BASH_REMATCH[1]}
+        if [ -n "$seq" ] && [ -n "$st" ] && [[ "$rec" == *'"instance":"'* ]]; then
+            echo "$EPOCHREALTIME $n $name $seq $st"
+        else
+            echo "$EPOCHREALTIME $n $name CORRUPT"
+            printf '%s %s: %s\n' "$EPOCHREALTIME" "$name" "$rec" >>"$RUN_DIR/chaos-corrupt-n$n.log"
+        fi
+    done
+    $found || echo "$EPOCHREALTIME $n - MISSING"
+}
+
+chaos_sampler_stop() {
+    [ -n "${CHAOS_SAMPLER_PID:-}" ] && kill -TERM "$CHAOS_SAMPLER_PID" 2>/dev/null
+    wait "$CHAOS_SAMPLER_PID" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------------------------------------
+# After the faults: the VIP settled on one MASTER?
+
+# One line for chaos-settle.log: "ok MASTER NODE" when exactly one node is MASTER and the VIP is
+# settled on it (cloud, route, NIC, no other NIC); "no MASTERS -" otherwise.
+chaos_settle_sample() {
+    local m
+    m=$(e2e_masters)
+    if [ -n "$m" ] && [ "${m// /}" = "$m" ] && e2e_vip_settled_on "$m"; then
+        echo "$EPOCHREALTIME ok $m $m"
+    else
+        echo "$EPOCHREALTIME no ${m:-none} -"
+    fi
+}
+
+# chaos_observe BOUND HOLD : samples from now until the VIP has stayed settled on one MASTER for
+# HOLD seconds, or BOUND + 30 s have passed. Prints the node it settled on (or nothing).
+chaos_observe() {
+    local bound=$1 hold=$2 start=$EPOCHREALTIME line ok_since="" end
+    end=$(awk -v n="$start" -v b="$bound" 'BEGIN { printf "%.3f", n + b + 30 }')
+    while true; do
+        line=$(chaos_settle_sample)
+        echo "$line" >>"$RUN_DIR/chaos-settle.log"
+        # shellcheck disable=SC2086 # its words
+        set -- $line
+        if [ "$2" = ok ]; then
+            [ -n "$ok_since" ] || ok_since=$1
+            if awk -v n="$1" -v s="$ok_since" -v h="$hold" 'BEGIN { exit !(n - s >= h) }'; then
+                echo "$3"
+                return 0
+            fi
+        else
+            ok_since=""
+        fi
+        awk -v n="$EPOCHREALTIME" -v e="$end" 'BEGIN { exit !(n > e) }' && return 0
+        sleep 0.2
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# The checker. Each chaos_check_* prints "PASS detail" or "FAIL detail".
+
+# chaos_check_converged QUIET BOUND NODE : the VIP settled on one MASTER within BOUND seconds of
+# QUIET and stayed so until the end of the observation, and the client's pings reach it.
+chaos_check_converged() {
+    local quiet=$1 bound=$2 node=$3 at
+    if [ -z "$node" ]; then
+        echo "FAIL not settled on a single MASTER within $(awk -v b="$bound" 'BEGIN { print b + 30 }')s ($(e2e_vip_facts))"
+        return
+    fi
+    # The start of the last run of "ok" samples.
+    at=$(awk '$2 == "ok" { if (!run) s = $1; run = 1; next } { run = 0 } END { if (run) print s }' "$RUN_DIR/chaos-settle.log")
+    local secs
+    secs=$(e2e_secs_between "$quiet" "${at:-$quiet}")
+    if ! e2e_ping_reaches "$node" "$at" 3; then
+        echo "FAIL settled on node $node +${secs}s, but the client's pings do not reach it"
+    elif awk -v s="$secs" -v b="$bound" 'BEGIN { exit !(s <= b) }'; then
+        echo "PASS node $node +${secs}s (bound ${bound}s)"
+    else
+        echo "FAIL node $node +${secs}s, over the bound ${bound}s"
+    fi
+}
+
+# chaos_check_moves : no accepted MigratePrivateIpAddress while a single MASTER held the VIP
+# (keepalived's states from the nodes' logs, a stopped or killed keepalived as DOWN, the holder
+# from the landings), over the whole run. Prints the number of moves.
+chaos_check_moves() {
+    local i out
+    out=$(
+        {
+            for ((i = 1; i <= E2E_NODES; i++)); do
+                awk -v n="$i" 'match($0, /Entering [A-Z]+ STATE/) { print $1, "S", n, substr($0, RSTART + 9, RLENGTH - 15) }' "$RUN_DIR/n$i/keepalived.log"
+            done
+            awk '$2 == "down" { print $1, "S", $3, "DOWN" } $2 == "up" { print $1, "S", $3, "INIT" }' "$RUN_DIR/chaos-events.log"
+            for ((i = 1; i <= E2E_NODES; i++)); do
+                awk -v n="$i" -v e="${NODE_ENI[i]}" -v v="$E2E_VIP" '$2 == v && $3 == e { print $1, "L", n }' "$RUN_DIR/landed.log"
+            done
+            e2e_calls MigratePrivateIpAddress | awk '$3 == "OK" { print $1, "M" }'
+        } | sort -s -g -k1,1 | awk -v grace="$CHAOS_MOVE_GRACE_S" '
+            function cond(    c, i, m) {
+                c = 0
+                for (i in st) if (st[i] == "MASTER") { c++; m = i }
+                return (c == 1 && holder == m) ? m : ""
+            }
+            {
+                if ($2 == "S") st[$3] = $4
+                else if ($2 == "L") holder = $3
+                else if ($2 == "M") {
+                    moves++
+                    if (since != "" && $1 - since >= grace) { bad++; detail = detail sprintf(" %.3f(node %s MASTER and holder for %.1fs)", $1, who, $1 - since) }
+                }
+                m = cond()
+                if (m == "") { since = ""; who = "" }
+                else if (m != who) { since = $1; who = m }
+            }
+            END { printf "%d %d%s\n", moves, bad, detail }'
+    )
+    local moves bad detail
+    read -r moves bad detail <<<"$out"
+    if [ "$bad" -eq 0 ]; then
+        echo "PASS $moves moves, none while a single MASTER held the VIP"
+    else
+        echo "FAIL $bad of $moves moves while a single MASTER held the VIP:$detail"
+    fi
+}
+
+# chaos_check_deadlines : no tcvip process seen alive past its deadline.
+chaos_check_deadlines() {
+    awk -v vm="$CHAOS_LIMIT_VIP_MIGRATE" -v cs="$CHAOS_LIMIT_CHECK_SELF" -v na="$CHAOS_LIMIT_NOTIFY_ACTION" -v other="$CHAOS_LIMIT_OTHER" '
+        $5 == "Z" || $5 == "X" { next }
+        {
+            lim = ($4 == "vip-migrate") ? vm : ($4 == "check-self") ? cs : ($4 == "notify-action") ? na : other
+            key = $2 " " $3 " " $4
+            if ($6 > age[key]) age[key] = $6
+            limit[key] = lim
+            if ($6 > max[$4]) max[$4] = $6
+        }
+        END {
+            for (k in age) if (age[k] > limit[k]) { bad++; detail = detail sprintf(" node/pid/comm %s alive %.1fs (limit %ss);", k, age[k], limit[k]) }
+            for (c in max) oldest = oldest sprintf(" %s %.1fs", c, max[c])
+            if (bad) printf "FAIL%s\n", detail
+            else printf "PASS oldest:%s\n", (oldest == "" ? " none seen" : oldest)
+        }' "$RUN_DIR/chaos-procs.log"
+}
+
+# chaos_check_panics : no panic in any node's tcvip log, and keepalived saw no script exit 101
+# (Rust's panic exit code).
+chaos_check_panics() {
+    local hits
+    hits=$(cat "$RUN_DIR"/n*/tcvip.log "$RUN_DIR"/n*/keepalived.log 2>/dev/null |
+        grep -E "panicked|RUST_BACKTRACE|exited with status 101|status 101\b" | head -n 3 || true)
+    if [ -z "$hits" ]; then
+        echo "PASS no panic"
+    else
+        echo "FAIL ${hits//$'\n'/ | }"
+    fi
+}
+
+# chaos_check_state_files : each node's state record, once written, never went missing or
+# corrupt, its sequence number never went down, and at the end it says what keepalived says.
+chaos_check_state_files() {
+    local i problems="" rec st ks
+    problems=$(awk '
+        $4 == "MISSING" { if (seen[$2]) lost[$2]++; next }
+        $4 == "CORRUPT" { corrupt[$2 " " $3]++; next }
+        { k = $2 " " $3; seen[$2] = 1; if ($4 < last[k]) down[k]++; last[k] = $4 }
+        END {
+            for (n in lost) printf " node %s: no state record in %d samples after there was one;", n, lost[n]
+            for (k in corrupt) printf " node/file %s: corrupt in %d samples;", k, corrupt[k]
+            for (k in down) printf " node/file %s: sequence number went down %d times;", k, down[k]
+        }' "$RUN_DIR/chaos-files.log")
+    for ((i = 1; i <= E2E_NODES; i++)); do
+        rec=$(cat "$RUN_DIR/n$i"/state/state-*.json 2>/dev/null) || { problems="$problems node $i: no state record at the end;"; continue; }
+        st=""
+        [[ "$rec" =~ \"state\":\"([A-Za-z_]+)\" ]] && st=${BASH_REMATCH[1]}
+        ks=$(e2e_vrrp_state "$i")
+        [ "${st^^}" = "$ks" ] || problems="$problems node $i: record says '$st', keepalived $ks;"
+    done
+    if [ -z "$problems" ]; then
+        echo "PASS $(awk 'END { print NR }' "$RUN_DIR/chaos-files.log") samples, records agree with keepalived at the end"
+    else
+        echo "FAIL$problems"
+    fi
+}
+
+# chaos_check_rates : for each action, the most calls fake-vpc received in any one second is
+# within the account's documented limit (tencent-cloud-api.md; fake-vpc's own table).
+chaos_check_rates() {
+    e2e_calls | awk '
+        BEGIN {
+            split("MigratePrivateIpAddress 50 DescribeVpcTaskResult 20 DescribeNetworkInterfaces 100 AssignPrivateIpAddresses 100 UnassignPrivateIpAddresses 100 DescribeAddresses 20 AssociateAddress 10 AllocateAddresses 10 DisassociateAddress 10 DescribeTaskResult 20 DescribeHaVips 20", a, " ")
+            for (i = 1; i in a; i += 2) lim[a[i]] = a[i + 1]
+        }
+        {
+            act = $2; t = $1; n[act]++; times[act, n[act]] = t
+            while (times[act, first[act] + 1] <= t - 1) first[act]++
+            c = n[act] - first[act]
+            if (c > peak[act]) peak[act] = c
+            total++
+        }
+        END {
+            for (act in peak) {
+                l = (act in lim) ? lim[act] : 10
+                s = s sprintf(" %s %d/%d", act, peak[act], l)
+                if (peak[act] > l) bad = 1
+            }
+            printf "%s %d calls, peak per second:%s\n", (bad ? "FAIL" : "PASS"), total, s
+        }'
+}
