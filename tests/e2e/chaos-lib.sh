@@ -110,8 +110,9 @@ chaos_schedule() {
                     ms = lags[randint(1, 5)]
                     if (ms > max_lag) max_lag = ms
                     ev(t, "lag " ms)
-                    lag_gen++
-                    ev(t + 4 + rnd() * 10 < D ? t + 4 + rnd() * 10 : D - 0.5, "lag " base_lag)
+                    back = t + 4 + rnd() * 10
+                    if (back > D - 0.5) back = D - 0.5
+                    ev(back, "lag " base_lag)
                 } else if (kind == "throttle") {
                     ev(t, "api " actions[randint(1, 4)] " " randint(1, 3) " throttle")
                 } else if (kind == "http500") {
