@@ -39,8 +39,8 @@ CHAOS_MOVE_GRACE_S=0.5
 
 # chaos_schedule SEED DURATION [NODES] : prints the schedule: comment lines "# key value" (seed,
 # duration, nodes, credentials, max_lag_ms), then "OFFSET_S KIND ARGS..." sorted by offset.
-# Every fault has its undo in the schedule; node and VRRP faults end by DURATION - 6 s, so the
-# nodes have booted again when the checker's clock starts. Park-Miller's generator, in awk's
+# Every fault has its undo in the schedule, within DURATION; the checker's clock starts once
+# they are all undone and every node's keepalived is up again (MASTER or BACKUP). Park-Miller's generator, in awk's
 # exact integer range, so the schedule is the same with mawk and gawk.
 chaos_schedule() {
     local seed=$1 duration=$2 nodes=${3:-0}
@@ -60,7 +60,7 @@ chaos_schedule() {
             for (i = 0; i < 8; i++) rnd()
             if (nodes == 0) nodes = (rnd() < 0.34) ? 3 : 2
             creds = (rnd() < 0.5) ? "cvm-role" : "file"
-            netend = D - 6
+            netend = D - 0.5
             max_lag = base_lag
             split("cut_both cut_one kill stop restart reload unplug dead throttle http500 garbage delay drop fail_task lag metadata expire", kinds, " ")
             split("8 8 8 6 5 5 6 5 6 5 4 4 4 4 4 4 3", weights, " ")
@@ -73,7 +73,7 @@ chaos_schedule() {
                 for (k = 1; r >= weights[k]; k++) r -= weights[k]
                 kind = kinds[k]
                 net = (kind ~ /^(cut_both|cut_one|kill|stop|restart|reload|unplug|dead|metadata)$/)
-                if (net && t > netend - 1) kind = "throttle"
+                if (net && t > netend - 1.5) kind = "throttle"
                 if (kind == "expire" && creds != "cvm-role") kind = "drop"
                 if (kind == "cut_both" && cut_until <= t) {
                     d = dur(t, 3, 15); cut_until = t + d + 1
@@ -158,6 +158,21 @@ chaos_keepalived_pids() {
 chaos_cut_from() { ip -n "$(e2e_ns vpc)" rule add priority $((100 + $1)) iif "r-n$1" ipproto vrrp blackhole; }
 chaos_heal_from() { ip -n "$(e2e_ns vpc)" rule del priority $((100 + $1)) 2>/dev/null || true; }
 
+# A real crash of node N's keepalived, as e2e_keepalived_crash but without its race: the main
+# process is stopped first, so it cannot respawn the VRRP child killed under it (seen under load:
+# the respawned child kept running, MASTER, after both SIGKILLs).
+chaos_crash() {
+    local dir="$RUN_DIR/n$1" main vrrp pid
+    main=$(cat "$dir/keepalived.pid" 2>/dev/null) || main=""
+    [ -n "$main" ] && kill -STOP "$main" 2>/dev/null
+    vrrp=$(cat "$dir/vrrp.pid" 2>/dev/null) || vrrp=""
+    [ -n "$vrrp" ] && kill -KILL "$vrrp" 2>/dev/null
+    e2e_mark "n$1_crashed"
+    for pid in $main $(cat "$dir/checkers.pid" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    e2e_wait_until 5 "node $1's keepalived gone" e2e_keepalived_gone "$1"
+    rm -f "$dir"/keepalived.pid "$dir"/vrrp.pid "$dir"/checkers.pid
+}
+
 chaos_start() {
     e2e_keepalived_start "$1"
     chaos_event up "$1"
@@ -173,7 +188,7 @@ chaos_apply() {
         cut_from) chaos_cut_from "$n" ;;
         heal_from) chaos_heal_from "$n" ;;
         kill)
-            e2e_keepalived_crash "$n"
+            chaos_crash "$n"
             chaos_event down "$n"
             ;;
         start) chaos_start "$n" ;;
@@ -193,7 +208,7 @@ chaos_apply() {
         plug) e2e_node_plug "$n" ;;
         dead)
             e2e_node_unplug "$n"
-            e2e_keepalived_crash "$n"
+            chaos_crash "$n"
             chaos_event down "$n"
             ;;
         revive)

@@ -13,8 +13,8 @@
 # the outages; exits non-zero when one run's outage is over the bound or a run did not converge.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=SCRIPTDIR/lib.sh
-source "$here/lib.sh"
+# shellcheck source=SCRIPTDIR/chaos-lib.sh
+source "$here/chaos-lib.sh"
 
 runs=20
 lag_ms=2000
@@ -45,7 +45,7 @@ for ((r = 1; r <= runs; r++)); do
     e2e_expect_vip_on "$m" "$EPOCHREALTIME" 30
     t0=$EPOCHREALTIME
     e2e_node_unplug "$m"
-    e2e_keepalived_crash "$m"
+    chaos_crash "$m"
     e2e_expect_vip_on "$o" "$t0" 30
     # The outage ends with the first reply from the new master: let a few more come first.
     sleep 0.5
