@@ -56,7 +56,14 @@ chaos_schedule() {
         }
         function dur(t, a, b,    d) { d = a + rnd() * (b - a); if (t + d > netend) d = netend - t; return d }
         BEGIN {
+            # Park-Miller is linear in its seed: neighbouring seeds would draw neighbouring
+            # numbers. Scramble the seed first (int() of a quotient is not linear).
             x = (seed % 2147483646) + 1
+            for (i = 0; i < 6; i++) {
+                x = (x * 16807) % 2147483647
+                x = (x + int(x / 33554432) * 1000003 + 12345) % 2147483647
+                if (x == 0) x = 1
+            }
             for (i = 0; i < 8; i++) rnd()
             if (nodes == 0) nodes = (rnd() < 0.34) ? 3 : 2
             creds = (rnd() < 0.5) ? "cvm-role" : "file"

@@ -15,7 +15,7 @@
 # Usage: sudo tests/e2e/chaos.sh [--seed N]... [--seeds A..B] [--duration S] [--nodes 2|3]
 #                                [--soak] [--no-build]
 #   --seed N      one seed (repeatable); default: seeds 1..3
-#   --seeds A..B  a range of seeds
+#   --seeds A..B  a range of seeds (or a list: A,B,C)
 #   --duration S  seconds of faults per seed (default 60; at least 15)
 #   --nodes N     2 or 3 nodes for every seed (default: the seed chooses)
 #   --soak        longer: seeds 1..20 (unless given) and 300 s each (unless --duration given)
@@ -39,8 +39,11 @@ while [ $# -gt 0 ]; do
         --seeds)
             if [[ "${2:-}" =~ ^([0-9]+)\.\.([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -le "${BASH_REMATCH[2]}" ]; then
                 for ((s = BASH_REMATCH[1]; s <= BASH_REMATCH[2]; s++)); do seeds+=("$s"); done
+            elif [[ "${2:-}" =~ ^[0-9]+(,[0-9]+)*$ ]]; then
+                IFS=, read -r -a list <<<"$2"
+                seeds+=("${list[@]}")
             else
-                echo "chaos: --seeds wants A..B with A <= B, e.g. --seeds 1..10" >&2; exit 2
+                echo "chaos: --seeds wants A..B with A <= B, or A,B,C (e.g. --seeds 1..10, --seeds 3,6,10)" >&2; exit 2
             fi
             shift 2 ;;
         --duration) [[ "${2:-}" =~ ^[0-9]+$ ]] && [ "$2" -ge 15 ] || { echo "chaos: --duration wants seconds, at least 15" >&2; exit 2; }
