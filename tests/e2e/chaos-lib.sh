@@ -35,6 +35,34 @@ CHAOS_LIMIT_OTHER=10
 CHAOS_MOVE_GRACE_S=0.5
 
 # ---------------------------------------------------------------------------------------------
+# The data plane, made to follow the cloud when a node is unplugged
+
+# lib.sh's on-change hook, but recording the landing before routing: a move that lands on an
+# unplugged node (whose route cannot be set while its link is down) is still a landing — the
+# cloud holds the VIP there — and the checker reads landed.log as the cloud's truth.
+e2e_write_hook() {
+    local hook="$RUN_DIR/on-change.sh"
+    cat >"$hook" <<HOOK
+#!/bin/bash
+set -euo pipefail
+echo "\$EPOCHREALTIME \$1 \$2 \$3" >>"$RUN_DIR/landed.log"
+ip route replace "\$1/32" via "\$3"
+HOOK
+    chmod 0755 "$hook"
+    touch "$RUN_DIR/landed.log"
+    echo "$hook"
+}
+
+# chaos_plug N : e2e_node_plug, and the VIP routed to node N again when the cloud gave it to N
+# while it was unplugged (as a VPC routes to the ENI that holds the IP, whatever happened to it).
+chaos_plug() {
+    e2e_node_plug "$1"
+    [ "$(e2e_cloud_holder)" = "$1" ] &&
+        ip -n "$(e2e_ns vpc)" route replace "$E2E_VIP/32" via "${NODE_IP[$1]}"
+    return 0
+}
+
+# ---------------------------------------------------------------------------------------------
 # The schedule
 
 # chaos_schedule SEED DURATION [NODES] : prints the schedule: comment lines "# key value" (seed,
@@ -212,14 +240,14 @@ chaos_apply() {
             ;;
         reload) kill -HUP "$(cat "$RUN_DIR/n$n/keepalived.pid")" ;;
         unplug) e2e_node_unplug "$n" ;;
-        plug) e2e_node_plug "$n" ;;
+        plug) chaos_plug "$n" ;;
         dead)
             e2e_node_unplug "$n"
             chaos_crash "$n"
             chaos_event down "$n"
             ;;
         revive)
-            e2e_node_plug "$n"
+            chaos_plug "$n"
             chaos_start "$n"
             ;;
         metadata_down) e2e_control POST metadata '{"available":false}' >/dev/null ;;
@@ -272,7 +300,7 @@ chaos_quiesce() {
         chaos_heal_from "$i"
         local pid
         for pid in $(chaos_keepalived_pids "$i"); do kill -CONT "$pid" 2>/dev/null || true; done
-        ip -n "$vpc" link show "r-n$i" | grep -q 'state UP\|,UP' || e2e_node_plug "$i"
+        ip -n "$vpc" link show "r-n$i" | grep -q ',UP' || chaos_plug "$i"
         e2e_keepalived_running "$i" || chaos_start "$i"
     done
 }

@@ -5,9 +5,14 @@
 # Between runs the dead node comes back (as BACKUP, the VIP stays), and the next run kills the
 # node that holds the VIP then.
 #
-# Usage: sudo tests/e2e/fast-profile.sh [--runs N] [--lag-ms MS]
-#   --runs N     failovers to measure (default 20)
+# With --cut-ms, it measures the other side instead, the false failovers: VRRP between the two
+# (healthy) nodes is cut for MS milliseconds, RUNS times, and it counts the cuts after which the
+# backup became MASTER (no bound asserted: a measurement).
+#
+# Usage: sudo tests/e2e/fast-profile.sh [--runs N] [--lag-ms MS] [--cut-ms MS]
+#   --runs N     failovers (or cuts) to measure (default 20)
 #   --lag-ms MS  fake-vpc's landing lag (default 2000)
+#   --cut-ms MS  measure takeovers after VRRP cuts of MS ms instead
 # Binaries: $E2E_BIN_FROM and $E2E_FAKE_VPC_BIN as for the scenarios (default: target/debug).
 # Prints one line per run (detection, Migrate received, landed, outage) and min/median/max of
 # the outages; exits non-zero when one run's outage is over the bound or a run did not converge.
@@ -18,24 +23,54 @@ source "$here/chaos-lib.sh"
 
 runs=20
 lag_ms=2000
+cut_ms=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
         --lag-ms) lag_ms=$2; shift 2 ;;
-        -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --cut-ms) cut_ms=$2; shift 2 ;;
+        -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "fast-profile: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "fast-profile: --runs wants a positive integer, got '$runs'" >&2; exit 2; }
 [[ "$lag_ms" =~ ^[0-9]+$ ]] || { echo "fast-profile: --lag-ms wants milliseconds, got '$lag_ms'" >&2; exit 2; }
+[ -z "$cut_ms" ] || [[ "$cut_ms" =~ ^[1-9][0-9]*$ ]] || { echo "fast-profile: --cut-ms wants milliseconds, got '$cut_ms'" >&2; exit 2; }
 
 target="${CARGO_TARGET_DIR:-$E2E_REPO/target}"
 export E2E_BIN_FROM="${E2E_BIN_FROM:-$target/debug}"
 export E2E_FAKE_VPC_BIN="${E2E_FAKE_VPC_BIN:-$target/debug/fake-vpc}"
 
 bound=$(awk -v l="$lag_ms" 'BEGIN { printf "%.2f", 1.0 + l / 1000 }')
-e2e_scenario "${E2E_FAST_NAME:-s-fast-profile}" "fast profile: master node dead, $runs runs, outage <= ${bound}s each"
+if [ -n "$cut_ms" ]; then
+    e2e_scenario "${E2E_FAST_NAME:-s-fast-profile}" "fast profile: $runs VRRP cuts of ${cut_ms} ms, takeovers counted"
+else
+    e2e_scenario "${E2E_FAST_NAME:-s-fast-profile}" "fast profile: master node dead, $runs runs, outage <= ${bound}s each"
+fi
 e2e_up "$E2E_TOPOLOGY_2" fast file --lag-ms "$lag_ms"
+
+if [ -n "$cut_ms" ]; then
+    took=0
+    for ((r = 1; r <= runs; r++)); do
+        m=$(e2e_wait_master 30 2)
+        o=$((3 - m))
+        t0=$EPOCHREALTIME
+        e2e_vrrp_cut
+        sleep "$(awk -v c="$cut_ms" 'BEGIN { printf "%.3f", c / 1000 }')"
+        e2e_vrrp_heal
+        sleep 2
+        if [ -n "$(e2e_state_at "$o" MASTER "$t0")" ]; then
+            took=$((took + 1))
+            verdict="backup node $o became MASTER (false failover)"
+        else
+            verdict="no takeover"
+        fi
+        printf 'cut %2d: VRRP cut %s ms: %s\n' "$r" "$cut_ms" "$verdict" >&2
+    done
+    stalls=$(cat "$RUN_DIR"/n*/keepalived.log 2>/dev/null | awk '/thread timer expired/ { c++ } END { print c + 0 }')
+    e2e_pass "$took of $runs VRRP cuts of ${cut_ms} ms made the backup MASTER ($stalls keepalived stall(s) logged)"
+    exit 0
+fi
 
 outages=()
 over=0

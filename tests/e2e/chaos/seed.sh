@@ -67,7 +67,7 @@ result[api-rate]=$(chaos_check_rates)
 failed=()
 {
     echo
-    echo "chaos seed $seed: $nodes nodes, credentials $creds, $faults faults in ${duration}s, faults over at +${wait_ready}s"
+    echo "chaos seed $seed: $nodes nodes, credentials $creds, $faults faults in ${duration}s, checker clock started at +${wait_ready}s"
     printf '  %-12s %-5s %s\n' check result detail
     for c in converged moves deadlines panics state-files api-rate; do
         r=${result[$c]}
