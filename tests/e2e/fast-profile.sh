@@ -49,6 +49,7 @@ else
 fi
 e2e_up "$E2E_TOPOLOGY_2" fast file --lag-ms "$lag_ms"
 
+e2e_count_calls_ok() { e2e_calls "$1" "$2" | awk '$3 == "OK"' | wc -l; }
 if [ -n "$cut_ms" ]; then
     took=0
     for ((r = 1; r <= runs; r++)); do
@@ -65,7 +66,12 @@ if [ -n "$cut_ms" ]; then
         else
             verdict="no takeover"
         fi
-        printf 'cut %2d: VRRP cut %s ms: %s\n' "$r" "$cut_ms" "$verdict" >&2
+        # What it cost: the VIP settled again on the single MASTER, the moves, the outage.
+        now=$(e2e_wait_master 60 2)
+        e2e_expect_vip_on "$now" "$t0" 60
+        sleep 0.5
+        printf 'cut %2d: VRRP cut %s ms: %s; then node %s MASTER with the VIP, %s move(s), client outage %ss\n' \
+            "$r" "$cut_ms" "$verdict" "$now" "$(e2e_count_calls_ok MigratePrivateIpAddress "$t0")" "$(e2e_ping_outage "$t0")" >&2
     done
     stalls=$(cat "$RUN_DIR"/n*/keepalived.log 2>/dev/null | awk '/thread timer expired/ { c++ } END { print c + 0 }')
     e2e_pass "$took of $runs VRRP cuts of ${cut_ms} ms made the backup MASTER ($stalls keepalived stall(s) logged)"
