@@ -46,7 +46,10 @@ while [ $# -gt 0 ]; do
                 echo "chaos: --seeds wants A..B with A <= B, or A,B,C (e.g. --seeds 1..10, --seeds 3,6,10)" >&2; exit 2
             fi
             shift 2 ;;
-        --duration) [[ "${2:-}" =~ ^[0-9]+$ ]] && [ "$2" -ge 15 ] || { echo "chaos: --duration wants seconds, at least 15" >&2; exit 2; }
+        --duration)
+            if ! [[ "${2:-}" =~ ^[0-9]+$ ]] || [ "$2" -lt 15 ]; then
+                echo "chaos: --duration wants seconds, at least 15" >&2; exit 2
+            fi
             duration=$2; shift 2 ;;
         --nodes) [[ "${2:-}" =~ ^[23]$ ]] || { echo "chaos: --nodes wants 2 or 3" >&2; exit 2; }
             nodes=$2; shift 2 ;;
@@ -57,7 +60,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ ${#seeds[@]} -eq 0 ]; then
-    if $soak; then seeds=($(seq 1 20)); else seeds=(1 2 3); fi
+    if $soak; then mapfile -t seeds < <(seq 1 20); else seeds=(1 2 3); fi
 fi
 [ -n "$duration" ] || { if $soak; then duration=300; else duration=60; fi; }
 
@@ -82,7 +85,9 @@ start=$SECONDS
 for seed in "${seeds[@]}"; do
     before=$(wc -l <"$results")
     # The faults, the undo and the observation (bound + 30 s at most), the set-up: bounded.
-    timeout --foreground -s TERM -k 20 $((duration + 180)) "$here/chaos/seed.sh" "$seed" "$duration" $nodes || true
+    args=("$seed" "$duration")
+    [ -n "$nodes" ] && args+=("$nodes")
+    timeout --foreground -s TERM -k 20 $((duration + 180)) "$here/chaos/seed.sh" "${args[@]}" || true
     if [ "$(wc -l <"$results")" -eq "$before" ]; then
         echo "$seed|FAIL|?|?|?|?|?|ended without a result (see its log)" >>"$results"
     fi

@@ -11,6 +11,7 @@ source "$here/../chaos-lib.sh"
 
 RUN_DIR=$(mktemp -d)
 trap 'rm -rf "$RUN_DIR"' EXIT
+# shellcheck disable=SC2034 # lib.sh's e2e_elapsed reads it
 E2E_T0=$EPOCHREALTIME
 E2E_NODES=2
 NODE_ENI=("" eni-node0001 eni-node0002)
@@ -83,9 +84,11 @@ expect PASS "moves: a refused call is no move (still 1 of 4)" "$(grep -q '^FAIL 
 
 # ---- deadlines
 reset
-echo "$(at 1) 1 100 vip-migrate S 30.00" >>"$RUN_DIR/chaos-procs.log"
-echo "$(at 1) 2 101 check-self S 1.50" >>"$RUN_DIR/chaos-procs.log"
-echo "$(at 1) 2 102 check-self Z 40.00" >>"$RUN_DIR/chaos-procs.log"
+{
+    echo "$(at 1) 1 100 vip-migrate S 30.00"
+    echo "$(at 1) 2 101 check-self S 1.50"
+    echo "$(at 1) 2 102 check-self Z 40.00"
+} >>"$RUN_DIR/chaos-procs.log"
 expect PASS "deadlines: within their deadlines; a zombie does not count" "$(chaos_check_deadlines)"
 echo "$(at 2) 1 100 vip-migrate S 62.00" >>"$RUN_DIR/chaos-procs.log"
 expect FAIL "deadlines: vip-migrate alive 62 s (deadline 60 s)" "$(chaos_check_deadlines)"
@@ -175,6 +178,10 @@ c=$(chaos_schedule 43 60)
 expect PASS "schedule: the same seed gives the same schedule" "$([ "$a" = "$b" ] && echo PASS || echo FAIL)"
 expect PASS "schedule: another seed gives another" "$([ "$a" != "$c" ] && echo PASS || echo FAIL)"
 expect PASS "schedule: --nodes 3 is honoured" "$([ "$(chaos_schedule 42 60 3 | awk '$2 == "nodes" { print $3 }')" = 3 ] && echo PASS || echo FAIL)"
+creds_of() { chaos_schedule "$@" | awk '$2 == "credentials" { print $3 }'; }
+same=PASS
+for s in 1 2 3 4 5 6 7 8 9 10; do [ "$(creds_of "$s" 30)" = "$(creds_of "$s" 30 3)" ] || same="FAIL seed $s"; done
+expect PASS "schedule: --nodes leaves the seed's credentials" "$same"
 problems=""
 kinds_seen=""
 for s in $(seq 1 60); do

@@ -16,8 +16,10 @@ seed=${1:?usage: seed.sh SEED DURATION [NODES]}
 duration=${2:?usage: seed.sh SEED DURATION [NODES]}
 nodes=${3:-0}
 [[ "$seed" =~ ^[0-9]+$ ]] || { echo "chaos: the seed must be a non-negative integer, got '$seed'" >&2; exit 2; }
-[[ "$duration" =~ ^[0-9]+$ ]] && [ "$duration" -ge 15 ] ||
-    { echo "chaos: the duration must be at least 15 s, got '$duration'" >&2; exit 2; }
+if ! [[ "$duration" =~ ^[0-9]+$ ]] || [ "$duration" -lt 15 ]; then
+    echo "chaos: the duration must be at least 15 s, got '$duration'" >&2
+    exit 2
+fi
 
 schedule=$(chaos_schedule "$seed" "$duration" "$nodes")
 e2e_scenario "chaos-$seed" "chaos seed $seed, ${duration}s of faults"
