@@ -11,6 +11,11 @@
 # unless it is left out on purpose with TCVIP_E2E=0 (as root the examples are then still
 # validated). TCVIP_SDK=0 leaves out the SDK check (it needs PyPI); TCVIP_DIST=0 leaves out the
 # artefacts (then the rehearsal's scenario m-from-deb fails unless dist/ already holds a .deb).
+# The chaos suite (tests/e2e/chaos.sh: a few seeded fault schedules over the rehearsal, a few
+# minutes in all) runs after the rehearsal, as root; TCVIP_CHAOS=0 leaves it out (it defaults to
+# TCVIP_E2E); TCVIP_CHAOS_SEEDS (default 1,3,6: two nodes, three nodes, the CVM role) and
+# TCVIP_CHAOS_DURATION (default 45 s) choose the seeds. Its checker's self-test needs neither
+# root nor time and always runs.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -65,6 +70,16 @@ elif $root; then
     # keepalived -t on both shipped examples (script security needs root-owned paths).
     stage examples tests/e2e/validate-examples.sh
 fi
+stage chaos-checker tests/e2e/chaos/checker-selftest.sh
+if [ "${TCVIP_CHAOS:-$e2e}" != 0 ]; then
+    if $root; then
+        stage chaos tests/e2e/chaos.sh --seeds "${TCVIP_CHAOS_SEEDS:-1,3,6}" --duration "${TCVIP_CHAOS_DURATION:-45}"
+    else
+        echo
+        echo "== chaos: FAILED: the chaos suite needs root (sudo scripts/test.sh), or set TCVIP_CHAOS=0 to leave it out"
+        failed_stages+=("chaos")
+    fi
+fi
 
 # Tests counted: cargo's "test result:" lines, and the rehearsal's own summary line.
 passed=0
@@ -77,6 +92,16 @@ if [ -f "$log_dir/test.log" ]; then
 fi
 if [ -f "$log_dir/e2e.log" ]; then
     read -r p f < <(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log_dir/e2e.log" | tail -n 1) || true
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+fi
+if [ -f "$log_dir/chaos.log" ]; then
+    read -r p f < <(sed -n 's/^chaos: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log_dir/chaos.log" | tail -n 1) || true
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+fi
+if [ -f "$log_dir/chaos-checker.log" ]; then
+    read -r p f < <(sed -n 's/^chaos checker self-test: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log_dir/chaos-checker.log" | tail -n 1) || true
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-0}))
 fi
@@ -93,7 +118,7 @@ for s in "${ran_stages[@]}"; do
     [[ " ${failed_stages[*]} " == *" $s "* ]] && stage_failed=true
     case "$s" in
         deps) ;;
-        test | e2e | packages)
+        test | e2e | packages | chaos | chaos-checker)
             if $stage_failed && [ "$counted_failures" -eq 0 ]; then failed=$((failed + 1)); fi ;;
         *)
             if $stage_failed; then failed=$((failed + 1)); else passed=$((passed + 1)); fi ;;

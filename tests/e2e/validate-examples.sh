@@ -55,6 +55,21 @@ for example in "$repo"/keepalived-examples/keepalived-*.conf; do
         echo "FAIL $name: keepalived -t: ${out:-non-zero exit}" >&2
         failed=$((failed + 1))
     fi
+    # The fast profile must really be one: VRRPv3 with a sub-second advert interval and a loss
+    # tolerance (down_timer_adverts), and keepalived must refuse its interval under VRRPv2.
+    if [ "$name" = keepalived-fast.conf ]; then
+        if ! grep -qE '^[[:space:]]*vrrp_version[[:space:]]+3([[:space:]]|$)' "$example" ||
+            ! grep -qE '^[[:space:]]*advert_int[[:space:]]+0\.[0-9]+([[:space:]]|$)' "$example" ||
+            ! grep -qE '^[[:space:]]*down_timer_adverts[[:space:]]+[0-9]+([[:space:]]|$)' "$example"; then
+            echo "FAIL $name: not VRRPv3 with advert_int < 1 s and down_timer_adverts" >&2
+            failed=$((failed + 1))
+        fi
+        grep -vE '^[[:space:]]*vrrp_version[[:space:]]' "$rendered" >"$work/v2.conf"
+        if keepalived -t -f "$work/v2.conf" >/dev/null 2>&1; then
+            echo "FAIL $name: keepalived -t accepts its advert_int under VRRPv2; the check proves nothing" >&2
+            failed=$((failed + 1))
+        fi
+    fi
     # The negative control: the same file with an unknown keyword must be rejected.
     sed 's/^\([[:space:]]*\)advert_int /\1advert_intervalx /' "$rendered" >"$work/broken.conf"
     if keepalived -t -f "$work/broken.conf" >/dev/null 2>&1; then
@@ -63,8 +78,8 @@ for example in "$repo"/keepalived-examples/keepalived-*.conf; do
     fi
 done
 
-if [ "$checked" -lt 3 ]; then
-    echo "FAIL: expected the three examples (nopreempt, preferred-master, 1.3), found $checked" >&2
+if [ "$checked" -lt 4 ]; then
+    echo "FAIL: expected the four examples (nopreempt, preferred-master, 1.3, fast), found $checked" >&2
     exit 1
 fi
 [ "$failed" -eq 0 ]
