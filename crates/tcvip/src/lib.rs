@@ -11,6 +11,7 @@ pub mod context;
 pub mod core;
 pub mod discovery;
 pub mod exit;
+pub mod fifo;
 pub mod ifaddrs;
 pub mod keepalived;
 pub mod log;

@@ -46,6 +46,10 @@ pub struct Args {
     /// keepalived vrrp_instance, for the one-word form [default: the only one configured]
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
+    /// Run as keepalived's long-lived FIFO reader (vrrp_notify_fifo_script "notify-action
+    /// --fifo": keepalived appends the FIFO's path) instead of handling one notification
+    #[arg(long, value_name = "PATH")]
+    pub fifo: Option<PathBuf>,
     /// The state word, or INSTANCE|GROUP NAME STATE PRIORITY as keepalived appends them
     #[arg(value_name = "ARGS", num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
     pub words: Vec<String>,
@@ -53,6 +57,14 @@ pub struct Args {
 
 /// Runs `notify-action`.
 pub fn run(args: &Args) -> anyhow::Result<Exit> {
+    if let Some(path) = &args.fifo {
+        if !args.words.is_empty() {
+            eprintln!("notify-action: --fifo PATH takes no other arguments");
+            return Ok(Exit::Usage);
+        }
+        let ctx = Context::load(&args.common, "notify-action")?;
+        return crate::fifo::run(&ctx, path);
+    }
     let notification = match notify_args::parse(&args.words) {
         Ok(n) => n,
         Err(e) => {

@@ -13,6 +13,7 @@ mod deadline;
 mod discovery;
 mod doctor;
 mod exit_codes;
+mod fifo;
 mod hostile;
 mod hostile_cloud;
 mod log_targets;
