@@ -399,6 +399,8 @@ pub struct KeepalivedConf {
     pub problems: Vec<String>,
     pub enable_script_security: bool,
     pub script_user: Option<String>,
+    /// `vrrp_notify_fifo_script` (or `notify_fifo_script`): the FIFO reader's command.
+    pub fifo_script: Option<String>,
     pub scripts: Vec<VrrpScript>,
     pub instances: Vec<VrrpInstance>,
     pub groups: Vec<SyncGroup>,
@@ -427,6 +429,9 @@ impl KeepalivedConf {
                         match s.keyword() {
                             "enable_script_security" => conf.enable_script_security = true,
                             "script_user" => conf.script_user = s.arg(0),
+                            "vrrp_notify_fifo_script" | "notify_fifo_script" => {
+                                conf.fifo_script = s.arg(0);
+                            }
                             _ => {}
                         }
                     }
