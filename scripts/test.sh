@@ -58,7 +58,7 @@ if [ "$e2e" != 0 ]; then
     if $root; then
         stage e2e tests/e2e/run.sh
         # FIFO mode (keepalived-fifo.conf, notify-action --fifo): election, crash, node down,
-        # API faults, split brain, three nodes, CVM role (about 2 min more).
+        # API faults, split brain, three nodes, CVM role (about 3 min more).
         stage e2e-fifo tests/e2e/run.sh --no-build --mode fifo a-election b-crash b-node-down \
             e-api-faults g-split-brain h-three-nodes i-cvm-role
     else
