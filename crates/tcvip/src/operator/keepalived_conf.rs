@@ -648,6 +648,23 @@ vrrp_sync_group G1 {
     }
 
     #[test]
+    fn the_fifo_reader_in_global_defs() {
+        let conf = KeepalivedConf::from_parsed(parse_str(
+            "global_defs {\n vrrp_notify_fifo /run/k.fifo\n vrrp_notify_fifo_script \"/usr/local/bin/notify-action --fifo\"\n}\n",
+            Path::new("keepalived.conf"),
+        ));
+        assert_eq!(
+            conf.fifo_script.as_deref(),
+            Some("/usr/local/bin/notify-action --fifo")
+        );
+        let none = KeepalivedConf::from_parsed(parse_str(
+            "global_defs {\n router_id n1\n}\n",
+            Path::new("keepalived.conf"),
+        ));
+        assert_eq!(none.fifo_script, None);
+    }
+
+    #[test]
     fn follows_includes_relative_and_globbed() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("conf.d")).unwrap();
