@@ -62,14 +62,19 @@ impl Shared {
         lock(&self.doing).clone()
     }
 
-    fn next(&self) -> Option<(String, Want)> {
+    /// The next slot; `Idle` after [`IDLE_TICK`] without one; `None` once stopping.
+    fn next(&self) -> Option<Next> {
         let mut pending = lock(&self.pending);
+        let idle_from = Instant::now();
         loop {
             if self.stopping.load(Ordering::SeqCst) || crate::signal::stop_requested() {
                 return None;
             }
-            if let Some(next) = pending.take() {
-                return Some(next);
+            if let Some((instance, want)) = pending.take() {
+                return Some(Next::Slot(instance, want));
+            }
+            if idle_from.elapsed() >= IDLE_TICK {
+                return Some(Next::Idle);
             }
             // The timeout only bounds how late a stop is seen.
             pending = match self.wake.wait_timeout(pending, Duration::from_millis(100)) {
@@ -79,6 +84,18 @@ impl Shared {
         }
     }
 }
+
+/// What the worker is woken for.
+enum Next {
+    Slot(String, Want),
+    /// Nothing for a while: keep the credentials fresh.
+    Idle,
+}
+
+/// How long the worker idles before it asks for the credentials again, so that a CVM role's
+/// keys are refreshed (5 minutes before they expire) while nothing waits for them, not on the
+/// first move after they expired.
+const IDLE_TICK: Duration = Duration::from_secs(60);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -146,8 +163,19 @@ impl Worker {
                 reason = "discovery is tried again on the first move"
             ),
         }
-        while let Some((instance, want)) = self.shared.next() {
-            self.handle(&instance, want);
+        while let Some(next) = self.shared.next() {
+            match next {
+                Next::Slot(instance, want) => self.handle(&instance, want),
+                Next::Idle => {
+                    // Only a context already made: discovery is retried on the next move, not
+                    // every minute (it costs API calls).
+                    if let Some(ctx) = &self.ctx
+                        && let Err(e) = ctx.credentials().credentials()
+                    {
+                        crate::warn!("fifo_credentials_refresh_failed", error = e);
+                    }
+                }
+            }
         }
     }
 
