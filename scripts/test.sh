@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, in order: formatting, lints, unit and integration tests (cargo), the
 # Python SDK compatibility check of fake-vpc, and — as root — the end-to-end failover rehearsal
-# (which also validates the keepalived examples with `keepalived -t`). Before the rehearsal, the
+# (which also validates the keepalived examples with `keepalived -t`), in fork mode, then its
+# main scenarios again in FIFO mode. Before the rehearsal, the
 # release artefacts are built (scripts/dist.sh) and checked (tests/dist/check-artefacts.sh:
 # GLIBC_2.17, contents, modes, conffile, lintian, rpmlint); the rehearsal's scenario m-from-deb runs the
 # .deb's binaries.
@@ -61,6 +62,10 @@ fi
 if [ "$e2e" != 0 ]; then
     if $root; then
         stage e2e tests/e2e/run.sh
+        # FIFO mode (keepalived-fifo.conf, notify-action --fifo): election, crash, node down,
+        # API faults, split brain, three nodes, CVM role (about 3 min more).
+        stage e2e-fifo tests/e2e/run.sh --no-build --mode fifo a-election b-crash b-node-down \
+            e-api-faults g-split-brain h-three-nodes i-cvm-role
     else
         echo
         echo "== e2e: FAILED: the end-to-end rehearsal needs root (sudo scripts/test.sh), or set TCVIP_E2E=0 to leave it out"
@@ -90,11 +95,12 @@ if [ -f "$log_dir/test.log" ]; then
         failed=$((failed + f))
     done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$log_dir/test.log")
 fi
-if [ -f "$log_dir/e2e.log" ]; then
-    read -r p f < <(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log_dir/e2e.log" | tail -n 1) || true
+for e2e_log in "$log_dir/e2e.log" "$log_dir/e2e-fifo.log"; do
+    [ -f "$e2e_log" ] || continue
+    read -r p f < <(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$e2e_log" | tail -n 1) || true
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-0}))
-fi
+done
 if [ -f "$log_dir/chaos.log" ]; then
     read -r p f < <(sed -n 's/^chaos: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log_dir/chaos.log" | tail -n 1) || true
     passed=$((passed + ${p:-0}))
@@ -118,7 +124,7 @@ for s in "${ran_stages[@]}"; do
     [[ " ${failed_stages[*]} " == *" $s "* ]] && stage_failed=true
     case "$s" in
         deps) ;;
-        test | e2e | packages | chaos | chaos-checker)
+        test | e2e | e2e-fifo | packages | chaos | chaos-checker)
             if $stage_failed && [ "$counted_failures" -eq 0 ]; then failed=$((failed + 1)); fi ;;
         *)
             if $stage_failed; then failed=$((failed + 1)); else passed=$((passed + 1)); fi ;;

@@ -529,7 +529,8 @@ e2e_install() {
 }
 
 # e2e_render_node N MODE [CREDENTIALS] : keepalived.conf and tcvip.toml for node N.
-#   MODE: nopreempt | preferred-master (node 1 is the preferred master)
+#   MODE: nopreempt | preferred-master (node 1 is the preferred master); with E2E_MODE=fifo,
+#   nopreempt renders keepalived-fifo.conf
 #   CREDENTIALS: file (keys in tcvip.toml, 0600; default) | cvm-role (from the metadata service)
 # Extra tcvip.toml settings may be given in $E2E_TOML_EXTRA as "section<TAB>key<TAB>value" lines.
 e2e_render_node() {
@@ -543,8 +544,16 @@ e2e_render_node() {
         priority=100
         [ "$n" -eq 1 ] && priority=150
     fi
+    # E2E_MODE=fifo: keepalived-fifo.conf (nopreempt with the notify FIFO and its reader) in
+    # place of keepalived-nopreempt.conf; a scenario of another mode has no FIFO example.
+    local fifo=""
+    if [ "${E2E_MODE:-fork}" = fifo ]; then
+        [ "$mode" = nopreempt ] || e2e_fail "E2E_MODE=fifo: no FIFO example for mode $mode"
+        mode=fifo
+        fifo="$dir/notify.fifo"
+    fi
     awk -v bin_dir="$E2E_BIN_DIR" -v router_id="tcvip-$RUN-n$n" -v src_ip="${NODE_IP[n]}" \
-        -v peers="${peers# }" -v vip="$E2E_VIP" -v priority="$priority" \
+        -v peers="${peers# }" -v vip="$E2E_VIP" -v priority="$priority" -v fifo="$fifo" \
         -v example_bin_dir="${E2E_EXAMPLE_BIN_DIR:-/usr/local/bin}" \
         -f "$E2E_DIR/render-keepalived.awk" "$RUN_DIR/etc/keepalived-$mode.conf" >"$dir/keepalived.conf" ||
         e2e_fail "rendering keepalived-$mode.conf for node $n"

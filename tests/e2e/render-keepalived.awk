@@ -1,9 +1,9 @@
 # Renders a shipped keepalived-examples/keepalived-*.conf for one node of the rehearsal.
 # Changes only values, never structure, so the rendered file is the shipped one with this node's
 # facts in it. Variables (awk -v): bin_dir, router_id, src_ip, peers (space-separated), vip,
-# priority (empty: keep), example_bin_dir (the directory the example names: default
-# /usr/local/bin, as in keepalived-examples/; /usr/bin in the packages' copies). Fails (exit 3)
-# when a line it must change is missing from the example.
+# priority (empty: keep), fifo (the vrrp_notify_fifo path; empty: keep), example_bin_dir (the
+# directory the example names: default /usr/local/bin, as in keepalived-examples/; /usr/bin in
+# the packages' copies). Fails (exit 3) when a line it must change is missing from the example.
 
 function setval(key, val,    pre) {
     # Replace the first value after KEY, keeping indentation and any trailing comment.
@@ -49,7 +49,8 @@ block == "virtual_ipaddress" {
 /^[ \t]*router_id[ \t]/ { if (setval("router_id", router_id)) done["router_id"] = 1 }
 /^[ \t]*unicast_src_ip[ \t]/ { if (setval("unicast_src_ip", src_ip)) done["src_ip"] = 1 }
 /^[ \t]*priority[ \t]/ && priority != "" { if (setval("priority", priority)) done["priority"] = 1 }
-/^[ \t]*(script|notify|notify_[a-z_]+)[ \t]+"/ && (i = index($0, quoted_bin_dir)) {
+/^[ \t]*vrrp_notify_fifo[ \t]/ && fifo != "" { if (setval("vrrp_notify_fifo", fifo)) done["fifo"] = 1 }
+/^[ \t]*(script|notify|notify_[a-z_]+|vrrp_notify_fifo_script)[ \t]+"/ && (i = index($0, quoted_bin_dir)) {
     $0 = substr($0, 1, i - 1) "\"" bin_dir "/" substr($0, i + length(quoted_bin_dir))
     done["bin_dir"]++
 }
@@ -60,4 +61,5 @@ END {
     split("router_id src_ip peers vip bin_dir", need, " ")
     for (k in need) if (!(need[k] in done)) { printf "render: no %s line to change\n", need[k] > "/dev/stderr"; exit 3 }
     if (priority != "" && !("priority" in done)) { print "render: no priority line" > "/dev/stderr"; exit 3 }
+    if (fifo != "" && !("fifo" in done)) { print "render: no vrrp_notify_fifo line" > "/dev/stderr"; exit 3 }
 }

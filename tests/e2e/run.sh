@@ -2,10 +2,12 @@
 # The end-to-end failover rehearsal: real keepalived (Debian's) on simulated nodes in network
 # namespaces, fake-vpc as the VPC, the tcvip binaries as installed by scripts/install.sh.
 #
-# Usage: sudo tests/e2e/run.sh [--release] [--no-build] [SCENARIO...]
+# Usage: sudo tests/e2e/run.sh [--release] [--no-build] [--mode fork|fifo] [SCENARIO...]
 #   SCENARIO   a name or its leading letter(s) from tests/e2e/scenarios/ (default: all), e.g. b g
 #   --release  build and test release binaries (default: debug, which cargo test already built)
 #   --no-build use the binaries already built
+#   --mode     fork (default; or $E2E_MODE): notify-action forked per event; fifo: keepalived's
+#              notify FIFO and its reader (keepalived-fifo.conf), nopreempt scenarios only
 # Needs root; installs keepalived & co. when missing (scripts/e2e-deps.sh). When it cannot run,
 # it fails loudly: it never passes without having run. Ends with a summary table and exits
 # non-zero if any scenario failed.
@@ -20,7 +22,9 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --release) profile=release; shift ;;
         --no-build) build=false; shift ;;
-        -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --mode) E2E_MODE=${2:-}; shift 2 || shift ;;
+        --mode=*) E2E_MODE=${1#--mode=}; shift ;;
+        -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
         *) wanted+=("$1"); shift ;;
     esac
@@ -34,6 +38,12 @@ fi
     echo "e2e: FAILED: keepalived, iproute2, ping or curl missing and not installable" >&2
     exit 1
 }
+
+export E2E_MODE=${E2E_MODE:-fork}
+case "$E2E_MODE" in
+    fork | fifo) ;;
+    *) echo "run.sh: --mode is fork or fifo, not '$E2E_MODE'" >&2; exit 2 ;;
+esac
 
 scenarios=()
 for f in "$here"/scenarios/*.sh; do
@@ -98,7 +108,7 @@ for f in "${scenarios[@]}"; do
 done
 
 echo
-echo "e2e summary ($((SECONDS - start)) s, $profile binaries):"
+echo "e2e summary ($((SECONDS - start)) s, $profile binaries, $E2E_MODE mode):"
 printf '%-20s %-6s %8s  %s\n' scenario result seconds timings
 awk -F'|' '{ printf "%-20s %-6s %8s  %s\n", $1, $2, $3, $4 }' "$results"
 passed=$(awk -F'|' '$2 == "PASS"' "$results" | wc -l)

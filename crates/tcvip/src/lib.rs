@@ -11,6 +11,7 @@ pub mod context;
 pub mod core;
 pub mod discovery;
 pub mod exit;
+pub mod fifo;
 pub mod handoff;
 pub mod ifaddrs;
 pub mod keepalived;

@@ -58,6 +58,10 @@ pub struct Args {
     /// (not for keepalived.conf): give the VIP to the MASTER if the cloud still routes it here
     #[arg(long)]
     pub hand_over: bool,
+    /// Run as keepalived's long-lived FIFO reader (vrrp_notify_fifo_script "notify-action
+    /// --fifo": keepalived appends the FIFO's path) instead of handling one notification
+    #[arg(long, value_name = "PATH")]
+    pub fifo: Option<PathBuf>,
     /// The state word, or INSTANCE|GROUP NAME STATE PRIORITY as keepalived appends them
     #[arg(value_name = "ARGS", num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
     pub words: Vec<String>,
@@ -71,6 +75,21 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             args.instance.as_deref(),
             args.keepalived_conf.as_deref(),
         );
+    }
+    if let Some(path) = &args.fifo {
+        if !args.words.is_empty() {
+            eprintln!("notify-action: --fifo PATH takes no other arguments");
+            return Ok(Exit::Usage);
+        }
+        let ctx = Context::load(&args.common, "notify-action")?;
+        let hand_over = crate::fifo::HandOver {
+            common: args.common.clone(),
+            keepalived_conf: args
+                .keepalived_conf
+                .clone()
+                .or_else(crate::handoff::parent_keepalived_conf),
+        };
+        return crate::fifo::run(&ctx, path, hand_over);
     }
     let notification = match notify_args::parse(&args.words) {
         Ok(n) => n,

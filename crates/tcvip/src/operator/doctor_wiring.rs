@@ -231,67 +231,85 @@ pub(super) fn wiring(
     {
         script_paths.push((program(c).0.to_owned(), format!("{name} notify")));
     }
-    let generic = wired("notify");
-    let one_word: Vec<&str> = ["notify_master", "notify_backup", "notify_fault"]
-        .into_iter()
-        .filter(|k| wired(k).is_none())
-        .collect();
-    out.push(if let Some(c) = generic {
-        Check::ok("keepalived", format!("{name}: notify → {c}"), at.clone())
-    } else if one_word.is_empty() {
-        Check::ok(
+    // FIFO mode: the reader keepalived starts hears every instance's states, the
+    // MASTER_RX_LOWER_PRI lines among them.
+    if let Some(c) = conf
+        .fifo_script
+        .as_ref()
+        .filter(|c| program(c).1 == "notify-action" && c.split_whitespace().any(|w| w == "--fifo"))
+    {
+        script_paths.push((
+            program(c).0.to_owned(),
+            "vrrp_notify_fifo_script".to_owned(),
+        ));
+        out.push(Check::ok(
             "keepalived",
-            format!("{name}: notify_master, notify_backup, notify_fault → notify-action"),
+            format!("{name}: states and MASTER_RX_LOWER_PRI → the FIFO reader {c}"),
             at.clone(),
-        )
-    } else if one_word.len() < 3 {
-        Check::bad(
-            "keepalived",
-            Status::Fail,
-            format!("{name}: {} not wired to notify-action", one_word.join(", ")),
-            at.clone(),
-            format!("replace the notify_* lines with `notify \"/usr/local/bin/notify-action\"` in vrrp_instance {name}"),
-        )
+        ));
     } else {
-        Check::bad(
-            "keepalived",
-            Status::Fail,
-            format!("{name}: notify is not wired to notify-action, so no state change reaches tcvip and the VIP never moves"),
-            at.clone(),
-            format!("add `notify \"/usr/local/bin/notify-action\"` to vrrp_instance {name}"),
-        )
-    });
+        let generic = wired("notify");
+        let one_word: Vec<&str> = ["notify_master", "notify_backup", "notify_fault"]
+            .into_iter()
+            .filter(|k| wired(k).is_none())
+            .collect();
+        out.push(if let Some(c) = generic {
+            Check::ok("keepalived", format!("{name}: notify → {c}"), at.clone())
+        } else if one_word.is_empty() {
+            Check::ok(
+                "keepalived",
+                format!("{name}: notify_master, notify_backup, notify_fault → notify-action"),
+                at.clone(),
+            )
+        } else if one_word.len() < 3 {
+            Check::bad(
+                "keepalived",
+                Status::Fail,
+                format!("{name}: {} not wired to notify-action", one_word.join(", ")),
+                at.clone(),
+                format!("replace the notify_* lines with `notify \"/usr/local/bin/notify-action\"` in vrrp_instance {name}"),
+            )
+        } else {
+            Check::bad(
+                "keepalived",
+                Status::Fail,
+                format!("{name}: notify is not wired to notify-action, so no state change reaches tcvip and the VIP never moves"),
+                at.clone(),
+                format!("add `notify \"/usr/local/bin/notify-action\"` to vrrp_instance {name}"),
+            )
+        });
 
-    // notify_master_rx_lower_pri, where the version has it.
-    let rx = wired("notify_master_rx_lower_pri");
-    let has_rx = version.is_none_or(|ver| ver >= RX_LOWER_PRI);
-    let rx_fix = format!(
-        "add `notify_master_rx_lower_pri \"/usr/local/bin/notify-action MASTER_RX_LOWER_PRI\"` to vrrp_instance {name}"
-    );
-    out.push(match (rx, has_rx) {
-        (Some(c), _) if c.split_whitespace().any(|w| w == "MASTER_RX_LOWER_PRI") => {
-            Check::ok("keepalived", format!("{name}: notify_master_rx_lower_pri → {c}"), at.clone())
-        }
-        (Some(c), _) => Check::bad(
-            "keepalived",
-            Status::Fail,
-            format!("{name}: notify_master_rx_lower_pri runs {c:?} without the MASTER_RX_LOWER_PRI argument"),
-            at.clone(),
-            rx_fix,
-        ),
-        (None, true) => Check::bad(
-            "keepalived",
-            Status::Warn,
-            format!("{name}: notify_master_rx_lower_pri is not wired: a dual master after a link break is healed only by check-self"),
-            at.clone(),
-            rx_fix,
-        ),
-        (None, false) => Check::ok(
-            "keepalived",
-            format!("{name}: notify_master_rx_lower_pri not available before {}", v(RX_LOWER_PRI)),
-            at.clone(),
-        ),
-    });
+        // notify_master_rx_lower_pri, where the version has it.
+        let rx = wired("notify_master_rx_lower_pri");
+        let has_rx = version.is_none_or(|ver| ver >= RX_LOWER_PRI);
+        let rx_fix = format!(
+            "add `notify_master_rx_lower_pri \"/usr/local/bin/notify-action MASTER_RX_LOWER_PRI\"` to vrrp_instance {name}"
+        );
+        out.push(match (rx, has_rx) {
+            (Some(c), _) if c.split_whitespace().any(|w| w == "MASTER_RX_LOWER_PRI") => {
+                Check::ok("keepalived", format!("{name}: notify_master_rx_lower_pri → {c}"), at.clone())
+            }
+            (Some(c), _) => Check::bad(
+                "keepalived",
+                Status::Fail,
+                format!("{name}: notify_master_rx_lower_pri runs {c:?} without the MASTER_RX_LOWER_PRI argument"),
+                at.clone(),
+                rx_fix,
+            ),
+            (None, true) => Check::bad(
+                "keepalived",
+                Status::Warn,
+                format!("{name}: notify_master_rx_lower_pri is not wired: a dual master after a link break is healed only by check-self"),
+                at.clone(),
+                rx_fix,
+            ),
+            (None, false) => Check::ok(
+                "keepalived",
+                format!("{name}: notify_master_rx_lower_pri not available before {}", v(RX_LOWER_PRI)),
+                at.clone(),
+            ),
+        });
+    }
 
     // track_script → check-self, timeout above check.deadline_ms.
     let deadline_ms = config.check.deadline_ms;

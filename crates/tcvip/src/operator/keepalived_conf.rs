@@ -77,6 +77,8 @@ pub struct KeepalivedConf {
     pub problems: Vec<String>,
     pub enable_script_security: bool,
     pub script_user: Option<String>,
+    /// `vrrp_notify_fifo_script` (or `notify_fifo_script`): the FIFO reader's command.
+    pub fifo_script: Option<String>,
     pub scripts: Vec<VrrpScript>,
     pub instances: Vec<VrrpInstance>,
     pub groups: Vec<SyncGroup>,
@@ -105,6 +107,9 @@ impl KeepalivedConf {
                         match s.keyword() {
                             "enable_script_security" => conf.enable_script_security = true,
                             "script_user" => conf.script_user = s.arg(0),
+                            "vrrp_notify_fifo_script" | "notify_fifo_script" => {
+                                conf.fifo_script = s.arg(0);
+                            }
                             _ => {}
                         }
                     }
@@ -318,6 +323,23 @@ vrrp_sync_group G1 {
         assert_eq!(conf.groups_of("VI_1")[0].name, "G1");
         assert!(conf.keywords.contains("notify_master_rx_lower_pri"));
         assert!(!conf.keywords.contains("router_id n1"));
+    }
+
+    #[test]
+    fn the_fifo_reader_in_global_defs() {
+        let conf = KeepalivedConf::from_parsed(parse_str(
+            "global_defs {\n vrrp_notify_fifo /run/k.fifo\n vrrp_notify_fifo_script \"/usr/local/bin/notify-action --fifo\"\n}\n",
+            Path::new("keepalived.conf"),
+        ));
+        assert_eq!(
+            conf.fifo_script.as_deref(),
+            Some("/usr/local/bin/notify-action --fifo")
+        );
+        let none = KeepalivedConf::from_parsed(parse_str(
+            "global_defs {\n router_id n1\n}\n",
+            Path::new("keepalived.conf"),
+        ));
+        assert_eq!(none.fifo_script, None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod doctor;
 mod doctor_wiring;
 mod exit_codes;
 mod fake_vpc_client;
+mod fifo;
 mod handoff;
 mod hostile;
 mod hostile_cloud;
