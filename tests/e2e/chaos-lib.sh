@@ -26,8 +26,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CHAOS_DETECTION_S=3.61
 CHAOS_BASE_LAG_MS=2000
 # How long a tcvip process may live: its own deadline (README: failover.deadline_s 60,
-# check.deadline_ms 2000, notify-action's lock wait 2 s) plus 1 s for exiting and sampling.
+# check.deadline_ms 2000, notify-action's lock wait 2 s, the hand-over run's 20 s) plus 1 s for
+# exiting and sampling.
 CHAOS_LIMIT_VIP_MIGRATE=61
+CHAOS_LIMIT_HAND_OVER=21
 CHAOS_LIMIT_CHECK_SELF=3
 CHAOS_LIMIT_NOTIFY_ACTION=3
 CHAOS_LIMIT_OTHER=10
@@ -332,6 +334,10 @@ chaos_sampler_start() {
                     comm=${stat#*(}
                     comm=${comm%%)*}
                     case "$comm" in notify-action | vip-migrate | vip-query | check-self | tcvip) ;; *) continue ;; esac
+                    # The hand-over run is notify-action too, with a deadline of its own.
+                    if [ "$comm" = notify-action ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- '--hand-over'; then
+                        comm=hand-over
+                    fi
                     rest=${stat##*) }
                     read -r -a fields <<<"$rest"
                     # fields[0] is the state (field 3), fields[19] the start time (field 22).

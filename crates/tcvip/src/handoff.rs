@@ -151,8 +151,16 @@ pub fn run(common: &Common, instance: Option<&str>, conf: Option<&Path>) -> anyh
     // Only the VIPs the cloud still routes here are handed over.
     let mut here = Vec::new();
     for vip in vips {
-        let holder = bounded(client, deadline, |c| cloud::find_holder(c, vpc, vip))
+        let mut holder = bounded(client, deadline, |c| cloud::find_holder(c, vpc, vip))
             .with_context(|| format!("looking up the holder of {vip}"))?;
+        // A move in flight (a peer's reconcile just before it stepped down too) may land here.
+        while let Err(hold) = rules::may_write(latest, holder.as_ref(), own_eni)
+            && rules::waits_for(hold, Instant::now(), deadline)
+        {
+            thread::sleep(rules::CHANGE_POLL);
+            holder = bounded(client, deadline, |c| cloud::find_holder(c, vpc, vip))
+                .with_context(|| format!("looking up the holder of {vip}"))?;
+        }
         match rules::may_write(latest, holder.as_ref(), own_eni) {
             Ok(()) => here.push(vip),
             Err(hold) => crate::info!(
@@ -303,6 +311,10 @@ impl Hand<'_> {
             let holder = self.holder()?;
             let latest = self.state.read_state(self.instance).state;
             if let Err(hold) = rules::may_write(latest, holder.as_ref(), self.own_eni) {
+                if rules::waits_for(hold, Instant::now(), self.deadline) {
+                    thread::sleep(rules::CHANGE_POLL);
+                    continue;
+                }
                 crate::info!(
                     "handoff_skip",
                     instance = self.instance,

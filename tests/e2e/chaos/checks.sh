@@ -68,10 +68,10 @@ chaos_check_moves() {
 
 # chaos_check_deadlines : no tcvip process seen alive past its deadline.
 chaos_check_deadlines() {
-    awk -v vm="$CHAOS_LIMIT_VIP_MIGRATE" -v cs="$CHAOS_LIMIT_CHECK_SELF" -v na="$CHAOS_LIMIT_NOTIFY_ACTION" -v other="$CHAOS_LIMIT_OTHER" '
+    awk -v vm="$CHAOS_LIMIT_VIP_MIGRATE" -v cs="$CHAOS_LIMIT_CHECK_SELF" -v na="$CHAOS_LIMIT_NOTIFY_ACTION" -v other="$CHAOS_LIMIT_OTHER" -v ho="$CHAOS_LIMIT_HAND_OVER" '
         $5 == "Z" || $5 == "X" { next }
         {
-            lim = ($4 == "vip-migrate") ? vm : ($4 == "check-self") ? cs : ($4 == "notify-action") ? na : other
+            lim = ($4 == "vip-migrate") ? vm : ($4 == "check-self") ? cs : ($4 == "notify-action") ? na : ($4 == "hand-over") ? ho : other
             key = $2 " " $3 " " $4
             if ($6 > age[key]) age[key] = $6
             limit[key] = lim

@@ -2,7 +2,7 @@
 //! whom, and when it gives up. No I/O, no clock: the driver ([`super`]) gathers the facts.
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vip_state::KeepalivedState;
 
@@ -162,6 +162,18 @@ pub fn may_write(
     Ok(())
 }
 
+/// How often a change of the VIP in flight is looked at again while the hand-over waits for it.
+pub const CHANGE_POLL: Duration = Duration::from_millis(250);
+
+/// Whether the hand-over waits and looks again instead of giving up on `hold`: a change in
+/// flight (the winner's own move, or a reconcile of a peer that is itself about to step down)
+/// ends one way or the other within the landing lag, and may well end with the VIP on this
+/// node's ENI, which then must still be handed over. Only while a look after the next poll
+/// still fits before `deadline`.
+pub fn waits_for(hold: Hold, now: Instant, deadline: Instant) -> bool {
+    hold == Hold::Changing && now + CHANGE_POLL < deadline
+}
+
 /// The peer's ENI, found by its primary IP: it must be a primary IP of an ENI other than ours.
 pub fn peer_eni(found: Option<&Holder>, own_eni: &str) -> Option<String> {
     found
@@ -173,6 +185,17 @@ pub fn peer_eni(found: Option<&Holder>, own_eni: &str) -> Option<String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_change_in_flight_is_waited_for_until_the_deadline_and_nothing_else_is() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(20);
+        assert!(waits_for(Hold::Changing, now, deadline));
+        assert!(!waits_for(Hold::Changing, deadline - CHANGE_POLL, deadline));
+        for hold in [Hold::MasterAgain, Hold::NotHere, Hold::Primary] {
+            assert!(!waits_for(hold, now, deadline), "{hold:?}");
+        }
+    }
     use KeepalivedState::{Backup, Fault, Master, Stop, Unknown};
 
     fn ip(s: &str) -> Ipv4Addr {
