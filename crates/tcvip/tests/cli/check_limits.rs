@@ -44,21 +44,6 @@ fn a_failing_service_check_fails_the_check() {
     assert_eq!(missing.run("check-self", &[]).code, 1);
 }
 
-/// Pids of running `sleep` processes with exactly this argument.
-pub(crate) fn sleeps(arg: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let argv: Vec<&[u8]> = c.split(|b| *b == 0).collect();
-                argv.len() >= 2 && argv[0].ends_with(b"sleep") && argv[1] == arg.as_bytes()
-            })
-        })
-        .collect()
-}
-
 #[test]
 fn a_hanging_service_check_is_killed_at_its_timeout() {
     let fake = start(&example("two-nodes"), Duration::ZERO);

@@ -145,21 +145,6 @@ fn an_error_before_the_log_is_set_up_reaches_syslog_under_the_binary_name() {
     }
 }
 
-/// Pids of running `sleep` processes with exactly this argument.
-fn sleeps(arg: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let argv: Vec<&[u8]> = c.split(|b| *b == 0).collect();
-                argv.len() >= 2 && argv[0].ends_with(b"sleep") && argv[1] == arg.as_bytes()
-            })
-        })
-        .collect()
-}
-
 #[test]
 fn a_service_check_that_leaves_a_child_holding_its_output_is_not_waited_for() {
     let fake = start(&example("two-nodes"), Duration::ZERO);

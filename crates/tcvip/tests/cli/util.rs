@@ -329,3 +329,18 @@ pub fn kill_after_first_write(node: &Node, fake: &FakeVpcHandle, action: &str) {
     first.kill().unwrap();
     first.wait().unwrap();
 }
+
+/// Pids of running `sleep` processes with exactly this argument.
+pub fn sleeps(arg: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let argv: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                argv.len() >= 2 && argv[0].ends_with(b"sleep") && argv[1] == arg.as_bytes()
+            })
+        })
+        .collect()
+}
