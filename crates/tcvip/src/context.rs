@@ -215,6 +215,9 @@ impl Context {
         if let Some(deadline) = self.deadline() {
             client = client.until(deadline);
         }
+        if let Some(observer) = crate::metrics::observer(&self.config.metrics) {
+            client = client.with_observer(observer);
+        }
         Ok(self.client.get_or_init(|| client))
     }
 
@@ -307,6 +310,13 @@ impl Context {
     }
 }
 
+/// The run is over: its metrics are merged and the textfile rewritten if it changed.
+impl Drop for Context {
+    fn drop(&mut self) {
+        crate::metrics::publish(&self.config, &self.state);
+    }
+}
+
 /// A credential provider that logs, at info and once per process, which source gave the first
 /// credentials: `credentials source=cvm-role role=... expires=...`. Never the secrets.
 ///
@@ -350,6 +360,7 @@ impl CredentialProvider for Announced {
 
     fn credentials_until(&self, deadline: Option<Instant>) -> Result<Credentials, CredentialError> {
         let credentials = self.inner.credentials_until(self.deadline_for(deadline))?;
+        crate::metrics::note_credentials(self.inner.provenance());
         if !self.announced.swap(true, Ordering::SeqCst) {
             let provenance = self.inner.provenance();
             // StaticCredentials only ever come from tcvip.toml (`source = "file"`).
