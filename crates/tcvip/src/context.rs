@@ -58,6 +58,7 @@ impl Context {
             config.log.target.clone(),
             config.log.level,
         ));
+        crate::metrics::install(&config.metrics);
         // A state directory that cannot be opened (not a directory, unsafe, cannot be created)
         // is fixed in tcvip.toml or on the node: a configuration error.
         let state = StateDir::open(&config.state.dir)
@@ -214,9 +215,6 @@ impl Context {
             .or_exit(Exit::Config)?;
         if let Some(deadline) = self.deadline() {
             client = client.until(deadline);
-        }
-        if let Some(observer) = crate::metrics::observer(&self.config.metrics) {
-            client = client.with_observer(observer);
         }
         Ok(self.client.get_or_init(|| client))
     }

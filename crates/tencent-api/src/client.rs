@@ -110,7 +110,7 @@ impl Client {
             clock: Arc::new(SystemClock),
             deadline: None,
             http: Arc::new(OnceLock::new()),
-            observer: None,
+            observer: crate::observe::default_observer(),
         })
     }
 

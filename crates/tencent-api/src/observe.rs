@@ -3,7 +3,7 @@
 //! be quick and must not call the API itself.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::error::Error;
@@ -69,4 +69,17 @@ fn failure_kind(e: &Error) -> &'static str {
         Error::Credentials(_) => "credentials",
         _ => "error",
     }
+}
+
+static DEFAULT: OnceLock<Observer> = OnceLock::new();
+
+/// Sets the observer every [`Client`](crate::client::Client) built from now on starts with, for
+/// the life of the process; only the first call has an effect.
+pub fn set_default(observer: Observer) {
+    let _ = DEFAULT.set(observer);
+}
+
+/// The observer set by [`set_default`], if any.
+pub fn default_observer() -> Option<Observer> {
+    DEFAULT.get().cloned()
 }

@@ -4,16 +4,17 @@
 //!
 //! Every binary is a short process in fork mode, so the exposition is rendered from persistent
 //! facts: the state records, cloud views, migration, check and reconcile records of the state
-//! directory, and the counters of [`counters`] kept there. API calls reach the counters through
-//! the client's observer ([`observer`]), the credentials through [`note_credentials`]; a run
-//! merges them when its context ends ([`publish`]). Without `[metrics]` nothing is collected,
-//! read or written.
+//! directory, and the counters of [`counters`] kept there. [`install`], called when a context is
+//! built, makes [`observer`] the default of every API client of the process and turns on
+//! [`note_credentials`]; a run merges what they saw when its context ends ([`publish`]).
+//! Without `[metrics]` nothing is collected, read or written.
 
 pub mod counters;
 pub mod render;
 pub mod serve;
 pub mod textfile;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ fn with_delta(f: impl FnOnce(&mut Delta)) {
     f(guard.get_or_insert_with(Delta::default));
 }
 
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
 /// The observer to set on API clients, when metrics are configured.
 pub fn observer(config: &MetricsConfig) -> Option<Observer> {
     if !config.enabled() {
@@ -51,8 +54,20 @@ pub fn observer(config: &MetricsConfig) -> Option<Observer> {
     })))
 }
 
-/// Remembers where the credentials just used came from.
+/// When metrics are configured: every API client of this process reports its calls, and
+/// [`note_credentials`] keeps what it is told. Otherwise nothing is collected.
+pub fn install(config: &MetricsConfig) {
+    if let Some(observer) = observer(config) {
+        tencent_api::observe::set_default(observer);
+        ENABLED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Remembers where the credentials just used came from (after [`install`]).
 pub fn note_credentials(provenance: Option<Provenance>) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
     let Some(p) = provenance else { return };
     // StaticCredentials only ever come from tcvip.toml.
     let source = if p.source == "static" {
