@@ -31,8 +31,9 @@ use render::{InstanceFacts, Snapshot, VipFacts};
 pub const COUNTERS_CACHE: &str = "metrics";
 /// The lock file serializing the counters' writers.
 pub const LOCK_FILE: &str = "metrics.lock";
-/// How long a run waits for the counters' lock before leaving the merge to a later run.
-const LOCK_WAIT: Duration = Duration::from_millis(500);
+/// How long a run waits for the counters' lock (short: check-self runs under keepalived's
+/// script timeout); past it, what this process saw is not counted and a warning logged.
+const LOCK_WAIT: Duration = Duration::from_millis(100);
 
 static DELTA: Mutex<Option<Delta>> = Mutex::new(None);
 static LAST: Mutex<Option<Arc<String>>> = Mutex::new(None);
