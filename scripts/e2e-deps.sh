@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the failover rehearsal (scripts/demo.sh, tests/e2e/) and the tests that need root
 # (crates/tcvip/tests/cli) need and is missing: keepalived (Debian's package), iproute2 (ip),
-# iputils-ping (ping), procps (pgrep/ps), curl, strace and util-linux (unshare).
+# iputils-ping (ping), procps (pgrep/ps), curl, strace, util-linux (unshare) and
+# prometheus-node-exporter (tests/e2e/node-exporter.sh scrapes the metrics file through it).
 #
 # Idempotent and quiet when nothing is missing. Installing needs root and apt-get; without them,
 # and something missing, it fails with a message that names what is missing.
@@ -32,6 +33,7 @@ declare -A package_of=(
     [curl]=curl
     [strace]=strace
     [unshare]=util-linux
+    [prometheus-node-exporter]=prometheus-node-exporter
 )
 
 have() {
@@ -69,7 +71,7 @@ if ! timeout 600 apt-get update -qq >&2; then
     echo "e2e-deps: apt-get update failed" >&2
     exit 1
 fi
-# The package must not start a keepalived of its own on the host: forbid service starts for the
+# The packages must not start a keepalived or node_exporter of their own on the host: forbid service starts for the
 # duration of the install (policy-rc.d exit 101), unless the machine already has a policy.
 policy=/usr/sbin/policy-rc.d
 own_policy=false

@@ -77,6 +77,11 @@ elif $root; then
     stage examples tests/e2e/validate-examples.sh
 fi
 stage chaos-checker tests/e2e/chaos/checker-selftest.sh
+# The metrics textfile scraped by Debian's prometheus-node-exporter (a plain process on loopback;
+# installed by the deps stage as root, and required whenever the e2e stages run).
+if [ "$e2e" != 0 ] || [ -x /usr/bin/prometheus-node-exporter ]; then
+    stage node-exporter tests/e2e/node-exporter.sh
+fi
 if [ "${TCVIP_CHAOS:-$e2e}" != 0 ]; then
     if $root; then
         stage chaos tests/e2e/chaos.sh --seeds "${TCVIP_CHAOS_SEEDS:-6}" --duration "${TCVIP_CHAOS_DURATION:-45}"

@@ -89,6 +89,9 @@ pub struct Config {
     /// `[drain]`: the maintenance switch of `tcvip drain`.
     #[serde(default)]
     pub drain: DrainConfig,
+    /// `[metrics]`: Prometheus exposition (nothing is written when absent).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// `[cloud]`
@@ -346,6 +349,26 @@ impl Default for DrainConfig {
         DrainConfig {
             file: PathBuf::from(DEFAULT_DRAIN_FILE),
         }
+    }
+}
+
+/// `[metrics]`: where the Prometheus exposition goes. Both keys are optional; with neither,
+/// nothing is collected or written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `metrics.textfile`: the node_exporter textfile-collector file every binary rewrites
+    /// (atomically, mode 0644) when its content changed; an absolute path ending in `.prom`.
+    pub textfile: Option<PathBuf>,
+    /// `metrics.listen`: `ADDRESS:PORT` on which the FIFO reader serves `GET /metrics`.
+    #[serde(deserialize_with = "values::de_opt_socket_addr")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl MetricsConfig {
+    /// Whether any output is configured.
+    pub fn enabled(&self) -> bool {
+        self.textfile.is_some() || self.listen.is_some()
     }
 }
 

@@ -58,6 +58,7 @@ impl Context {
             config.log.target.clone(),
             config.log.level,
         ));
+        crate::metrics::install(&config.metrics);
         // A state directory that cannot be opened (not a directory, unsafe, cannot be created)
         // is fixed in tcvip.toml or on the node: a configuration error.
         let state = StateDir::open(&config.state.dir)
@@ -307,6 +308,13 @@ impl Context {
     }
 }
 
+/// The run is over: its metrics are merged and the textfile rewritten if it changed.
+impl Drop for Context {
+    fn drop(&mut self) {
+        crate::metrics::publish(&self.config, &self.state);
+    }
+}
+
 /// A credential provider that logs, at info and once per process, which source gave the first
 /// credentials: `credentials source=cvm-role role=... expires=...`. Never the secrets.
 ///
@@ -350,6 +358,7 @@ impl CredentialProvider for Announced {
 
     fn credentials_until(&self, deadline: Option<Instant>) -> Result<Credentials, CredentialError> {
         let credentials = self.inner.credentials_until(self.deadline_for(deadline))?;
+        crate::metrics::note_credentials(self.inner.provenance());
         if !self.announced.swap(true, Ordering::SeqCst) {
             let provenance = self.inner.provenance();
             // StaticCredentials only ever come from tcvip.toml (`source = "file"`).

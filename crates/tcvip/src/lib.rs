@@ -16,6 +16,7 @@ pub mod handoff;
 pub mod ifaddrs;
 pub mod keepalived;
 pub mod log;
+pub mod metrics;
 pub mod migrate;
 pub mod nic;
 pub mod notify;

@@ -86,6 +86,7 @@ pub struct Client {
     clock: Arc<dyn Clock>,
     deadline: Option<Instant>,
     http: Arc<OnceLock<Result<reqwest::blocking::Client, String>>>,
+    observer: Option<crate::observe::Observer>,
 }
 
 impl Client {
@@ -109,6 +110,7 @@ impl Client {
             clock: Arc::new(SystemClock),
             deadline: None,
             http: Arc::new(OnceLock::new()),
+            observer: crate::observe::default_observer(),
         })
     }
 
@@ -130,6 +132,12 @@ impl Client {
     /// Uses `clock` for `X-TC-Timestamp` (tests fix the time with it).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Tells `observer` about every call from now on ([`crate::observe`]).
+    pub fn with_observer(mut self, observer: crate::observe::Observer) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -209,8 +217,17 @@ impl Client {
             })
     }
 
-    /// Signs and posts exactly `body`, and interprets the reply.
+    /// Signs and posts exactly `body`, and interprets the reply; the observer is told.
     fn call_bytes(&self, action: &str, body: Vec<u8>) -> Result<Value, Error> {
+        let started = Instant::now();
+        let result = self.call_bytes_unobserved(action, body);
+        if let Some(observer) = &self.observer {
+            observer.call(action, result.as_ref().map(|_| ()), started.elapsed());
+        }
+        result
+    }
+
+    fn call_bytes_unobserved(&self, action: &str, body: Vec<u8>) -> Result<Value, Error> {
         if action.is_empty() || !action.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Error::InvalidRequest {
                 action: action.to_owned(),

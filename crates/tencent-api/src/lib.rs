@@ -33,6 +33,7 @@ pub mod error;
 mod error_chain;
 #[cfg(feature = "client")]
 pub mod metadata;
+pub mod observe;
 #[cfg(feature = "client")]
 pub mod raw_call;
 #[cfg(feature = "client")]

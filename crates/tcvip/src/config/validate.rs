@@ -98,6 +98,27 @@ pub(super) fn validate_setup(c: &Config) -> Result<(), ConfigError> {
         ));
     }
 
+    // [metrics]
+    if let Some(file) = &c.metrics.textfile {
+        let shown = file.display().to_string();
+        if !file.is_absolute() || file.file_name().is_none() {
+            return Err(err(
+                "metrics.textfile".into(),
+                format!(
+                    "expected an absolute file path like \"/var/lib/node_exporter/textfile_collector/tcvip.prom\", found {shown:?}"
+                ),
+            ));
+        }
+        if file.extension().is_none_or(|e| e != "prom") {
+            return Err(err(
+                "metrics.textfile".into(),
+                format!(
+                    "expected a name ending in .prom (node_exporter's textfile collector reads only those), found {shown:?}"
+                ),
+            ));
+        }
+    }
+
     // [cloud]
     if !(1..=MAX_TIMEOUT_MS).contains(&c.cloud.timeout_ms) {
         return Err(err(

@@ -340,6 +340,26 @@ pub(crate) fn de_metadata_url<'de, D: Deserializer<'de>>(d: D) -> Result<String,
     parse_metadata_url(&s).map_err(serde::de::Error::custom)
 }
 
+/// `metrics.listen`: `ADDRESS:PORT`, an IPv4 or bracketed IPv6 address and a port above 0.
+pub(crate) fn parse_socket_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = s.parse().map_err(|_| {
+        format!("expected ADDRESS:PORT like \"127.0.0.1:9489\" or \"[::1]:9489\", found {s:?}")
+    })?;
+    if addr.port() == 0 {
+        return Err(format!("expected a port from 1 to 65535, found {s:?}"));
+    }
+    Ok(addr)
+}
+
+pub(crate) fn de_opt_socket_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_socket_addr(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

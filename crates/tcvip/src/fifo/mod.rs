@@ -66,7 +66,9 @@ pub fn run(ctx: &Context, path: &Path, hand_over: worker::HandOver) -> anyhow::R
     }
     let mut splitter = Splitter::new(MAX_LINE);
     let mut buf = [0u8; 4096];
+    let mut metrics = Metrics::start(ctx);
     let why = loop {
+        metrics.tick(ctx, &state);
         if crate::signal::stop_requested() {
             break "SIGTERM";
         }
@@ -91,7 +93,10 @@ pub fn run(ctx: &Context, path: &Path, hand_over: worker::HandOver) -> anyhow::R
             Ok(n) => {
                 for piece in splitter.feed(&buf[..n]) {
                     match piece {
-                        Piece::Line(text) => on_line(ctx, &state, &shared, &text),
+                        Piece::Line(text) => {
+                            on_line(ctx, &state, &shared, &text);
+                            metrics.due = Instant::now();
+                        }
                         Piece::TooLong => crate::warn!(
                             "fifo_line_skipped",
                             reason = format!("longer than {MAX_LINE} bytes")
@@ -114,6 +119,39 @@ pub fn run(ctx: &Context, path: &Path, hand_over: worker::HandOver) -> anyhow::R
     };
     stop(&state, &shared, handle, why);
     Ok(Exit::Success)
+}
+
+/// The reader's metrics: `/metrics` served when `metrics.listen` is set, the exposition
+/// published after each line and at least every [`METRICS_EVERY`] (the worker's API calls and
+/// records land between lines).
+struct Metrics {
+    enabled: bool,
+    due: Instant,
+}
+
+/// How often the reader republishes the metrics while the FIFO is quiet.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+
+impl Metrics {
+    fn start(ctx: &Context) -> Metrics {
+        if let Some(addr) = ctx.config.metrics.listen {
+            match crate::metrics::serve::spawn(addr) {
+                Ok(local) => crate::info!("metrics_listen", address = local),
+                Err(e) => crate::error!("metrics_listen_failed", address = addr, error = e),
+            }
+        }
+        Metrics {
+            enabled: ctx.config.metrics.enabled(),
+            due: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, ctx: &Context, state: &vip_state::StateDir) {
+        if self.enabled && Instant::now() >= self.due {
+            crate::metrics::publish(&ctx.config, state);
+            self.due = Instant::now() + METRICS_EVERY;
+        }
+    }
 }
 
 /// Opens the FIFO for reading without waiting for a writer (keepalived opens it after starting

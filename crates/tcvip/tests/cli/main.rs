@@ -24,6 +24,7 @@ mod hostile;
 mod hostile_cloud;
 mod hostile_state;
 mod log_targets;
+mod metrics;
 mod migrate;
 mod migrate_faults;
 mod migrate_flight;

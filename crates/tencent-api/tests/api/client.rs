@@ -484,3 +484,52 @@ fn constructing_an_unused_client_is_cheap() {
         started.elapsed()
     );
 }
+
+#[test]
+fn the_observer_hears_each_call_with_its_action_code_and_duration() {
+    use std::sync::Mutex;
+    use tencent_api::observe::Observer;
+    let heard: Arc<Mutex<Vec<(String, String, Duration)>>> = Arc::default();
+    let sink = heard.clone();
+    let observer = Observer(Arc::new(move |action, outcome, took| {
+        sink.lock()
+            .unwrap()
+            .push((action.to_owned(), outcome.code().to_owned(), took));
+    }));
+    let n = Arc::new(AtomicUsize::new(0));
+    let seen = n.clone();
+    let stub = Stub::start(move |_| match seen.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::json(OK),
+        1 => Reply::json(
+            r#"{"Response":{"Error":{"Code":"RequestLimitExceeded","Message":"slow down"},"RequestId":"req-e"}}"#,
+        ),
+        _ => Reply::text(503, "busy"),
+    });
+    let c = client(&stub.url()).with_observer(observer);
+    let started = Instant::now();
+    for _ in 0..3 {
+        let _ = c.call_json("DescribeNetworkInterfaces", &json!({}));
+    }
+    let elapsed = started.elapsed();
+    let calls = heard.lock().unwrap().clone();
+    let codes: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|(a, c, _)| (a.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("DescribeNetworkInterfaces", "ok"),
+            ("DescribeNetworkInterfaces", "RequestLimitExceeded"),
+            ("DescribeNetworkInterfaces", "http"),
+        ]
+    );
+    let total: Duration = calls.iter().map(|h| h.2).sum();
+    assert!(
+        total > Duration::ZERO && total <= elapsed,
+        "{total:?} {elapsed:?}"
+    );
+    // A client without one is not heard.
+    let _ = client(&stub.url()).call_json("DescribeNetworkInterfaces", &json!({}));
+    assert_eq!(heard.lock().unwrap().len(), 3);
+}
