@@ -22,6 +22,7 @@ pub mod migrate;
 mod migrate_error_tests;
 #[cfg(test)]
 mod migrate_hint_tests;
+#[cfg(test)]
 mod migrate_tests;
 pub mod rules;
 #[cfg(test)]
