@@ -2,6 +2,9 @@
 # Measures tcvip against the performance budgets of DESIGN.md: builds release binaries, starts
 # fake-vpc in a network namespace of its own (loopback only, the VIP on a veth inside it), and
 # prints a table of median, p95, peak RSS and API calls with each budget marked met or missed.
+# First comes the round-trip table (scripts/bench_rtt.py): fake-vpc over TLS behind a relay that
+# adds 10 ms each way, FIFO and fork mode side by side; TCVIP_BENCH_ONLY=rtt runs only that one
+# (about 3 minutes with the build), TCVIP_BENCH_IDLE_S sets its idle window (default 60 s).
 # Needs root (for the namespace). Exits non-zero when a budget is missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -100,6 +100,15 @@ pub struct Server {
 impl Server {
     /// Binds `listen` and serves `handler` until stopped.
     pub fn start(listen: SocketAddr, handler: Arc<dyn Handler>) -> io::Result<Server> {
+        Server::start_with(listen, handler, None)
+    }
+
+    /// Like [`Server::start`]; with `tls`, every connection is TLS with that configuration.
+    pub fn start_with(
+        listen: SocketAddr,
+        handler: Arc<dyn Handler>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Server> {
         let listener = TcpListener::bind(listen)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -109,7 +118,7 @@ impl Server {
             let conns = Arc::clone(&conns);
             std::thread::Builder::new()
                 .name("fake-vpc-accept".into())
-                .spawn(move || accept_loop(listener, handler, stop, conns))?
+                .spawn(move || accept_loop(listener, handler, stop, conns, tls))?
         };
         Ok(Server {
             addr,
@@ -169,6 +178,7 @@ fn accept_loop(
     handler: Arc<dyn Handler>,
     stop: Arc<AtomicBool>,
     conns: Arc<Mutex<HashMap<u64, TcpStream>>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) {
     let next_id = AtomicU64::new(0);
     for stream in listener.incoming() {
@@ -197,10 +207,20 @@ fn accept_loop(
         let handler = Arc::clone(&handler);
         let stop = Arc::clone(&stop);
         let conns_for_thread = Arc::clone(&conns);
+        let tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .name("fake-vpc-conn".into())
             .spawn(move || {
-                serve_connection(stream, handler.as_ref(), &stop);
+                match tls {
+                    None => serve_connection(stream, handler.as_ref(), &stop),
+                    Some(config) => {
+                        // The handshake is driven by the first read, under its deadline.
+                        if let Ok(conn) = rustls::ServerConnection::new(config) {
+                            let tls = rustls::StreamOwned::new(conn, stream);
+                            serve_connection(tls, handler.as_ref(), &stop);
+                        }
+                    }
+                }
                 if let Ok(mut map) = conns_for_thread.lock() {
                     map.remove(&id);
                 }
@@ -222,10 +242,27 @@ enum ReadError {
     Bad(u16, &'static str),
 }
 
-fn serve_connection(mut stream: TcpStream, handler: &dyn Handler, stop: &AtomicBool) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let peer = match stream.peer_addr() {
+/// A connection: plain TCP or TLS over it. `tcp` reaches the socket for timeouts and shutdown.
+trait Conn: Read + Write {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Conn for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
+fn serve_connection(mut stream: impl Conn, handler: &dyn Handler, stop: &AtomicBool) {
+    let _ = stream.tcp().set_nodelay(true);
+    let _ = stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT));
+    let peer = match stream.tcp().peer_addr() {
         Ok(p) => p,
         Err(_) => return,
     };
@@ -255,7 +292,8 @@ fn serve_connection(mut stream: TcpStream, handler: &dyn Handler, stop: &AtomicB
             }
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    let _ = stream.flush();
+    let _ = stream.tcp().shutdown(Shutdown::Both);
 }
 
 fn find_head_end(buf: &[u8]) -> Option<usize> {
@@ -263,12 +301,13 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// Reads more bytes into `buf`, waiting at most until `deadline`.
-fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> Result<(), ReadError> {
+fn fill(stream: &mut dyn Conn, buf: &mut Vec<u8>, deadline: Instant) -> Result<(), ReadError> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(ReadError::Closed);
     }
     stream
+        .tcp()
         .set_read_timeout(Some(left))
         .map_err(|_| ReadError::Closed)?;
     let mut chunk = [0u8; 8192];
@@ -284,7 +323,7 @@ fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> Result<
 }
 
 fn read_request(
-    stream: &mut TcpStream,
+    stream: &mut dyn Conn,
     buf: &mut Vec<u8>,
     peer: SocketAddr,
 ) -> Result<Request, ReadError> {
@@ -411,7 +450,7 @@ pub fn http_date(unix: i64) -> String {
     )
 }
 
-fn write_reply(stream: &mut TcpStream, reply: &Reply, keep_alive: bool) -> io::Result<()> {
+fn write_reply(stream: &mut dyn Write, reply: &Reply, keep_alive: bool) -> io::Result<()> {
     let Reply::Http {
         status,
         content_type,

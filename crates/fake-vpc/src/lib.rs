@@ -58,6 +58,7 @@ pub mod net;
 mod ratelimit;
 mod server;
 mod shared;
+pub mod tls;
 pub mod topology;
 pub mod world;
 

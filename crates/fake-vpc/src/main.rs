@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! fake-vpc --topology FILE [--listen ADDR] [--lag-ms N] [--calls-log FILE]
-//!          [--credential-lifetime-s N] [--on-change CMD ARGS...]
+//!          [--credential-lifetime-s N] [--tls-listen ADDR [--tls-cert-out PATH]]
+//!          [--on-change CMD ARGS...]
 //! ```
-//! Prints exactly one line, `listening on ADDR`, to stdout once it serves; runs until killed.
+//! Prints `listening on ADDR` to stdout once it serves (and, with `--tls-listen`, a second line
+//! `tls listening on ADDR`); runs until killed.
 //! The control endpoint is on the same listener under `/_control/` (see the crate docs).
 
 use std::io::Write;
@@ -41,6 +43,13 @@ struct Cli {
     /// secondary IP at start. Takes the rest of the command line, so it must come last.
     #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true)]
     on_change: Option<Vec<String>>,
+    /// Also serve the API over TLS on ADDR, with a certificate made at start for localhost,
+    /// 127.0.0.1 and ::1.
+    #[arg(long, value_name = "ADDR")]
+    tls_listen: Option<SocketAddr>,
+    /// Write the PEM of the CA that signed the TLS certificate here (for a client's ca_file).
+    #[arg(long, value_name = "PATH", requires = "tls_listen")]
+    tls_cert_out: Option<PathBuf>,
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -53,12 +62,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             calls_log: cli.calls_log,
             on_change: cli.on_change,
             credential_lifetime: Duration::from_secs(cli.credential_lifetime_s),
+            tls_listen: cli.tls_listen,
             ..Options::default()
         },
     )
     .context("starting the simulator")?;
+    if let (Some(path), Some(pem)) = (&cli.tls_cert_out, handle.ca_pem()) {
+        std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {}", handle.addr()).context("writing to stdout")?;
+    if let Some(addr) = handle.tls_addr() {
+        writeln!(out, "tls listening on {addr}").context("writing to stdout")?;
+    }
     out.flush().context("writing to stdout")?;
     drop(out);
     loop {

@@ -12,6 +12,7 @@ use crate::faults::FaultSpec;
 use crate::hook::Hook;
 use crate::http::{Handler, Reply, Request, Server};
 use crate::shared::Shared;
+use crate::tls::TlsIdentity;
 use crate::topology::{Topology, TopologyError};
 use crate::world::{IpState, World};
 use crate::{api, control, metadata};
@@ -32,6 +33,9 @@ pub struct Options {
     pub credential_lifetime: Duration,
     /// A hook run is killed after this long; default 10 s.
     pub hook_timeout: Duration,
+    /// Also serve the same API over TLS here, with a certificate made at start (see
+    /// [`FakeVpcHandle::ca_pem`]).
+    pub tls_listen: Option<SocketAddr>,
 }
 
 impl Default for Options {
@@ -43,6 +47,7 @@ impl Default for Options {
             on_change: None,
             credential_lifetime: Duration::from_secs(3600),
             hook_timeout: Duration::from_secs(10),
+            tls_listen: None,
         }
     }
 }
@@ -64,6 +69,8 @@ pub enum StartError {
     },
     #[error("on-change: {0}")]
     Hook(String),
+    #[error("making the TLS certificate: {0}")]
+    Tls(String),
     #[error("starting a thread: {0}")]
     Thread(std::io::Error),
 }
@@ -131,6 +138,16 @@ impl FakeVpc {
                 source,
             },
         )?;
+        let tls = match options.tls_listen {
+            None => None,
+            Some(addr) => {
+                let identity = TlsIdentity::generate().map_err(StartError::Tls)?;
+                let router: Arc<dyn Handler> = Arc::new(Router(Arc::clone(&shared)));
+                let server = Server::start_with(addr, router, Some(Arc::clone(&identity.config)))
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                Some((server, identity))
+            }
+        };
         let ticker = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -148,6 +165,7 @@ impl FakeVpc {
         Ok(FakeVpcHandle {
             shared,
             server,
+            tls,
             ticker: Some(ticker),
         })
     }
@@ -158,6 +176,7 @@ impl FakeVpc {
 pub struct FakeVpcHandle {
     shared: Arc<Shared>,
     server: Server,
+    tls: Option<(Server, TlsIdentity)>,
     ticker: Option<JoinHandle<()>>,
 }
 
@@ -169,6 +188,22 @@ impl FakeVpcHandle {
 
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
+    }
+
+    /// `https://127.0.0.1:PORT` — the API over TLS, when started with `tls_listen`.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|(s, _)| format!("https://{}", s.addr()))
+    }
+
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(s, _)| s.addr())
+    }
+
+    /// The PEM of the CA that signed the TLS certificate: what a client must trust.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|(_, id)| id.ca_pem.as_str())
     }
 
     /// `http://ADDR/<instance-id>/latest/meta-data/`: the metadata service as that instance
@@ -280,6 +315,9 @@ impl Drop for FakeVpcHandle {
     fn drop(&mut self) {
         self.shared.stop();
         self.server.stop();
+        if let Some((s, _)) = self.tls.as_mut() {
+            s.stop();
+        }
         if let Some(t) = self.ticker.take() {
             let _ = t.join();
         }

@@ -106,6 +106,9 @@ pub struct CloudConfig {
     pub language: Language,
     /// `cloud.timeout_ms`, default 3000: per request, connect + response.
     pub timeout_ms: u64,
+    /// `cloud.ca_file`: a PEM file of CA certificates trusted beside the built-in roots
+    /// (a TLS-inspecting proxy's CA; the rehearsal's fake-vpc CA).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for CloudConfig {
@@ -115,6 +118,7 @@ impl Default for CloudConfig {
             endpoint: Endpoint::default(),
             language: Language::EnUs,
             timeout_ms: 3000,
+            ca_file: None,
         }
     }
 }

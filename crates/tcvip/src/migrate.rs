@@ -56,8 +56,20 @@ pub struct Report {
 /// letting go of the lock: a MASTER notification that arrived while it was stopping saw the lock
 /// held and started nothing, so this run takes the migration up again.
 pub fn migrate_one(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report {
+    migrate_one_hinted(client, state, plan, None)
+}
+
+/// [`migrate_one`] whose first write goes from `holder_hint` without a lookup
+/// ([`core::migrate::run_hinted`]): the FIFO reader's warm path.
+pub fn migrate_one_hinted(
+    client: &Client,
+    state: &StateDir,
+    plan: &Plan<'_>,
+    holder_hint: Option<&str>,
+) -> Report {
+    let mut hint = holder_hint;
     loop {
-        let report = migrate_locked(client, state, plan);
+        let report = migrate_locked(client, state, plan, hint.take());
         let again = report.exit == Exit::NotMaster
             && Instant::now() < plan.deadline
             && state.read_state(plan.instance).state == KeepalivedState::Master;
@@ -73,7 +85,12 @@ pub fn migrate_one(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report
     }
 }
 
-fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report {
+fn migrate_locked(
+    client: &Client,
+    state: &StateDir,
+    plan: &Plan<'_>,
+    holder_hint: Option<&str>,
+) -> Report {
     let started = Instant::now();
     // A dry run writes nothing, so it takes no lock: holding one would make a real migration
     // starting meanwhile (notify-action, check-self) believe one was already in flight.
@@ -127,7 +144,7 @@ fn migrate_locked(client: &Client, state: &StateDir, plan: &Plan<'_>) -> Report 
         nic: &nic,
         clock: &SystemClock,
     };
-    let run = core::migrate::run(ports, plan, Jitter::from_entropy());
+    let run = core::migrate::run_hinted(ports, plan, Jitter::from_entropy(), holder_hint);
     let (exit, outcome) = (run.exit, run.outcome);
     let message = run.message.clone();
     let elapsed = started.elapsed();

@@ -23,6 +23,10 @@ use reply::{Exchange, excerpt, parse_reply};
 pub use crate::endpoint::DEFAULT_VPC_ENDPOINT;
 /// VPC API version.
 pub const VPC_VERSION: &str = "2017-03-12";
+/// How long an idle pooled connection is kept (above a one-minute idle refresh).
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(150);
+/// TCP keepalive on API connections.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// Where and how to call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,9 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Largest reply body accepted.
     pub max_body_bytes: usize,
+    /// A PEM file of CA certificates trusted in addition to the built-in roots (a
+    /// TLS-inspecting proxy's CA, or a test endpoint's).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl ClientConfig {
@@ -58,6 +65,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(3),
             max_body_bytes: 4 * 1024 * 1024,
+            ca_file: None,
         }
     }
 
@@ -203,12 +211,32 @@ impl Client {
     fn http(&self, action: &str) -> Result<&reqwest::blocking::Client, Error> {
         self.http
             .get_or_init(|| {
-                reqwest::blocking::Client::builder()
+                let mut builder = reqwest::blocking::Client::builder()
                     .connect_timeout(self.config.connect_timeout)
                     .timeout(self.config.timeout)
                     .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| chain(&e))
+                    // A warm connection is what makes a move one round trip: keep it longer
+                    // than the idle refresh interval of a long-lived caller, and let TCP
+                    // keepalive notice a dead peer.
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .tcp_keepalive(TCP_KEEPALIVE)
+                    .tcp_nodelay(true);
+                if let Some(path) = &self.config.ca_file {
+                    let pem = std::fs::read(path)
+                        .map_err(|e| format!("reading ca_file {}: {e}", path.display()))?;
+                    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                        .map_err(|e| format!("ca_file {}: {}", path.display(), chain(&e)))?;
+                    if certs.is_empty() {
+                        return Err(format!(
+                            "ca_file {}: no PEM certificate in it",
+                            path.display()
+                        ));
+                    }
+                    for cert in certs {
+                        builder = builder.add_root_certificate(cert);
+                    }
+                }
+                builder.build().map_err(|e| chain(&e))
             })
             .as_ref()
             .map_err(|detail| Error::Transport {

@@ -23,6 +23,7 @@ impl Config {
         let total = self.cloud.timeout();
         ClientConfig {
             language: Some(self.cloud.language.as_str().to_owned()),
+            ca_file: self.cloud.ca_file.clone(),
             ..ClientConfig::vpc(region.as_str())
                 .with_endpoint(self.cloud.endpoint.clone())
                 .with_timeouts(total.min(Duration::from_secs(1)), total)
@@ -95,5 +96,22 @@ mod tests {
         .unwrap();
         assert_eq!(client.host_header(), "vpc.example.com");
         assert_eq!(client.endpoint_url(), "https://vpc.example.com/");
+    }
+
+    #[test]
+    fn ca_file_reaches_the_client_and_must_be_absolute() {
+        let text =
+            "[cloud]\nca_file = \"/etc/tcvip/ca.pem\"\n\n[[vip]]\naddress = \"10.0.1.100\"\n";
+        let config = Config::from_toml_str(text, Path::new("/t/tcvip.toml")).unwrap();
+        let region: Region = "ap-guangzhou".parse().unwrap();
+        assert_eq!(
+            config.client_config(&region).ca_file.as_deref(),
+            Some(Path::new("/etc/tcvip/ca.pem"))
+        );
+        let relative = text.replace("/etc/tcvip/ca.pem", "ca.pem");
+        let e = Config::from_toml_str(&relative, Path::new("/t/tcvip.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cloud.ca_file"), "{e}");
     }
 }

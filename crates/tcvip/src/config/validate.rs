@@ -130,6 +130,18 @@ pub(super) fn validate_setup(c: &Config) -> Result<(), ConfigError> {
         ));
     }
 
+    if let Some(ca) = &c.cloud.ca_file
+        && !ca.is_absolute()
+    {
+        return Err(err(
+            "cloud.ca_file".into(),
+            format!(
+                "expected an absolute path like \"/etc/tcvip/ca.pem\", found {:?}",
+                ca.display().to_string()
+            ),
+        ));
+    }
+
     // [credentials]
     let cr = &c.credentials;
     match (&cr.secret_id, &cr.secret_key) {

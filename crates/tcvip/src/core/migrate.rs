@@ -56,7 +56,24 @@ pub struct Outcome {
 
 /// Runs the migration of `plan.vip` (the caller holds its lock).
 pub fn run(ports: Ports<'_>, plan: &Plan<'_>, jitter: Jitter) -> Outcome {
+    run_hinted(ports, plan, jitter, None)
+}
+
+/// [`run`] with `holder_hint`, the ENI a caller's recent cloud view says holds the VIP: the
+/// first write is sent straight from it, with no lookup before (the warm path: the request is
+/// the first packet). Used for that first write only; a hint equal to this node's ENI is never
+/// trusted, and a write the hint got wrong (the source ENI does not have the IP) or that fails
+/// at all falls back to the normal lookup.
+pub fn run_hinted(
+    ports: Ports<'_>,
+    plan: &Plan<'_>,
+    jitter: Jitter,
+    holder_hint: Option<&str>,
+) -> Outcome {
     let mut run = Run {
+        hint: holder_hint
+            .filter(|h| *h != plan.eni_id && !plan.dry_run)
+            .map(str::to_owned),
         ports,
         plan,
         started: ports.clock.now(),
@@ -92,6 +109,8 @@ struct Run<'a> {
     errors: Errors,
     /// The ENI a move already in flight (started by someone else) was taking the VIP from.
     waited_from: Option<String>,
+    /// The holder to write from first, without a lookup ([`run_hinted`]).
+    hint: Option<String>,
 }
 
 impl Run<'_> {
@@ -107,66 +126,72 @@ impl Run<'_> {
         let vip = self.plan.vip;
         loop {
             self.check_time()?;
-            let holder = match self.ports.cloud.find_holder(vip, self.plan.deadline) {
-                Ok(holder) => holder,
-                Err(e) => {
-                    self.on_error(&e, "DescribeNetworkInterfaces")?;
-                    continue;
-                }
-            };
-            self.errors.succeeded();
-            let step = rules::next_step(
-                holder.as_ref(),
-                self.plan.eni_id,
-                self.plan.assign_if_unassigned,
-                self.plan.dry_run,
-            );
-            let write = match step {
-                Step::PrimaryIp { eni } => {
-                    return Err(Stop::new(
-                        Exit::Config,
-                        MigrationOutcome::Failed,
-                        format!(
-                            "{vip} is the primary IP of {eni}, not a VIP: a primary IP cannot be moved; set the VIP's address in tcvip.toml"
-                        ),
-                    ));
-                }
-                Step::Landed => return Ok(self.landed()),
-                Step::DryRunInFlight { eni, state } => {
-                    return Ok((
-                        MigrationOutcome::Aborted,
-                        format!(
-                            "{vip}: dry run: a change is in flight ({state} on {eni}); would wait for it to end, then look again"
-                        ),
-                    ));
-                }
-                Step::Wait { eni, state } => {
-                    crate::info!("migrate_wait", vip = vip, holder = eni, state = state);
-                    if state.eq_ignore_ascii_case(crate::cloud::MIGRATING)
-                        && eni != self.plan.eni_id
-                    {
-                        self.from_eni.get_or_insert_with(|| eni.clone());
-                        self.waited_from = Some(eni);
-                    } else if state.eq_ignore_ascii_case(crate::cloud::PENDING) {
-                        self.waited_from = Some("unassigned".to_owned());
+            let hinted = self.hint.take();
+            let write = if let Some(from) = &hinted {
+                Write::Migrate { from: from.clone() }
+            } else {
+                let holder = match self.ports.cloud.find_holder(vip, self.plan.deadline) {
+                    Ok(holder) => holder,
+                    Err(e) => {
+                        self.on_error(&e, "DescribeNetworkInterfaces")?;
+                        continue;
                     }
-                    self.check_master()?;
-                    self.pause(rules::poll_interval(self.elapsed()))?;
-                    continue;
-                }
-                Step::Unassigned => {
-                    return Err(Stop::new(
-                        Exit::Failure,
-                        MigrationOutcome::Failed,
-                        format!(
-                            "{vip} is not assigned to any ENI in {}; assign it, or set failover.assign_if_unassigned = true to let vip-migrate assign it to {}",
-                            self.plan.vpc_id, self.plan.eni_id
-                        ),
-                    ));
-                }
-                Step::Write(write) => write,
+                };
+                self.errors.succeeded();
+                let step = rules::next_step(
+                    holder.as_ref(),
+                    self.plan.eni_id,
+                    self.plan.assign_if_unassigned,
+                    self.plan.dry_run,
+                );
+                let write = match step {
+                    Step::PrimaryIp { eni } => {
+                        return Err(Stop::new(
+                            Exit::Config,
+                            MigrationOutcome::Failed,
+                            format!(
+                                "{vip} is the primary IP of {eni}, not a VIP: a primary IP cannot be moved; set the VIP's address in tcvip.toml"
+                            ),
+                        ));
+                    }
+                    Step::Landed => return Ok(self.landed()),
+                    Step::DryRunInFlight { eni, state } => {
+                        return Ok((
+                            MigrationOutcome::Aborted,
+                            format!(
+                                "{vip}: dry run: a change is in flight ({state} on {eni}); would wait for it to end, then look again"
+                            ),
+                        ));
+                    }
+                    Step::Wait { eni, state } => {
+                        crate::info!("migrate_wait", vip = vip, holder = eni, state = state);
+                        if state.eq_ignore_ascii_case(crate::cloud::MIGRATING)
+                            && eni != self.plan.eni_id
+                        {
+                            self.from_eni.get_or_insert_with(|| eni.clone());
+                            self.waited_from = Some(eni);
+                        } else if state.eq_ignore_ascii_case(crate::cloud::PENDING) {
+                            self.waited_from = Some("unassigned".to_owned());
+                        }
+                        self.check_master()?;
+                        self.pause(rules::poll_interval(self.elapsed()))?;
+                        continue;
+                    }
+                    Step::Unassigned => {
+                        return Err(Stop::new(
+                            Exit::Failure,
+                            MigrationOutcome::Failed,
+                            format!(
+                                "{vip} is not assigned to any ENI in {}; assign it, or set failover.assign_if_unassigned = true to let vip-migrate assign it to {}",
+                                self.plan.vpc_id, self.plan.eni_id
+                            ),
+                        ));
+                    }
+                    Step::Write(write) => write,
+                };
+                self.await_newer_state_if_vip_gone();
+                write
             };
-            self.await_newer_state_if_vip_gone();
             self.check_master()?;
             if self.plan.dry_run {
                 return Ok((MigrationOutcome::Aborted, self.describe_write(&write, true)));
@@ -183,6 +208,17 @@ impl Run<'_> {
             self.check_time()?;
             let request_id = match self.call_write(&write) {
                 Ok(id) => id,
+                Err(e) if hinted.is_some() => {
+                    crate::info!(
+                        "migrate_hint_missed",
+                        vip = vip,
+                        hint = hinted.as_deref().unwrap_or_default(),
+                        error = e,
+                        then = "looking the holder up"
+                    );
+                    self.from_eni = None;
+                    continue;
+                }
                 Err(e) => {
                     self.on_error(&e, write.action())?;
                     continue;

@@ -21,6 +21,8 @@ pub mod migrate;
 #[cfg(test)]
 mod migrate_error_tests;
 #[cfg(test)]
+mod migrate_hint_tests;
+#[cfg(test)]
 mod migrate_tests;
 pub mod rules;
 #[cfg(test)]

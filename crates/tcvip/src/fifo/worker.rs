@@ -9,6 +9,7 @@
 //! (it then finds the VIP here: one lookup, no write).
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -129,7 +130,14 @@ struct Worker {
     shared: Arc<Shared>,
     handled: HashMap<String, Handled>,
     hand_over: HandOver,
+    /// The reader's cloud view: which ENI held each VIP, and when that was learned (from its
+    /// own moves and the idle refresh). A fresh entry lets a move send its request first.
+    holders: Arc<Mutex<HashMap<Ipv4Addr, (String, Instant)>>>,
 }
+
+/// How long a learned holder is trusted for the warm path (the idle refresh renews it every
+/// [`IDLE_TICK`]); older, the move looks the holder up first.
+const HOLDER_FRESH: Duration = Duration::from_secs(150);
 
 impl Worker {
     fn new(config: Config, shared: Arc<Shared>, hand_over: HandOver) -> Worker {
@@ -139,6 +147,7 @@ impl Worker {
             shared,
             handled: HashMap::new(),
             hand_over,
+            holders: Arc::default(),
         }
     }
 
@@ -172,6 +181,8 @@ impl Worker {
                     elapsed_ms = started.elapsed().as_millis(),
                     credentials = if warm.is_ok() { "ok" } else { "failed" }
                 );
+                // And each VIP's holder, so the first move already sends its request first.
+                self.refresh_holders();
             }
             Err(e) => crate::warn!(
                 "fifo_warm_failed",
@@ -190,6 +201,7 @@ impl Worker {
                     {
                         crate::warn!("fifo_credentials_refresh_failed", error = e);
                     }
+                    self.refresh_holders();
                 }
             }
         }
@@ -271,8 +283,43 @@ impl Worker {
     }
 
     /// Moves (or reconciles) every VIP of `instance`, one thread per VIP, as vip-migrate does.
+    /// Learns each VIP's holder (one DescribeNetworkInterfaces per VIP), which also keeps the
+    /// API connection warm. Only with a context already made.
+    fn refresh_holders(&self) {
+        let Some(ctx) = &self.ctx else { return };
+        let (Ok(identity), Ok(client)) = (ctx.identity(), ctx.client()) else {
+            return;
+        };
+        let client = client.until(Instant::now() + Duration::from_secs(5));
+        for vip in &ctx.config.vips {
+            match crate::cloud::find_holder(&client, identity.vpc_id.as_str(), vip.address) {
+                Ok(Some(h)) => {
+                    lock(&self.holders).insert(vip.address, (h.eni, Instant::now()));
+                }
+                Ok(None) => {
+                    lock(&self.holders).remove(&vip.address);
+                }
+                Err(e) => {
+                    lock(&self.holders).remove(&vip.address);
+                    crate::warn!("fifo_holder_refresh_failed", vip = vip.address, error = e);
+                }
+            }
+        }
+    }
+
+    fn holder_hint(
+        holders: &Mutex<HashMap<Ipv4Addr, (String, Instant)>>,
+        vip: Ipv4Addr,
+    ) -> Option<String> {
+        lock(holders)
+            .get(&vip)
+            .filter(|(_, at)| at.elapsed() < HOLDER_FRESH)
+            .map(|(eni, _)| eni.clone())
+    }
+
     fn moves(&mut self, instance: &str, purpose: &'static str, startup: bool) {
         let shared = self.shared.clone();
+        let holders = Arc::clone(&self.holders);
         let ctx = match self.ctx() {
             Ok(ctx) => ctx,
             Err(e) => {
@@ -349,10 +396,19 @@ impl Worker {
             vips = plans.len()
         );
         let state = &ctx.state;
+        let hints: Vec<Option<String>> = plans
+            .iter()
+            .map(|p| Worker::holder_hint(&holders, p.vip))
+            .collect();
         let reports: Vec<Report> = thread::scope(|scope| {
             let handles: Vec<_> = plans
                 .iter()
-                .map(|plan| scope.spawn(move || crate::migrate::migrate_one(client, state, plan)))
+                .zip(&hints)
+                .map(|(plan, hint)| {
+                    scope.spawn(move || {
+                        crate::migrate::migrate_one_hinted(client, state, plan, hint.as_deref())
+                    })
+                })
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
@@ -370,6 +426,10 @@ impl Worker {
                     ip_state: Some("AVAILABLE".to_owned()),
                     learned_at_ms: now_ms(),
                 };
+                lock(&holders).insert(
+                    report.vip,
+                    (identity.eni_id.as_str().to_owned(), Instant::now()),
+                );
                 if let Err(e) = ctx.state.write_cloud_view(&view) {
                     crate::warn!("state_write_failed", vip = report.vip, error = e);
                 }

@@ -34,4 +34,5 @@ mod notify;
 mod operator;
 mod query;
 mod smoke;
+mod tls;
 mod util;

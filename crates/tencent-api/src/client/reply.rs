@@ -86,7 +86,7 @@ impl Exchange {
             Error::Connect {
                 action,
                 endpoint: self.endpoint.clone(),
-                detail: chain(e),
+                detail: with_tls_hint(chain(e)),
             }
         } else {
             Error::Transport {
@@ -94,6 +94,19 @@ impl Exchange {
                 detail: chain(e),
             }
         }
+    }
+}
+
+/// A certificate that does not verify gets the fix named: trust the CA that signed it.
+fn with_tls_hint(detail: String) -> String {
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("unknownissuer") {
+        format!(
+            "{detail} (the endpoint's TLS certificate is not trusted; if it is signed by a \
+             private CA, e.g. a TLS-inspecting proxy's, name that CA's PEM file in cloud.ca_file)"
+        )
+    } else {
+        detail
     }
 }
 
