@@ -90,6 +90,7 @@ mod tests {
             priority: None,
             source: vip_state::Source::Notify,
             launch,
+            keepalived: None,
         }
     }
 

@@ -27,9 +27,7 @@ use tencent_api::vpc::{
     PrivateIpAddressInput, TaskStatus,
 };
 use tencent_api::{Client, Error};
-use vip_state::{
-    KeepalivedState, LockAttempt, MigrationOutcome, MigrationRecord, StateDir, now_ms,
-};
+use vip_state::{LockAttempt, MigrationOutcome, MigrationRecord, StateDir, now_ms};
 
 pub use crate::core::migrate::{CREDENTIALS_PATIENCE, Plan};
 use crate::core::{self, Ports, SystemClock};
@@ -72,7 +70,11 @@ pub fn migrate_one_hinted(
         let report = migrate_locked(client, state, plan, hint.take());
         let again = report.exit == Exit::NotMaster
             && Instant::now() < plan.deadline
-            && state.read_state(plan.instance).state == KeepalivedState::Master;
+            && core::rules::may_write(
+                &core::Records::latest(state, plan.instance),
+                None,
+                core::Records::master_reporter_gone(state, plan.instance).is_some(),
+            );
         if !again {
             return report;
         }

@@ -135,12 +135,13 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
             ctx.state.clone()
         };
         let previous = previous_state(&ctx, &key);
-        let recorded = match dir.record_notification(
+        let recorded = match dir.record_notification_from(
             &key,
             state,
             notification.priority,
             Source::Notify,
             Launch::of_self(),
+            crate::keepalived::parent_keepalived().map(|k| k.launch),
         ) {
             Ok(recorded) => recorded,
             Err(e) => return unrecorded(&ctx, &args.common, &key, state, e),

@@ -33,6 +33,7 @@ pub mod error;
 mod error_chain;
 #[cfg(feature = "client")]
 pub mod metadata;
+#[cfg(feature = "client")]
 pub mod observe;
 #[cfg(feature = "client")]
 pub mod raw_call;

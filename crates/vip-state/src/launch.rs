@@ -71,10 +71,34 @@ impl Launch {
         })
     }
 
+    /// Whether the process launched as `self` is still running: its pid is alive and was
+    /// started at the same tick of the same boot (a reused pid is another process). `None` when
+    /// `/proc` cannot tell this process's boot.
+    pub fn is_running(&self) -> Option<bool> {
+        let now = boot_id()?;
+        if now != self.boot_id {
+            return Some(false);
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return Some(false);
+        };
+        Some(start_ticks(&stat) == Some(self.start_ticks) && !exited(&stat))
+    }
+
     /// Whether `self` was launched before `other` (false when that cannot be told).
     pub fn is_before(&self, other: &Launch) -> bool {
         self.order(other) == Some(Ordering::Less)
     }
+}
+
+/// Whether a `/proc/PID/stat` line is of a process that has exited: a zombie (`Z`, killed but
+/// not yet reaped: a SIGKILLed keepalived's VRRP child stays one while its stopped parent cannot
+/// reap it) or dead (`X`).
+fn exited(stat: &str) -> bool {
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    matches!(state, Some("Z" | "X"))
 }
 
 /// Field 22 of a `/proc/PID/stat` line (start time in clock ticks since boot). The command name
@@ -121,6 +145,58 @@ mod tests {
             start_ticks: ticks,
             pid,
         }
+    }
+
+    #[test]
+    fn a_process_is_running_until_it_exits_and_a_reused_pid_is_not_it() {
+        let me = Launch::of_self().unwrap();
+        assert_eq!(me.is_running(), Some(true));
+        // The same pid started at another tick: another process.
+        let reused = Launch {
+            start_ticks: me.start_ticks + 1,
+            ..me.clone()
+        };
+        assert_eq!(reused.is_running(), Some(false));
+        let other_boot = Launch {
+            boot_id: "another boot".into(),
+            ..me
+        };
+        assert_eq!(other_boot.is_running(), Some(false));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let launch = Launch::of_pid(child.id());
+        child.wait().unwrap();
+        if let Some(launch) = launch {
+            assert_eq!(launch.is_running(), Some(false));
+        }
+    }
+
+    #[test]
+    fn a_zombie_has_exited() {
+        let line = |state: &str| {
+            format!(
+                "4242 (keep (a) live d) {state} 1 4242 4242 0 -1 4194624 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100"
+            )
+        };
+        assert!(exited(&line("Z")));
+        assert!(exited(&line("X")));
+        assert!(!exited(&line("S")));
+        assert!(!exited(&line("T")), "a stopped process is still there");
+        assert!(!exited("garbage"));
+        // A child killed and not yet reaped is not running.
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let launch = Launch::of_pid(child.id()).unwrap();
+        assert_eq!(launch.is_running(), Some(true));
+        child.kill().unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while launch.is_running() == Some(true) && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(launch.is_running(), Some(false), "a zombie");
+        child.wait().unwrap();
+        assert_eq!(launch.is_running(), Some(false));
     }
 
     #[test]

@@ -142,6 +142,11 @@ pub struct StateRecord {
     /// a notification launched before it is older news and is not recorded over it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch: Option<Launch>,
+    /// The keepalived process that reported this state, when known (the notify script's or the
+    /// FIFO reader's parent): a MASTER whose keepalived has since died (SIGKILL runs no notify)
+    /// must not keep moving the VIP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalived: Option<Launch>,
 }
 
 /// What [`StateDir::record_notification`] did.
@@ -246,6 +251,19 @@ impl StateDir {
         source: Source,
         launch: Option<Launch>,
     ) -> Result<Recorded, StateError> {
+        self.record_notification_from(instance, state, priority, source, launch, None)
+    }
+
+    /// [`StateDir::record_notification`], also naming the keepalived process that reported it.
+    pub fn record_notification_from(
+        &self,
+        instance: &str,
+        state: KeepalivedState,
+        priority: Option<u32>,
+        source: Source,
+        launch: Option<Launch>,
+        keepalived: Option<Launch>,
+    ) -> Result<Recorded, StateError> {
         let stem = instance_stem(instance)?;
         let lock_path = self.join(&format!("state-{stem}.lock"));
         let record_path = self.join(&format!("state-{stem}.json"));
@@ -268,6 +286,7 @@ impl StateDir {
             priority,
             source,
             launch,
+            keepalived,
         };
         let mut bytes = serde_json::to_vec(&record).map_err(|e| StateError::Serialize {
             path: record_path.clone(),
@@ -433,6 +452,7 @@ mod tests {
             priority: Some(100),
             source: Source::Fifo,
             launch: None,
+            keepalived: None,
         };
         let json = serde_json::to_string(&rec).unwrap();
         assert!(json.contains(r#""state":"MASTER""#), "{json}");

@@ -81,6 +81,12 @@ expect FAIL "moves: a move 2 s after it" "$(chaos_check_moves)"
 call MigratePrivateIpAddress 13.5 RequestLimitExceeded
 out=$(chaos_check_moves)
 expect PASS "moves: a refused call is no move (still 1 of 4)" "$(grep -q '^FAIL 1 of 4 moves' <<<"$out" && echo PASS || echo "FAIL $out")"
+reset
+state 1 0 MASTER; state 2 0 BACKUP; landed 1 0
+state 2 3 FAULT
+echo "$(at 5) Keepalived[1]: Stopping" >>"$RUN_DIR/n1/keepalived.log"
+call MigratePrivateIpAddress 6.5; landed 2 8.5
+expect PASS "moves: the hand-over of a master that is stopping (Stopping is not MASTER)" "$(chaos_check_moves)"
 
 # ---- deadlines
 reset

@@ -24,14 +24,15 @@ chaos_check_converged() {
 }
 
 # chaos_check_moves : no accepted MigratePrivateIpAddress while a single MASTER held the VIP
-# (keepalived's states from the nodes' logs, a stopped or killed keepalived as DOWN, the holder
+# (keepalived's states from the nodes' logs, "Stopping" as STOP, a stopped or killed keepalived as DOWN, the holder
 # from the landings), over the whole run. Prints the number of moves.
 chaos_check_moves() {
     local i out
     out=$(
         {
             for ((i = 1; i <= E2E_NODES; i++)); do
-                awk -v n="$i" 'match($0, /Entering [A-Z]+ STATE/) { print $1, "S", n, substr($0, RSTART + 9, RLENGTH - 15) }' "$RUN_DIR/n$i/keepalived.log"
+                # A keepalived that stops (a restart) logs "Stopping", not a state: it has left MASTER.
+                awk -v n="$i" 'match($0, /Entering [A-Z]+ STATE/) { print $1, "S", n, substr($0, RSTART + 9, RLENGTH - 15) } / Stopping$/ { print $1, "S", n, "STOP" }' "$RUN_DIR/n$i/keepalived.log"
             done
             awk '$2 == "down" { print $1, "S", $3, "DOWN" } $2 == "up" { print $1, "S", $3, "INIT" }' "$RUN_DIR/chaos-events.log"
             for ((i = 1; i <= E2E_NODES; i++)); do

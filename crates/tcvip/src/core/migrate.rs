@@ -432,8 +432,19 @@ impl Run<'_> {
             return Ok(());
         }
         let latest = self.ports.records.latest(self.plan.instance);
-        if rules::is_master(&latest, self.plan.notified_master) {
+        let gone = self.ports.records.master_reporter_gone(self.plan.instance);
+        if rules::may_write(&latest, self.plan.notified_master, gone.is_some()) {
             return Ok(());
+        }
+        if let Some(pid) = gone.filter(|_| rules::is_master(&latest, self.plan.notified_master)) {
+            return Err(Stop::new(
+                Exit::NotMaster,
+                MigrationOutcome::Aborted,
+                format!(
+                    "{}: stopped before any further call: the keepalived (pid {pid}) that recorded instance {} as MASTER (record {}) is gone, and a killed keepalived runs no notify; use --force to move it anyway",
+                    self.plan.vip, self.plan.instance, latest.seq
+                ),
+            ));
         }
         Err(Stop::new(
             Exit::NotMaster,

@@ -12,7 +12,7 @@ use vip_state::{KeepalivedState, MigrationOutcome};
 
 use super::migrate::{Outcome, Plan, run};
 use super::rules::{GraceStep, VipGoneGrace};
-use super::testing::{Call, FakeCloud, FakeRecords, ManualClock, holder};
+use super::testing::{Call, FakeCloud, FakeRecords, ManualClock, api, holder};
 use super::{Holder, Ports};
 use crate::exit::Exit;
 use crate::nic::FakeNic;
@@ -148,6 +148,56 @@ fn backup_recorded_while_the_move_is_in_flight_stops_without_polling_on() {
         1,
         "one poll at 200 ms, the check at 400 ms stops"
     );
+}
+
+#[test]
+fn a_master_whose_keepalived_died_writes_nothing() {
+    // keepalived SIGKILLed right after its MASTER notification: no notify runs, the record
+    // still says MASTER, but the process that reported it is gone.
+    let clock = ManualClock::new();
+    let w = World::new(&clock, peer());
+    w.records.reporter_gone_from.set(Some(0));
+    let out = w.run(&w.plan());
+    assert_eq!(out.exit, Exit::NotMaster);
+    assert_eq!(out.outcome, MigrationOutcome::Aborted);
+    assert!(w.cloud.writes().is_empty());
+    assert!(
+        out.message.contains("keepalived (pid 4242)") && out.message.contains("is gone"),
+        "{}",
+        out.message
+    );
+    // --force skips the check, as for a BACKUP.
+    let forced = Plan {
+        force: true,
+        ..w.plan()
+    };
+    assert_eq!(w.run(&forced).exit, Exit::Success);
+}
+
+#[test]
+fn a_keepalived_that_dies_during_the_move_stops_it_before_the_next_write() {
+    let clock = ManualClock::new();
+    let w = World::new(&clock, peer());
+    // The first write is throttled; keepalived dies before the retry.
+    w.cloud.fail_next(
+        "MigratePrivateIpAddress",
+        api("RequestLimitExceeded", "MigratePrivateIpAddress"),
+    );
+    w.records.reporter_gone_from.set(Some(1));
+    let out = w.run(&w.plan());
+    assert_eq!(out.exit, Exit::NotMaster);
+    assert_eq!(
+        w.migrates(),
+        1,
+        "the throttled write only: {:?}",
+        w.cloud.writes()
+    );
+    // A newer record (keepalived restarted and said BACKUP or MASTER again) is not the dead
+    // keepalived's: the rule only looks at the record it reported.
+    let w = World::new(&clock, peer());
+    w.records.reporter_gone_from.set(Some(0));
+    w.records.noted.set(Some(KeepalivedState::Master));
+    assert_eq!(w.run(&w.plan()).exit, Exit::Success);
 }
 
 #[test]

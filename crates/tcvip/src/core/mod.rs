@@ -69,6 +69,12 @@ pub struct Latest {
 pub trait Records {
     /// The latest state of `instance`.
     fn latest(&self, instance: &str) -> Latest;
+    /// The keepalived process that recorded the latest MASTER of `instance`, when the record
+    /// names one and it has died since (a SIGKILLed keepalived runs no notify, so its last
+    /// MASTER stays recorded). `None`: alive, unknown, or not a MASTER record.
+    fn master_reporter_gone(&self, _instance: &str) -> Option<u32> {
+        None
+    }
 }
 
 /// Time, and the request to stop (a signal).
@@ -127,5 +133,12 @@ impl Records for vip_state::StateDir {
             seq: read.seq,
             noted,
         }
+    }
+    fn master_reporter_gone(&self, instance: &str) -> Option<u32> {
+        let record = self.read_state(instance).record?;
+        let keepalived = record.keepalived.as_ref()?;
+        let gone = record.state == vip_state::KeepalivedState::Master
+            && keepalived.is_running() == Some(false);
+        gone.then_some(keepalived.pid)
     }
 }

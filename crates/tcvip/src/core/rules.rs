@@ -73,6 +73,14 @@ pub fn is_master(latest: &Latest, notified_master: Option<u64>) -> bool {
     }
 }
 
+/// Whether a write may be sent: [`is_master`], and the keepalived that recorded that MASTER is
+/// not known to be dead (`reporter_gone`). A MASTER noted but not recorded has no reporter to
+/// check, so only the record's counts.
+pub fn may_write(latest: &Latest, notified_master: Option<u64>, reporter_gone: bool) -> bool {
+    let from_record = latest.noted.is_none() && latest.state == KeepalivedState::Master;
+    is_master(latest, notified_master) && !(from_record && reporter_gone)
+}
+
 /// Five polls a second while a move usually lands (a few seconds), so that success is reported
 /// within 200 ms of the landing; two a second after that. Either stays well under
 /// DescribeVpcTaskResult's limit of 20 requests per second, with several nodes polling.

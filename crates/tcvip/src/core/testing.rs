@@ -220,6 +220,8 @@ pub struct FakeRecords<'a> {
     /// (from ms, state, seq), in time order.
     pub timeline: RefCell<Vec<(u64, KeepalivedState, u64)>>,
     pub noted: Cell<Option<KeepalivedState>>,
+    /// From this ms on, the keepalived (pid 4242) that recorded the latest MASTER is dead.
+    pub reporter_gone_from: Cell<Option<u64>>,
 }
 
 impl<'a> FakeRecords<'a> {
@@ -228,6 +230,7 @@ impl<'a> FakeRecords<'a> {
             clock,
             timeline: RefCell::new(vec![(0, KeepalivedState::Master, 1)]),
             noted: Cell::new(None),
+            reporter_gone_from: Cell::new(None),
         }
     }
     /// From `ms` on, the record says `state` (with the next sequence number).
@@ -253,6 +256,13 @@ impl Records for FakeRecords<'_> {
             seq,
             noted: self.noted.get(),
         }
+    }
+    fn master_reporter_gone(&self, instance: &str) -> Option<u32> {
+        let dead = self
+            .reporter_gone_from
+            .get()
+            .is_some_and(|from| from <= self.clock.elapsed_ms());
+        (dead && self.latest(instance).state == KeepalivedState::Master).then_some(4242)
     }
 }
 

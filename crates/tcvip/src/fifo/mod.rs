@@ -284,7 +284,14 @@ fn on_line(ctx: &Context, state: &vip_state::StateDir, shared: &worker::Shared, 
             return;
         }
     };
-    match state.record_notification(&key, recorded, Some(parsed.priority), Source::Fifo, None) {
+    match state.record_notification_from(
+        &key,
+        recorded,
+        Some(parsed.priority),
+        Source::Fifo,
+        None,
+        reader_parent(),
+    ) {
         Ok(Recorded::Written(record) | Recorded::Superseded(record)) => crate::info!(
             "state",
             instance = key,
@@ -354,4 +361,13 @@ fn stop(
         }
         _ => crate::info!("fifo_stop", reason = why),
     }
+}
+
+/// The keepalived that started this reader (read once: the reader ends when its parent does), so
+/// that a move it recorded stops when that keepalived is killed.
+fn reader_parent() -> Option<vip_state::Launch> {
+    static PARENT: std::sync::OnceLock<Option<vip_state::Launch>> = std::sync::OnceLock::new();
+    PARENT
+        .get_or_init(|| crate::keepalived::parent_keepalived().map(|k| k.launch))
+        .clone()
 }
