@@ -37,9 +37,9 @@ pub use load::{LoadOptions, PathOrigin, resolve_path};
 pub use overrides::Overrides;
 pub use secrets::Secret;
 pub use values::{
-    CredentialSource, EipId, Endpoint, EniId, InstanceId, Language, LogLevel, OnCloudError, Region,
-    SubnetId, VpcId, parse_interface, parse_ipv4, parse_log_level, parse_log_target,
-    parse_metadata_url,
+    CredentialSource, EipId, Endpoint, EniId, HaVipId, InstanceId, Language, LogLevel,
+    OnCloudError, Region, SubnetId, VipKind, VpcId, parse_interface, parse_ipv4, parse_log_level,
+    parse_log_target, parse_metadata_url,
 };
 
 /// The path used when neither `--config` nor `$TCVIP_CONFIG` names one.
@@ -207,6 +207,12 @@ pub struct VipConfig {
     /// `vip.address`
     #[serde(deserialize_with = "values::de_ipv4")]
     pub address: Ipv4Addr,
+    /// `vip.kind`, default `"secondary-ip"`; `"havip"` needs `havip_id`.
+    #[serde(default)]
+    pub kind: VipKind,
+    /// `vip.havip_id`: the HAVIP whose address `address` is (kind `"havip"` only).
+    #[serde(default)]
+    pub havip_id: Option<HaVipId>,
     /// `vip.instance`: the keepalived vrrp_instance this VIP follows; `None` = the only one.
     #[serde(default)]
     pub instance: Option<String>,
@@ -235,6 +241,10 @@ pub struct FailoverConfig {
     /// `failover.assign_if_unassigned`, default false: assign the VIP to this ENI when nobody
     /// holds it.
     pub assign_if_unassigned: bool,
+    /// `failover.havip_bind_timeout_ms`, default 2000: how long a MASTER waits for the VPC to
+    /// show a HAVIP bound to this node after a gratuitous ARP (keepalived's, then tcvip's own)
+    /// before it sends another one.
+    pub havip_bind_timeout_ms: u64,
 }
 
 impl Default for FailoverConfig {
@@ -242,6 +252,7 @@ impl Default for FailoverConfig {
         FailoverConfig {
             deadline_s: 60,
             assign_if_unassigned: false,
+            havip_bind_timeout_ms: 2000,
         }
     }
 }
@@ -250,6 +261,11 @@ impl FailoverConfig {
     /// `deadline_s` as a duration.
     pub fn deadline(&self) -> Duration {
         Duration::from_secs(self.deadline_s)
+    }
+
+    /// `havip_bind_timeout_ms` as a duration.
+    pub fn havip_bind_timeout(&self) -> Duration {
+        Duration::from_millis(self.havip_bind_timeout_ms)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Checks that span keys or need ranges: what serde alone cannot say.
 
-use super::{Config, ConfigError, CredentialSource};
+use super::{Config, ConfigError, CredentialSource, VipKind};
 
 /// Upper bounds that catch unit mistakes (milliseconds typed as seconds and the like).
 const MAX_CHECK_DEADLINE_MS: u64 = 60_000;
@@ -51,6 +51,37 @@ pub(super) fn validate_setup(c: &Config) -> Result<(), ConfigError> {
                     v.prefix_len
                 ),
             ));
+        }
+        match (v.kind, &v.havip_id) {
+            (VipKind::Havip, None) => {
+                return Err(err(
+                    format!("vip[{i}].havip_id"),
+                    format!(
+                        "missing: kind = \"havip\" needs the HAVIP's id, e.g. havip_id = \"havip-ohz2bq4e\" (`tcvip vip-query` or the console shows it for {})",
+                        v.address
+                    ),
+                ));
+            }
+            (VipKind::SecondaryIp, Some(id)) => {
+                return Err(err(
+                    format!("vip[{i}].havip_id"),
+                    format!(
+                        "{id} is set but kind is \"secondary-ip\" (the default); set kind = \"havip\" for a HAVIP, or remove havip_id"
+                    ),
+                ));
+            }
+            (VipKind::Havip, Some(id)) => {
+                if let Some(j) = c.vips[..i]
+                    .iter()
+                    .position(|w| w.havip_id.as_ref() == Some(id))
+                {
+                    return Err(err(
+                        format!("vip[{i}].havip_id"),
+                        format!("{id} is already vip[{j}].havip_id; a HAVIP has one address"),
+                    ));
+                }
+            }
+            (VipKind::SecondaryIp, None) => {}
         }
         match &v.instance {
             Some(name)
@@ -210,6 +241,15 @@ pub(super) fn validate_setup(c: &Config) -> Result<(), ConfigError> {
             format!(
                 "expected seconds from 1 to {MAX_FAILOVER_DEADLINE_S}, found {}",
                 c.failover.deadline_s
+            ),
+        ));
+    }
+    if !(100..=MAX_TIMEOUT_MS).contains(&c.failover.havip_bind_timeout_ms) {
+        return Err(err(
+            "failover.havip_bind_timeout_ms".into(),
+            format!(
+                "expected milliseconds from 100 to {MAX_TIMEOUT_MS}, found {}",
+                c.failover.havip_bind_timeout_ms
             ),
         ));
     }

@@ -99,6 +99,18 @@ string_enum! {
 pub use crate::log::Level as LogLevel;
 
 string_enum! {
+    /// What kind of address a `[[vip]]` is (`vip.kind`).
+    #[derive(Default)]
+    VipKind {
+        /// A secondary private IP of an ENI, moved with MigratePrivateIpAddress (the default).
+        #[default]
+        SecondaryIp = "secondary-ip",
+        /// A HAVIP: the VPC follows the holder's gratuitous ARP; tcvip verifies and heals.
+        Havip = "havip",
+    }
+}
+
+string_enum! {
     /// The API's response language (`cloud.language`).
     Language {
         EnUs = "en-US",
@@ -180,6 +192,10 @@ resource_id!(
 resource_id!(
     /// An elastic IP id, `eip-…`.
     EipId, "eip-", "eip-m44ku5d2", "an EIP id"
+);
+resource_id!(
+    /// A HAVIP id, `havip-…`.
+    HaVipId, "havip-", "havip-ohz2bq4e", "a HAVIP id"
 );
 resource_id!(
     /// A subnet id, `subnet-…`.

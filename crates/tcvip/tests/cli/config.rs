@@ -475,3 +475,54 @@ fn special_addresses_are_refused_as_vips_naming_the_entry() {
         assert!(e.contains("never a VIP"), "{address}: {e}");
     }
 }
+
+#[test]
+fn a_havip_entry_needs_its_id_and_an_id_needs_the_kind() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.vips[0].kind, tcvip::config::VipKind::SecondaryIp);
+    assert!(c.vips[0].havip_id.is_none());
+    assert_eq!(c.failover.havip_bind_timeout_ms, 2000);
+
+    let c = parse(
+        "[[vip]]\naddress = \"10.0.1.100\"\nkind = \"havip\"\nhavip_id = \"havip-a1\"\n[failover]\nhavip_bind_timeout_ms = 1500\n",
+    )
+    .unwrap();
+    assert_eq!(c.vips[0].kind, tcvip::config::VipKind::Havip);
+    assert_eq!(c.vips[0].havip_id.as_ref().unwrap().as_str(), "havip-a1");
+    assert_eq!(c.failover.havip_bind_timeout_ms, 1500);
+
+    let msg = error("[[vip]]\naddress = \"10.0.1.100\"\nkind = \"havip\"\n").to_string();
+    assert!(
+        msg.contains("vip[0].havip_id") && msg.contains("missing") && msg.contains("havip-"),
+        "{msg}"
+    );
+    let msg = error("[[vip]]\naddress = \"10.0.1.100\"\nhavip_id = \"havip-a1\"\n").to_string();
+    assert!(
+        msg.contains("vip[0].havip_id") && msg.contains("kind = \"havip\""),
+        "{msg}"
+    );
+    let msg =
+        error("[[vip]]\naddress = \"10.0.1.100\"\nkind = \"HAVIP\"\nhavip_id = \"havip-a1\"\n")
+            .to_string();
+    assert!(
+        msg.contains("vip[0].kind") && msg.contains("\"secondary-ip\" or \"havip\""),
+        "{msg}"
+    );
+    let msg = error("[[vip]]\naddress = \"10.0.1.100\"\nkind = \"havip\"\nhavip_id = \"eni-a1\"\n")
+        .to_string();
+    assert!(
+        msg.contains("vip[0].havip_id") && msg.contains("a HAVIP id"),
+        "{msg}"
+    );
+    let msg = error(
+        "[[vip]]\naddress = \"10.0.1.100\"\nkind = \"havip\"\nhavip_id = \"havip-a1\"\n[[vip]]\naddress = \"10.0.1.101\"\nkind = \"havip\"\nhavip_id = \"havip-a1\"\n",
+    )
+    .to_string();
+    assert!(
+        msg.contains("vip[1].havip_id") && msg.contains("vip[0]"),
+        "{msg}"
+    );
+    let msg = error("[[vip]]\naddress = \"10.0.1.100\"\n[failover]\nhavip_bind_timeout_ms = 5\n")
+        .to_string();
+    assert!(msg.contains("failover.havip_bind_timeout_ms"), "{msg}");
+}

@@ -193,4 +193,21 @@ impl Client {
         check_paging(ACTION, req.ha_vip_ids.len(), req.filters.len(), req.limit)?;
         self.call(ACTION, req)
     }
+
+    /// HaVipAssociateAddressIp: binds the EIP at `AddressIp` to a HAVIP. Asynchronous: poll
+    /// [`describe_vpc_task_result`](Self::describe_vpc_task_result) with the RequestId.
+    pub fn ha_vip_associate_address_ip(
+        &self,
+        req: &HaVipAssociateAddressIpRequest,
+    ) -> Result<HaVipAssociateAddressIpResponse, Error> {
+        self.call("HaVipAssociateAddressIp", req)
+    }
+
+    /// HaVipDisassociateAddressIp: unbinds a HAVIP's EIP. Asynchronous, like the association.
+    pub fn ha_vip_disassociate_address_ip(
+        &self,
+        req: &HaVipDisassociateAddressIpRequest,
+    ) -> Result<HaVipDisassociateAddressIpResponse, Error> {
+        self.call("HaVipDisassociateAddressIp", req)
+    }
 }

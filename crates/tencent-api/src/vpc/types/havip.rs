@@ -1,9 +1,9 @@
-//! HAVIPs: DescribeHaVips.
+//! HAVIPs: DescribeHaVips, HaVipAssociateAddressIp, HaVipDisassociateAddressIp.
 
 use serde::{Deserialize, Serialize};
 
 use super::super::de::{nd, u64_or_string};
-use super::{Filter, Tag};
+use super::{Filter, RequestIdOnly, Tag};
 
 // ---- DescribeHaVips -----------------------------------------------------------------------
 
@@ -53,7 +53,8 @@ pub struct HaVip {
     /// Bound EIP address.
     #[serde(deserialize_with = "nd")]
     pub address_ip: String,
-    /// `AVAILABLE` or `UNBIND`.
+    /// `AVAILABLE` (bound) or `UNBIND` (the model's spelling; examples also show `UNBOUND`):
+    /// see [`HaVip::is_bound`].
     #[serde(deserialize_with = "nd")]
     pub state: String,
     #[serde(deserialize_with = "nd")]
@@ -73,6 +74,19 @@ pub struct HaVip {
     pub tag_set: Vec<Tag>,
 }
 
+impl HaVip {
+    /// Whether the HAVIP is bound to an ENI: a `NetworkInterfaceId`, and a state that is not an
+    /// unbound one (`UNBIND` as the model spells it, `UNBOUND` as examples do, any case).
+    pub fn is_bound(&self) -> bool {
+        !self.network_interface_id.is_empty() && !is_unbound_state(&self.state)
+    }
+}
+
+/// `UNBIND` or `UNBOUND`, in any case: the two spellings of an unbound HAVIP's state.
+pub fn is_unbound_state(state: &str) -> bool {
+    state.eq_ignore_ascii_case("UNBIND") || state.eq_ignore_ascii_case("UNBOUND")
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HaVipAssociation {
@@ -83,4 +97,60 @@ pub struct HaVipAssociation {
     /// `CVM` or `ENI`.
     #[serde(deserialize_with = "nd")]
     pub instance_type: String,
+}
+
+// ---- HaVipAssociateAddressIp / HaVipDisassociateAddressIp --------------------------------
+
+/// Binds an EIP (by its address, not its id) to a HAVIP that has none. Asynchronous: the
+/// RequestId is polled with DescribeVpcTaskResult.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HaVipAssociateAddressIpRequest {
+    pub ha_vip_id: String,
+    pub address_ip: String,
+}
+
+pub type HaVipAssociateAddressIpResponse = RequestIdOnly;
+
+/// Unbinds the EIP of a HAVIP. Asynchronous, like the association.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HaVipDisassociateAddressIpRequest {
+    pub ha_vip_id: String,
+}
+
+pub type HaVipDisassociateAddressIpResponse = RequestIdOnly;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_spellings_of_unbound_are_unbound() {
+        let mut h = HaVip {
+            network_interface_id: "eni-1".into(),
+            state: "AVAILABLE".into(),
+            ..HaVip::default()
+        };
+        assert!(h.is_bound());
+        for s in ["UNBIND", "UNBOUND", "unbound"] {
+            h.state = s.into();
+            assert!(!h.is_bound(), "{s}");
+        }
+        h.state = "AVAILABLE".into();
+        h.network_interface_id.clear();
+        assert!(!h.is_bound());
+    }
+
+    #[test]
+    fn association_requests_name_the_havip_and_the_address() {
+        let req = HaVipAssociateAddressIpRequest {
+            ha_vip_id: "havip-1".into(),
+            address_ip: "203.0.113.9".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            serde_json::json!({"HaVipId": "havip-1", "AddressIp": "203.0.113.9"})
+        );
+    }
 }
