@@ -123,6 +123,7 @@ pub type HaVipDisassociateAddressIpResponse = RequestIdOnly;
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
