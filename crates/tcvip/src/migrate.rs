@@ -29,7 +29,7 @@ use tencent_api::vpc::{
 use tencent_api::{Client, Error};
 use vip_state::{LockAttempt, MigrationOutcome, MigrationRecord, StateDir, now_ms};
 
-pub use crate::core::migrate::{CREDENTIALS_PATIENCE, Plan};
+pub use crate::core::migrate::{CREDENTIALS_PATIENCE, HaVipPlan, Plan};
 use crate::core::{self, Ports, SystemClock};
 use crate::exit::Exit;
 use crate::signal;
@@ -46,6 +46,20 @@ pub struct Report {
     pub elapsed: Duration,
     /// One line for stdout.
     pub message: String,
+}
+
+/// The HAVIP part of a VIP's plan: `Some` for `kind = "havip"`.
+pub fn havip_plan<'a>(
+    vip: &'a crate::config::VipConfig,
+    failover: &crate::config::FailoverConfig,
+) -> Option<HaVipPlan<'a>> {
+    match (&vip.havip_id, vip.kind) {
+        (Some(id), crate::config::VipKind::Havip) => Some(HaVipPlan {
+            id: id.as_ref(),
+            bind_timeout: failover.havip_bind_timeout(),
+        }),
+        _ => None,
+    }
 }
 
 /// Runs one VIP's migration under its single-flight lock.
@@ -323,6 +337,14 @@ impl core::Cloud for ApiCloud<'_> {
         })
     }
 
+    fn find_havip(
+        &self,
+        havip_id: &str,
+        by: Instant,
+    ) -> Result<Option<tencent_api::vpc::HaVip>, Error> {
+        self.with_client(by, |c| crate::cloud::find_havip(c, havip_id))
+    }
+
     fn task_status(&self, request_id: &str, by: Instant) -> Result<TaskStatus, Error> {
         let request = DescribeVpcTaskResultRequest {
             task_id: request_id.to_owned(),
@@ -406,9 +428,14 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     } else {
         "migrate"
     };
+    let configured = crate::vips::of_instance(&ctx.config, &instance);
     let plans: Vec<Plan<'_>> = vips
         .iter()
         .map(|vip| Plan {
+            havip: configured
+                .iter()
+                .find(|v| v.address == *vip)
+                .and_then(|v| havip_plan(v, &ctx.config.failover)),
             vip: *vip,
             instance: &instance,
             vpc_id,
