@@ -3,10 +3,11 @@
 //!
 //! [`garp_frame`] builds the Ethernet frame (pure, tested byte by byte); [`send_garp`] sends it
 //! once from an `AF_PACKET`/`SOCK_RAW` socket bound to the interface, which needs root or
-//! `CAP_NET_RAW`. It sends nothing but that one frame, and only from the interface named.
+//! `CAP_NET_RAW`. The interface's MAC comes from the kernel through that socket
+//! (`SIOCGIFHWADDR`, the MAC `/sys/class/net/IF/address` shows), so that it is the interface of
+//! the caller's network namespace even where /sys was mounted for another one. It sends nothing but that one frame, and only from the interface named.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
 
 use super::{NicError, check_name};
 
@@ -52,40 +53,9 @@ pub fn parse_mac(text: &str) -> Option<Mac> {
     parts.next().is_none().then_some(mac)
 }
 
-/// The MAC of `iface` as `sys_class_net/IFACE/address` gives it.
-pub fn interface_mac(sys_class_net: &Path, iface: &str) -> Result<Mac, NicError> {
-    check_name("interface name", iface)?;
-    let path = sys_class_net.join(iface).join("address");
-    let text = std::fs::read_to_string(&path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            NicError::NoSuchInterface {
-                iface: iface.to_owned(),
-            }
-        } else {
-            NicError::Sysfs {
-                path: path.clone(),
-                source,
-            }
-        }
-    })?;
-    parse_mac(&text).ok_or_else(|| NicError::Garp {
-        iface: iface.to_owned(),
-        detail: format!(
-            "{} holds {:?}, not a MAC address",
-            path.display(),
-            text.trim()
-        ),
-    })
-}
-
-/// Sends one gratuitous ARP for `ip` from `iface` (its MAC read from `/sys/class/net`).
+/// Sends one gratuitous ARP for `ip` from `iface`, from the interface's own MAC.
 pub fn send_garp(iface: &str, ip: Ipv4Addr) -> Result<(), NicError> {
-    let mac = interface_mac(Path::new(super::SYS_CLASS_NET), iface)?;
-    send_frame(iface, &garp_frame(mac, ip))
-}
-
-/// Sends `frame` (a whole Ethernet frame) once from `iface`.
-fn send_frame(iface: &str, frame: &[u8]) -> Result<(), NicError> {
+    check_name("interface name", iface)?;
     let os_err = |what: &str| {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::EACCES) {
@@ -134,6 +104,8 @@ fn send_frame(iface: &str, frame: &[u8]) -> Result<(), NicError> {
     addr.sll_ifindex = i32::try_from(ifindex).unwrap_or(i32::MAX);
     addr.sll_halen = 6;
     addr.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    let mac = hardware_address(raw, &name, iface)?;
+    let frame = garp_frame(mac, ip);
     let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
     let ptr = std::ptr::from_ref(&addr).cast::<libc::sockaddr>();
     // SAFETY: `ptr` points to a sockaddr_ll of `len` bytes that outlives the calls.
@@ -162,6 +134,33 @@ fn send_frame(iface: &str, frame: &[u8]) -> Result<(), NicError> {
         });
     }
     Ok(())
+}
+
+/// The MAC of `iface` (`name`, NUL-terminated) through `SIOCGIFHWADDR` on socket `raw`.
+fn hardware_address(raw: i32, name: &std::ffi::CStr, iface: &str) -> Result<Mac, NicError> {
+    // SAFETY: an all-zero ifreq is valid; the name is copied in below (at most IFNAMSIZ - 1
+    // bytes, checked by `check_name`, so it stays NUL-terminated).
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.to_bytes()) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq for SIOCGIFHWADDR, which fills `ifru_hwaddr`.
+    if unsafe { libc::ioctl(raw, libc::SIOCGIFHWADDR, &mut req) } < 0 {
+        return Err(NicError::Garp {
+            iface: iface.to_owned(),
+            detail: format!(
+                "cannot read the interface's MAC: {}",
+                std::io::Error::last_os_error()
+            ),
+        });
+    }
+    // SAFETY: SIOCGIFHWADDR succeeded: the union holds the hardware address.
+    let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+    let mut mac = [0u8; 6];
+    for (dst, src) in mac.iter_mut().zip(data.iter()) {
+        *dst = *src as u8;
+    }
+    Ok(mac)
 }
 
 #[cfg(test)]
@@ -196,19 +195,5 @@ mod tests {
         assert_eq!(parse_mac("52:54:00:12:34"), None);
         assert_eq!(parse_mac("52:54:00:12:34:56:78"), None);
         assert_eq!(parse_mac("5:54:00:12:34:56"), None);
-    }
-
-    #[test]
-    fn the_mac_comes_from_sysfs_and_a_missing_interface_is_named() {
-        let dir = std::env::temp_dir().join(format!("tcvip-garp-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("eth9")).unwrap();
-        std::fs::write(dir.join("eth9/address"), "52:54:00:12:34:56\n").unwrap();
-        assert_eq!(interface_mac(&dir, "eth9").unwrap(), MAC);
-        let e = interface_mac(&dir, "eth8").unwrap_err();
-        assert!(matches!(e, NicError::NoSuchInterface { .. }), "{e}");
-        std::fs::write(dir.join("eth9/address"), "garbage").unwrap();
-        let e = interface_mac(&dir, "eth9").unwrap_err();
-        assert!(e.to_string().contains("not a MAC"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
