@@ -11,6 +11,12 @@
 //! their class allows: throttling and transport errors back off, InternalError re-reads the
 //! holder before anything is re-issued, an expired token is refreshed once, the rest stop at once.
 //!
+//! A `kind = "havip"` VIP is never moved by a write call: its holder is the ENI DescribeHaVips
+//! shows the HAVIP bound to; the run waits `failover.havip_bind_timeout_ms` for the VPC to learn
+//! keepalived's gratuitous ARP, then (MASTER re-checked) sends one itself from the VIP's
+//! interface, and again after each further bind timeout, until the deadline
+//! ([`crate::core::migrate`]).
+//!
 //! A change of the VIP already in flight (MIGRATING, PENDING, DELETING) is waited for, never
 //! raced. A request still running at the deadline is cut there. A busy lock is waited for
 //! briefly before joining its holder, because looking at a lock takes it for an instant. A dry
@@ -413,7 +419,15 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     crate::vip_guard::refuse_own_primary(&ctx.config, identity)?;
     let client = ctx.client()?;
     let (vpc_id, eni_id) = (identity.vpc_id.as_str(), identity.eni_id.as_str());
-    if args.dry_run {
+    let configured = crate::vips::of_instance(&ctx.config, &instance);
+    // A HAVIP is never written to: only secondary IPs need the write permissions.
+    let writes_needed = vips.iter().any(|vip| {
+        configured
+            .iter()
+            .find(|v| v.address == *vip)
+            .is_none_or(|v| havip_plan(v, &ctx.config.failover).is_none())
+    });
+    if args.dry_run && writes_needed {
         // A plan that a CAM refusal would stop is no plan: probe the write calls, changing
         // nothing (exit 77 when refused).
         crate::operator::doctor_permissions::require_write_permissions(
@@ -428,7 +442,6 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     } else {
         "migrate"
     };
-    let configured = crate::vips::of_instance(&ctx.config, &instance);
     let plans: Vec<Plan<'_>> = vips
         .iter()
         .map(|vip| Plan {

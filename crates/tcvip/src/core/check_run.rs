@@ -374,7 +374,11 @@ fn apply(
                 repeats = record.repeats,
                 next_cooldown_s = record.cooldown_s
             );
-            notes.push(format!("{vip} is on {holder}; reconcile started"));
+            if holder == super::check::UNBOUND {
+                notes.push(format!("{vip} is bound to no ENI; reconcile started"));
+            } else {
+                notes.push(format!("{vip} is on {holder}; reconcile started"));
+            }
             true
         }
     }

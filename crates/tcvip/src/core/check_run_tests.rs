@@ -428,7 +428,7 @@ fn a_master_heals_an_unbound_havip_through_a_reconcile_that_cools_down() {
     assert!(
         out.notes
             .iter()
-            .any(|n| n.contains("is on unbound; reconcile started")),
+            .any(|n| n.contains("is bound to no ENI; reconcile started")),
         "{out:?}"
     );
     // Within the TTL and the cooldown: no API call about the HAVIP, no second reconcile.

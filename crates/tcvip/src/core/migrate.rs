@@ -2,6 +2,11 @@
 //! flight, the grace before the first write, re-check MASTER before every write and while a move
 //! is in flight, write, poll the task (with its fallback to the holder), confirm, and stop with
 //! an exit code. Locks, records and output are the driver's ([`crate::migrate`]).
+//!
+//! A HAVIP ([`Plan::havip`]) runs the same rules with another write: DescribeHaVips until it
+//! shows the HAVIP bound here, and a gratuitous ARP from the VIP's interface each time a bind
+//! timeout passes without it (the first round only waits: keepalived sent its own). No
+//! MigratePrivateIpAddress or AssignPrivateIpAddresses is ever called for it.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};

@@ -290,3 +290,36 @@ fn receive(fd: std::os::fd::OwnedFd) -> Result<Vec<u8>, String> {
     }
     Ok(buf[..n as usize].to_vec())
 }
+
+#[test]
+fn check_self_as_master_heals_a_havip_bound_elsewhere_through_the_gratuitous_arp_path() {
+    let fake = start(&topology(Some("eni-node0001")), Duration::ZERO);
+    // An interface that does not exist: the restore and the gratuitous ARP fail harmlessly,
+    // and the reconcile says which key to set.
+    let node = Node::new(
+        &fake,
+        "ins-node0002",
+        &format!(
+            "{}\n[failover]\nhavip_bind_timeout_ms = 200\n",
+            vip("havip-demo0001", "interface = \"tcvnone0\"\n")
+        ),
+    );
+    let _detached = Detached(&node);
+    node.record("default", KeepalivedState::Master);
+    let run = node.run("check-self", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(fake.calls_of("DescribeHaVips").len(), 1);
+    wait_detached(&node, Duration::from_secs(30));
+    let log = node.log_text();
+    assert!(log.contains("event=reconcile"), "{log}");
+    assert!(log.contains("holder=eni-node0001"), "{log}");
+    // The reconcile is vip-migrate's HAVIP path: a gratuitous ARP due, no write call.
+    assert!(log.contains("event=havip_garp"), "{log}");
+    assert!(log.contains("tcvnone0"), "{log}");
+    assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
+    // Within the TTL and the cooldown: no further question about the HAVIP, no new reconcile.
+    fake.clear_calls();
+    assert_eq!(node.run("check-self", &[]).code, 0);
+    assert!(fake.calls_of("DescribeHaVips").is_empty());
+    assert!(detached_of(&node).is_empty());
+}
