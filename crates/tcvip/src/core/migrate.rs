@@ -598,7 +598,11 @@ impl Run<'_> {
             interface = iface,
             seq = latest.seq,
             wait_ms = VIP_GONE_GRACE.as_millis(),
-            reason = "recorded MASTER, but the VIP is not on its interface: waiting for a newer keepalived state before moving it here"
+            reason = if self.plan.havip.is_some() {
+                "recorded MASTER, but the VIP is not on its interface: waiting for a newer keepalived state before announcing it from here"
+            } else {
+                "recorded MASTER, but the VIP is not on its interface: waiting for a newer keepalived state before moving it here"
+            }
         );
         while clock.now() < self.plan.deadline && !clock.stop_requested() {
             clock.sleep(Duration::from_millis(5));

@@ -330,3 +330,26 @@ fn a_holder_hint_is_never_used_for_a_havip() {
     assert_eq!(out.exit, Exit::Success, "{}", out.message);
     w.assert_no_write();
 }
+
+#[test]
+fn the_havip_step_waits_out_the_bind_timeout_then_announces() {
+    use super::rules::{HaVipStep, havip_step};
+    use super::testing::holder;
+    let ms = Duration::from_millis;
+    let t = ms(2000);
+    let here = holder(ME, "AVAILABLE");
+    let there = holder(PEER, "AVAILABLE");
+    assert_eq!(havip_step(Some(&here), ME, ms(0), t), HaVipStep::Bound);
+    assert_eq!(havip_step(Some(&here), ME, ms(9000), t), HaVipStep::Bound);
+    // Looked at every 200 ms, never past the bind timeout.
+    assert_eq!(
+        havip_step(Some(&there), ME, ms(0), t),
+        HaVipStep::Wait(ms(200))
+    );
+    assert_eq!(havip_step(None, ME, ms(1900), t), HaVipStep::Wait(ms(100)));
+    assert_eq!(havip_step(None, ME, ms(2000), t), HaVipStep::Announce);
+    assert_eq!(
+        havip_step(Some(&there), ME, ms(2500), t),
+        HaVipStep::Announce
+    );
+}
