@@ -11,6 +11,12 @@
 //! their class allows: throttling and transport errors back off, InternalError re-reads the
 //! holder before anything is re-issued, an expired token is refreshed once, the rest stop at once.
 //!
+//! A `kind = "havip"` VIP is never moved by a write call: its holder is the ENI DescribeHaVips
+//! shows the HAVIP bound to; the run waits `failover.havip_bind_timeout_ms` for the VPC to learn
+//! keepalived's gratuitous ARP, then (MASTER re-checked) sends one itself from the VIP's
+//! interface, and again after each further bind timeout, until the deadline
+//! ([`crate::core::migrate`]).
+//!
 //! A change of the VIP already in flight (MIGRATING, PENDING, DELETING) is waited for, never
 //! raced. A request still running at the deadline is cut there. A busy lock is waited for
 //! briefly before joining its holder, because looking at a lock takes it for an instant. A dry
@@ -29,7 +35,7 @@ use tencent_api::vpc::{
 use tencent_api::{Client, Error};
 use vip_state::{LockAttempt, MigrationOutcome, MigrationRecord, StateDir, now_ms};
 
-pub use crate::core::migrate::{CREDENTIALS_PATIENCE, Plan};
+pub use crate::core::migrate::{CREDENTIALS_PATIENCE, HaVipPlan, Plan};
 use crate::core::{self, Ports, SystemClock};
 use crate::exit::Exit;
 use crate::signal;
@@ -46,6 +52,20 @@ pub struct Report {
     pub elapsed: Duration,
     /// One line for stdout.
     pub message: String,
+}
+
+/// The HAVIP part of a VIP's plan: `Some` for `kind = "havip"`.
+pub fn havip_plan<'a>(
+    vip: &'a crate::config::VipConfig,
+    failover: &crate::config::FailoverConfig,
+) -> Option<HaVipPlan<'a>> {
+    match (&vip.havip_id, vip.kind) {
+        (Some(id), crate::config::VipKind::Havip) => Some(HaVipPlan {
+            id: id.as_ref(),
+            bind_timeout: failover.havip_bind_timeout(),
+        }),
+        _ => None,
+    }
 }
 
 /// Runs one VIP's migration under its single-flight lock.
@@ -323,6 +343,14 @@ impl core::Cloud for ApiCloud<'_> {
         })
     }
 
+    fn find_havip(
+        &self,
+        havip_id: &str,
+        by: Instant,
+    ) -> Result<Option<tencent_api::vpc::HaVip>, Error> {
+        self.with_client(by, |c| crate::cloud::find_havip(c, havip_id))
+    }
+
     fn task_status(&self, request_id: &str, by: Instant) -> Result<TaskStatus, Error> {
         let request = DescribeVpcTaskResultRequest {
             task_id: request_id.to_owned(),
@@ -391,7 +419,15 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     crate::vip_guard::refuse_own_primary(&ctx.config, identity)?;
     let client = ctx.client()?;
     let (vpc_id, eni_id) = (identity.vpc_id.as_str(), identity.eni_id.as_str());
-    if args.dry_run {
+    let configured = crate::vips::of_instance(&ctx.config, &instance);
+    // A HAVIP is never written to: only secondary IPs need the write permissions.
+    let writes_needed = vips.iter().any(|vip| {
+        configured
+            .iter()
+            .find(|v| v.address == *vip)
+            .is_none_or(|v| havip_plan(v, &ctx.config.failover).is_none())
+    });
+    if args.dry_run && writes_needed {
         // A plan that a CAM refusal would stop is no plan: probe the write calls, changing
         // nothing (exit 77 when refused).
         crate::operator::doctor_permissions::require_write_permissions(
@@ -409,6 +445,10 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let plans: Vec<Plan<'_>> = vips
         .iter()
         .map(|vip| Plan {
+            havip: configured
+                .iter()
+                .find(|v| v.address == *vip)
+                .and_then(|v| havip_plan(v, &ctx.config.failover)),
             vip: *vip,
             instance: &instance,
             vpc_id,

@@ -11,6 +11,7 @@
 
 pub mod command;
 mod fake;
+pub mod garp;
 mod ip;
 mod local;
 mod sysfs;
@@ -48,6 +49,15 @@ pub trait Nic {
 
     /// Takes `ip` off `iface`, whatever its prefix. Not there: success.
     fn remove_ip(&self, iface: &str, ip: Ipv4Addr) -> Result<(), NicError>;
+
+    /// Sends one gratuitous ARP for `ip` from `iface` (a HAVIP's VPC learns its holder from
+    /// it). The default refuses: only a NIC that can send frames says otherwise.
+    fn send_garp(&self, iface: &str, _ip: Ipv4Addr) -> Result<(), NicError> {
+        Err(NicError::Garp {
+            iface: iface.to_owned(),
+            detail: "this NIC cannot send frames".to_owned(),
+        })
+    }
 }
 
 /// Why a NIC operation failed.
@@ -116,6 +126,22 @@ pub enum NicError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// A gratuitous ARP could not be sent for want of privilege.
+    #[error(
+        "sending a gratuitous ARP from {iface} needs root or CAP_NET_RAW: run tcvip as root (keepalived's scripts run as root unless script_user says otherwise)"
+    )]
+    GarpPermission {
+        /// The interface.
+        iface: String,
+    },
+    /// A gratuitous ARP could not be sent.
+    #[error("cannot send a gratuitous ARP from {iface}: {detail}")]
+    Garp {
+        /// The interface.
+        iface: String,
+        /// What failed.
+        detail: String,
     },
     /// Several interfaces carry the MAC and none stands out.
     #[error(

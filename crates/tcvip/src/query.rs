@@ -3,13 +3,17 @@
 //! Prints `true` (here, exit 0), `false` (elsewhere or unassigned, exit 1) or `unknown` (the
 //! cloud could not be asked, exit 3) for each VIP, like the `query_vip.py` it replaces; `--json`
 //! adds the holder ENI and instance, the IP state and the EIP; `--status` shows the whole
-//! picture, recorded keepalived state included.
+//! picture, recorded keepalived state included. For a `kind = "havip"` VIP the holder is the
+//! ENI DescribeHaVips shows the HAVIP bound to, with the HAVIP's state, the time its binding
+//! last changed (FlushedTime) and its EIP.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use serde_json::json;
 use vip_state::{CloudView, KeepalivedState, LockStatus, age_of, format_utc, now_ms};
+
+use tencent_api::vpc::HaVip;
 
 use crate::cli::{Common, error_text};
 use crate::cloud::{self, Holder};
@@ -48,6 +52,8 @@ struct Answer {
     vip: Ipv4Addr,
     holder: Result<Option<Holder>, anyhow::Error>,
     eip: Option<(String, String)>,
+    /// `kind = "havip"`: the HAVIP id, and what DescribeHaVips said of it.
+    havip: Option<(String, Option<HaVip>)>,
 }
 
 /// Runs `vip-query`.
@@ -72,7 +78,26 @@ pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
     let answers: Vec<Answer> = vips
         .iter()
         .map(|&vip| {
+            let havip_id = ctx
+                .config
+                .vip(vip)
+                .filter(|v| v.kind == crate::config::VipKind::Havip)
+                .and_then(|v| v.havip_id.as_ref())
+                .map(|id| id.as_ref().to_owned());
+            let mut havip = None;
             let holder = match (&identity, &client) {
+                (Ok(_), Ok(Some(client))) if havip_id.is_some() => {
+                    let id = havip_id.as_deref().unwrap_or_default();
+                    match cloud::find_havip(client, id) {
+                        Ok(found) => {
+                            let holder = cloud::havip_holder(found.as_ref(), id, vip)
+                                .map_err(|p| crate::exit::exit(Exit::Config, p));
+                            havip = found;
+                            holder
+                        }
+                        Err(e) => Err(api_error(e)),
+                    }
+                }
                 (Ok(id), Ok(Some(client))) => {
                     cloud::find_holder(client, id.vpc_id.as_str(), vip).map_err(api_error)
                 }
@@ -91,12 +116,27 @@ pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
                 )),
                 other => other,
             };
-            let eip = match (&holder, &client) {
-                (Ok(Some(_)), Ok(Some(client))) if args.json || args.status => {
-                    cloud::eip_of(client, vip).unwrap_or_else(|e| {
-                        crate::warn!("eip_lookup_failed", vip = vip, error = e);
-                        None
-                    })
+            // A HAVIP's EIP stays with the HAVIP whether it is bound or not.
+            let asks_eip = match &holder {
+                Ok(Some(_)) => true,
+                Ok(None) => havip.as_ref().is_some_and(|h| !h.address_ip.is_empty()),
+                Err(_) => false,
+            };
+            let eip = match (asks_eip, &client) {
+                (true, Ok(Some(client))) if args.json || args.status => {
+                    cloud::eip_of(client, vip)
+                        .unwrap_or_else(|e| {
+                            crate::warn!("eip_lookup_failed", vip = vip, error = e);
+                            None
+                        })
+                        .or_else(|| {
+                            // DescribeHaVips names the address even when DescribeAddresses
+                            // does not list it by the private IP.
+                            havip
+                                .as_ref()
+                                .filter(|h| !h.address_ip.is_empty())
+                                .map(|h| (String::new(), h.address_ip.clone()))
+                        })
                 }
                 _ => None,
             };
@@ -112,7 +152,12 @@ pub fn run_as(args: &Args, binary: &'static str) -> anyhow::Result<Exit> {
                     crate::warn!("state_write_failed", vip = vip, error = e);
                 }
             }
-            Answer { vip, holder, eip }
+            Answer {
+                vip,
+                holder,
+                eip,
+                havip: havip_id.map(|id| (id, havip)),
+            }
         })
         .collect();
 
@@ -163,6 +208,17 @@ fn json_of(
     this_instance: Option<&str>,
 ) -> String {
     let holder = answer.holder.as_ref().ok().and_then(Option::as_ref);
+    let havip = answer.havip.as_ref().map(|(id, found)| {
+        let found = found.as_ref();
+        let text = |f: fn(&HaVip) -> &str| found.map(f).filter(|s| !s.is_empty());
+        json!({
+            "id": id,
+            "state": text(|h| &h.state),
+            "bound": found.map(HaVip::is_bound),
+            "flushed_time": text(|h| &h.flushed_time),
+            "address_ip": text(|h| &h.address_ip),
+        })
+    });
     let value = json!({
         "vip": answer.vip.to_string(),
         "here": match word { "true" => json!(true), "false" => json!(false), _ => json!(null) },
@@ -170,7 +226,12 @@ fn json_of(
         "holder_eni": holder.map(|h| h.eni.clone()),
         "holder_instance": holder.and_then(|h| h.instance.clone()),
         "ip_state": holder.map(|h| h.state.clone()),
-        "eip": answer.eip.as_ref().map(|(id, ip)| json!({"address_id": id, "address_ip": ip})),
+        "eip": answer.eip.as_ref().map(|(id, ip)| json!({
+            "address_id": Some(id).filter(|id| !id.is_empty()),
+            "address_ip": ip,
+        })),
+        "kind": if answer.havip.is_some() { "havip" } else { "secondary-ip" },
+        "havip": havip,
         "this_eni": this_eni,
         "this_instance": this_instance,
         "error": answer.holder.as_ref().err().map(error_text),
@@ -224,15 +285,40 @@ fn status_of(
             },
             if word == "true" { ", this node" } else { "" }
         ),
+        Ok(None) if answer.havip.is_some() => "bound to no ENI".to_owned(),
         Ok(None) => "assigned to no ENI".to_owned(),
         Err(e) => format!("unknown ({})", error_text(e)),
     };
     out.push_str(&format!("  cloud: {cloud}\n"));
-    out.push_str(&format!("  this ENI: {}\n", this_eni.unwrap_or("unknown")));
-    if let Some((id, ip)) = &answer.eip {
-        out.push_str(&format!("  EIP: {ip} ({id})\n"));
+    if let Some((id, found)) = &answer.havip {
+        let line = match found {
+            Some(h) => format!(
+                "{id}, state {}, binding last changed {}",
+                if h.state.is_empty() {
+                    "unknown"
+                } else {
+                    &h.state
+                },
+                match h.flushed_time.as_str() {
+                    "" | "0000-00-00 00:00:00" => "never",
+                    t => t,
+                }
+            ),
+            None => format!("{id} (not found)"),
+        };
+        out.push_str(&format!("  HAVIP: {line}\n"));
     }
-    let bound = answer.eip.as_ref().map(|(id, _)| id.as_str());
+    out.push_str(&format!("  this ENI: {}\n", this_eni.unwrap_or("unknown")));
+    match &answer.eip {
+        Some((id, ip)) if id.is_empty() => out.push_str(&format!("  EIP: {ip}\n")),
+        Some((id, ip)) => out.push_str(&format!("  EIP: {ip} ({id})\n")),
+        None => {}
+    }
+    let bound = answer
+        .eip
+        .as_ref()
+        .map(|(id, _)| id.as_str())
+        .filter(|id| !id.is_empty());
     out.push_str(&crate::operator::status::status_lines(ctx, vip, bound));
     let migration = ctx.state.read_migration(vip).value;
     let last = match migration {

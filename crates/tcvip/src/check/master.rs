@@ -48,6 +48,7 @@ impl Check<'_> {
                 address: v.address,
                 interface: v.interface.as_deref(),
                 prefix_len: v.prefix_len,
+                havip: crate::migrate::havip_plan(v, &self.ctx.config.failover).is_some(),
             })
             .collect();
         let this: &Check<'_> = self;
@@ -201,9 +202,17 @@ fn learn(config: Config, stale: &[Ipv4Addr]) -> Learned {
     let views = stale
         .iter()
         .map(|&vip| {
+            let vpc_id = identity.vpc_id.as_str();
+            // A HAVIP's holder is the ENI DescribeHaVips shows it bound to.
+            let configured = ctx.config.vips.iter().find(|v| v.address == vip);
             let holder = ctx
                 .client()
-                .and_then(|client| Ok(cloud::find_holder(client, identity.vpc_id.as_str(), vip)?))
+                .and_then(|client| {
+                    Ok(match configured {
+                        Some(v) => cloud::holder_of(client, vpc_id, v)?,
+                        None => cloud::find_holder(client, vpc_id, vip)?,
+                    })
+                })
                 .map_err(|e| crate::cli::error_text(&e));
             (vip, holder)
         })

@@ -92,6 +92,9 @@ pub fn next_reconcile(
     }
 }
 
+/// The holder a reconcile of an unbound HAVIP names.
+pub const UNBOUND: &str = "unbound";
+
 /// What this node knows of the VIP's single-flight lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockSeen {
@@ -115,6 +118,8 @@ pub struct MasterFacts<'a> {
     /// `check.reconcile_cooldown_s`.
     pub base_cooldown: Duration,
     pub now_ms: u64,
+    /// The VIP is a HAVIP: unbound is healed like bound elsewhere (a gratuitous ARP binds it).
+    pub havip: bool,
 }
 
 /// What a MASTER does about one VIP.
@@ -165,6 +170,7 @@ pub fn master_step(f: &MasterFacts<'_>) -> MasterStep {
             };
         }
         _ if moving => return MasterStep::Moving,
+        None if f.havip => UNBOUND,
         None => return MasterStep::Unassigned,
         Some(holder) => holder,
     };

@@ -80,6 +80,8 @@ pub struct MasterVip<'a> {
     /// `vip.interface`; `None`: known only from the node's identity (the driver's part).
     pub interface: Option<&'a str>,
     pub prefix_len: u8,
+    /// `kind = "havip"`: its holder is the ENI the HAVIP is bound to, and unbound is healed.
+    pub havip: bool,
 }
 
 /// A MASTER run's facts from the configuration.
@@ -162,7 +164,11 @@ fn step(
     me: &str,
 ) -> (MasterStep, Option<String>) {
     let record = p.records.reconcile(view.vip);
-    let elsewhere = view.holder_eni.as_deref().is_some_and(|h| h != me);
+    let havip = input.vips.iter().any(|v| v.address == view.vip && v.havip);
+    let elsewhere = match view.holder_eni.as_deref() {
+        Some(h) => h != me,
+        None => havip,
+    };
     let (lock, stuck) = if elsewhere {
         p.records.lock(view.vip)
     } else {
@@ -176,6 +182,7 @@ fn step(
         lock,
         base_cooldown: input.base_cooldown,
         now_ms: p.clock.wall_ms(),
+        havip,
     });
     (step, stuck)
 }
@@ -367,7 +374,11 @@ fn apply(
                 repeats = record.repeats,
                 next_cooldown_s = record.cooldown_s
             );
-            notes.push(format!("{vip} is on {holder}; reconcile started"));
+            if holder == super::check::UNBOUND {
+                notes.push(format!("{vip} is bound to no ENI; reconcile started"));
+            } else {
+                notes.push(format!("{vip} is on {holder}; reconcile started"));
+            }
             true
         }
     }

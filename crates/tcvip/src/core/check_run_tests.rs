@@ -22,6 +22,7 @@ fn on_eth0() -> [MasterVip<'static>; 1] {
         address: VIP,
         interface: Some("eth0"),
         prefix_len: 32,
+        havip: false,
     }]
 }
 
@@ -397,4 +398,94 @@ fn a_cached_view_of_a_move_in_flight_is_looked_up_again_after_seconds_unless_the
     let out = master(&p, &input(&vips, Some("eni-me")));
     assert_eq!(cloud.asked()[1], Vec::<Ipv4Addr>::new(), "asked again");
     assert!(out.notes.iter().any(|n| n.contains("is moving")), "{out:?}");
+}
+
+fn havip_on_eth0() -> [MasterVip<'static>; 1] {
+    [MasterVip {
+        havip: true,
+        ..on_eth0()[0]
+    }]
+}
+
+#[test]
+fn a_master_heals_an_unbound_havip_through_a_reconcile_that_cools_down() {
+    let clock = ManualClock::new();
+    let nic = FakeNic::new().with_address("eth0", VIP, 32);
+    let records = FakeCheckRecords::new(KeepalivedState::Master);
+    // DescribeHaVips shows the HAVIP unbound (UNBIND / UNBOUND).
+    let cloud = FakeCheckCloud::new(&nic, Ok(None));
+    let p = CheckPorts {
+        records: &records,
+        cloud: &cloud,
+        nic: &nic,
+        clock: &clock,
+    };
+    let vips = havip_on_eth0();
+    let out = master(&p, &input(&vips, Some("eni-me")));
+    assert!(out.reconcile, "{out:?}");
+    let record = records.reconcile.borrow().clone().unwrap();
+    assert_eq!(record.holder_eni.as_deref(), Some("unbound"));
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.contains("is bound to no ENI; reconcile started")),
+        "{out:?}"
+    );
+    // Within the TTL and the cooldown: no API call about the HAVIP, no second reconcile.
+    clock.advance(Duration::from_secs(2));
+    let out = master(&p, &input(&vips, Some("eni-me")));
+    assert!(!out.reconcile, "{out:?}");
+    assert_eq!(cloud.asked(), vec![vec![VIP], vec![]]);
+    // After the cooldown: looked up again, reconciled again with the cooldown doubled.
+    clock.advance(COOLDOWN);
+    assert!(master(&p, &input(&vips, Some("eni-me"))).reconcile);
+    assert_eq!(records.reconcile.borrow().as_ref().unwrap().cooldown_s, 20);
+    // The NIC was never touched (the VIP was on it).
+    assert!(nic.ops().is_empty());
+}
+
+#[test]
+fn a_master_heals_a_havip_bound_elsewhere_and_leaves_one_bound_here_alone() {
+    let clock = ManualClock::new();
+    let nic = FakeNic::new().with_address("eth0", VIP, 32);
+    let records = FakeCheckRecords::new(KeepalivedState::Master);
+    let cloud = FakeCheckCloud::new(&nic, Ok(Some(holder("eni-peer", "AVAILABLE"))));
+    let p = CheckPorts {
+        records: &records,
+        cloud: &cloud,
+        nic: &nic,
+        clock: &clock,
+    };
+    let vips = havip_on_eth0();
+    assert!(master(&p, &input(&vips, Some("eni-me"))).reconcile);
+
+    let records = FakeCheckRecords::new(KeepalivedState::Master);
+    let cloud = FakeCheckCloud::new(&nic, Ok(Some(holder("eni-me", "AVAILABLE"))));
+    let p = CheckPorts {
+        records: &records,
+        cloud: &cloud,
+        nic: &nic,
+        clock: &clock,
+    };
+    let out = master(&p, &input(&vips, Some("eni-me")));
+    assert!(!out.reconcile, "{out:?}");
+    assert_eq!(*records.writes.borrow(), vec!["cloud_view"]);
+}
+
+#[test]
+fn an_unassigned_secondary_ip_is_still_only_a_note() {
+    let clock = ManualClock::new();
+    let nic = FakeNic::new().with_address("eth0", VIP, 32);
+    let records = FakeCheckRecords::new(KeepalivedState::Master);
+    let cloud = FakeCheckCloud::new(&nic, Ok(None));
+    let p = CheckPorts {
+        records: &records,
+        cloud: &cloud,
+        nic: &nic,
+        clock: &clock,
+    };
+    let vips = on_eth0();
+    let out = master(&p, &input(&vips, Some("eni-me")));
+    assert!(!out.reconcile, "{out:?}");
+    assert!(out.notes.iter().any(|n| n.contains("assigned to no ENI")));
 }

@@ -47,6 +47,7 @@ fn facts<'a>(
         lock: LockSeen::Free,
         base_cooldown: Duration::from_secs(10),
         now_ms,
+        havip: false,
     }
 }
 
@@ -264,4 +265,24 @@ fn the_conflict_is_the_vip_not_here_whoever_holds_it() {
         next_reconcile(Some(&other), VIP, "eni-b", base, T0 + 1_000).repeats,
         1
     );
+}
+
+#[test]
+fn an_unbound_havip_is_reconciled_an_unassigned_secondary_ip_is_not() {
+    let v = view(None, "UNBIND", T0);
+    assert_eq!(master_step(&facts(&v, None, T0)), MasterStep::Unassigned);
+    let havip = MasterFacts {
+        havip: true,
+        ..facts(&v, None, T0)
+    };
+    match master_step(&havip) {
+        MasterStep::Reconcile { holder, .. } => assert_eq!(holder, "unbound"),
+        other => panic!("{other:?}"),
+    }
+    // A cached unbound view is looked up again first, as any view that would reconcile.
+    let cached = MasterFacts {
+        fresh: false,
+        ..havip.clone()
+    };
+    assert_eq!(master_step(&cached), MasterStep::LookUp);
 }

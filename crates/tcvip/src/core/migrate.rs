@@ -2,6 +2,11 @@
 //! flight, the grace before the first write, re-check MASTER before every write and while a move
 //! is in flight, write, poll the task (with its fallback to the holder), confirm, and stop with
 //! an exit code. Locks, records and output are the driver's ([`crate::migrate`]).
+//!
+//! A HAVIP ([`Plan::havip`]) runs the same rules with another write: DescribeHaVips until it
+//! shows the HAVIP bound here, and a gratuitous ARP from the VIP's interface each time a bind
+//! timeout passes without it (the first round only waits: keepalived sent its own). No
+//! MigratePrivateIpAddress or AssignPrivateIpAddresses is ever called for it.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -15,9 +20,11 @@ use super::Ports;
 pub use super::errors::{CREDENTIALS_PATIENCE, Stop};
 use super::errors::{ErrStep, Errors};
 use super::rules::{
-    self, GraceStep, Step, TASK_FALLBACK_AFTER, TaskFallback, VIP_GONE_GRACE, VipGoneGrace, Write,
+    self, GraceStep, HaVipStep, Step, TASK_FALLBACK_AFTER, TaskFallback, VIP_GONE_GRACE,
+    VipGoneGrace, Write,
 };
 use crate::exit::Exit;
+use crate::nic::NicError;
 
 /// How one VIP's migration is run.
 #[derive(Debug, Clone)]
@@ -40,6 +47,18 @@ pub struct Plan<'a> {
     pub interface: Option<&'a str>,
     /// `--notified-master SEQ`: MASTER was notified but could not be recorded over record SEQ.
     pub notified_master: Option<u64>,
+    /// `kind = "havip"`: the VIP is a HAVIP, bound by gratuitous ARP, never by a write call.
+    pub havip: Option<HaVipPlan<'a>>,
+}
+
+/// A HAVIP's part of a [`Plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HaVipPlan<'a> {
+    /// `vip.havip_id`.
+    pub id: &'a str,
+    /// `failover.havip_bind_timeout_ms`: how long an announcement (keepalived's gratuitous ARP,
+    /// then each of tcvip's) is given to bind the HAVIP here before the next one is sent.
+    pub bind_timeout: Duration,
 }
 
 /// How a run ended.
@@ -71,8 +90,9 @@ pub fn run_hinted(
     holder_hint: Option<&str>,
 ) -> Outcome {
     let mut run = Run {
+        // A HAVIP has no holder to move from: a hint means nothing for it.
         hint: holder_hint
-            .filter(|h| *h != plan.eni_id && !plan.dry_run)
+            .filter(|h| *h != plan.eni_id && !plan.dry_run && plan.havip.is_none())
             .map(str::to_owned),
         ports,
         plan,
@@ -123,6 +143,11 @@ impl Run<'_> {
     }
 
     fn drive(&mut self) -> Result<Done, Stop> {
+        if let Some(havip) = self.plan.havip {
+            return self
+                .drive_havip(havip)
+                .map_err(|stop| self.havip_stop(havip, stop));
+        }
         let vip = self.plan.vip;
         loop {
             self.check_time()?;
@@ -243,6 +268,176 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// A HAVIP's run: DescribeHaVips until it shows the HAVIP bound to this node's ENI. The
+    /// first round sends nothing (keepalived sent its gratuitous ARP as it became MASTER); each
+    /// time a bind timeout passes without the binding, MASTER is checked and tcvip sends a
+    /// gratuitous ARP itself from the VIP's interface, until the deadline. Errors are judged as
+    /// for any other call; no write call is ever made.
+    fn drive_havip(&mut self, havip: HaVipPlan<'_>) -> Result<Done, Stop> {
+        let (vip, me, id) = (self.plan.vip, self.plan.eni_id, havip.id);
+        let mut announced = self.started;
+        let mut looks = 0u32;
+        loop {
+            self.check_time()?;
+            let found = match self.ports.cloud.find_havip(id, self.plan.deadline) {
+                Ok(found) => found,
+                Err(e) => {
+                    self.on_error(&e, "DescribeHaVips")?;
+                    continue;
+                }
+            };
+            self.errors.succeeded();
+            let holder = crate::cloud::havip_holder(found.as_ref(), id, vip)
+                .map_err(|p| Stop::new(Exit::Config, MigrationOutcome::Failed, p.to_string()))?;
+            looks += 1;
+            let seen = holder.as_ref().map(|h| h.eni.clone());
+            if looks == 1 {
+                self.from_eni = seen.clone().filter(|e| e != me);
+            }
+            self.waited_from = Some(seen.unwrap_or_else(|| "unbound".to_owned()));
+            let since = self.now().saturating_duration_since(announced);
+            let step = rules::havip_step(holder.as_ref(), me, since, havip.bind_timeout);
+            match step {
+                HaVipStep::Bound => return Ok(self.havip_bound(havip, looks == 1)),
+                _ if self.plan.dry_run => {
+                    return Ok((
+                        MigrationOutcome::Aborted,
+                        format!(
+                            "{vip} ({id}): dry run: {} is {}; would wait up to {} ms for the VPC to learn keepalived's gratuitous ARP, then send gratuitous ARPs from {} until it is bound to {me}",
+                            id,
+                            self.havip_seen(),
+                            havip.bind_timeout.as_millis(),
+                            self.plan.interface.unwrap_or("the VIP's interface")
+                        ),
+                    ));
+                }
+                HaVipStep::Wait(wait) => {
+                    self.check_master()?;
+                    self.pause(wait)?;
+                }
+                HaVipStep::Announce => {
+                    if self.attempts == 0 {
+                        self.await_newer_state_if_vip_gone();
+                    }
+                    self.check_master()?;
+                    self.check_time()?;
+                    self.announce(havip)?;
+                    announced = self.now();
+                }
+            }
+        }
+    }
+
+    /// Sends one gratuitous ARP for the HAVIP from the VIP's interface. A failure that will not
+    /// pass (no privilege, no interface) stops the run; any other is logged and the next
+    /// announcement comes a bind timeout later.
+    fn announce(&mut self, havip: HaVipPlan<'_>) -> Result<(), Stop> {
+        let vip = self.plan.vip;
+        let Some(iface) = self.plan.interface else {
+            return Err(Stop::new(
+                Exit::Config,
+                MigrationOutcome::Failed,
+                format!(
+                    "{vip} ({}): cannot send a gratuitous ARP: the VIP's interface is not known; set [[vip]] interface in tcvip.toml",
+                    havip.id
+                ),
+            ));
+        };
+        self.attempts += 1;
+        crate::info!(
+            "havip_garp",
+            vip = vip,
+            havip = havip.id,
+            interface = iface,
+            attempt = self.attempts,
+            seen = self.havip_seen(),
+            since_ms = self.elapsed().as_millis()
+        );
+        match self.ports.nic.send_garp(iface, vip) {
+            Ok(()) => Ok(()),
+            Err(e @ NicError::GarpPermission { .. }) => Err(Stop::new(
+                Exit::Auth,
+                MigrationOutcome::Failed,
+                format!("{vip} ({}): {e}", havip.id),
+            )),
+            Err(e @ (NicError::NoSuchInterface { .. } | NicError::InvalidArgument { .. })) => {
+                Err(Stop::new(
+                    Exit::Config,
+                    MigrationOutcome::Failed,
+                    format!("{vip} ({}): {e}; set [[vip]] interface", havip.id),
+                ))
+            }
+            Err(e) => {
+                crate::warn!(
+                    "havip_garp_failed",
+                    vip = vip,
+                    havip = havip.id,
+                    interface = iface,
+                    attempt = self.attempts,
+                    error = e
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Where DescribeHaVips last showed the HAVIP, for messages.
+    fn havip_seen(&self) -> String {
+        match self.waited_from.as_deref() {
+            None => "not looked up yet".to_owned(),
+            Some("unbound") => "unbound".to_owned(),
+            Some(eni) => format!("bound to {eni}"),
+        }
+    }
+
+    fn havip_bound(&self, havip: HaVipPlan<'_>, first_look: bool) -> Done {
+        let (vip, me, id) = (self.plan.vip, self.plan.eni_id, havip.id);
+        let ms = self.elapsed().as_millis();
+        crate::info!(
+            "havip_bound",
+            vip = vip,
+            havip = id,
+            eni = me,
+            ms = ms,
+            garps = self.attempts
+        );
+        if first_look && self.attempts == 0 {
+            return (
+                MigrationOutcome::AlreadyHere,
+                format!("{vip} ({id}) is already bound to {me} (no change)"),
+            );
+        }
+        let n = self.attempts;
+        (
+            MigrationOutcome::Success,
+            format!(
+                "{vip} ({id}) bound to {me} in {ms} ms ({n} gratuitous ARP{} sent by tcvip)",
+                if n == 1 { "" } else { "s" }
+            ),
+        )
+    }
+
+    /// A HAVIP run's stop, its deadline message naming the HAVIP and what was seen.
+    fn havip_stop(&self, havip: HaVipPlan<'_>, mut stop: Stop) -> Stop {
+        if stop.outcome == MigrationOutcome::TimedOut {
+            let n = self.attempts;
+            stop.message = format!(
+                "{} ({}): not bound to {} when the deadline passed after {} ms ({n} gratuitous ARP{} sent by tcvip; DescribeHaVips last showed it {}){}",
+                self.plan.vip,
+                havip.id,
+                self.plan.eni_id,
+                self.elapsed().as_millis(),
+                if n == 1 { "" } else { "s" },
+                self.havip_seen(),
+                stop.message
+                    .split_once("; last error: ")
+                    .map(|(_, e)| format!("; last error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        stop
     }
 
     fn landed(&self) -> Done {
@@ -403,7 +598,11 @@ impl Run<'_> {
             interface = iface,
             seq = latest.seq,
             wait_ms = VIP_GONE_GRACE.as_millis(),
-            reason = "recorded MASTER, but the VIP is not on its interface: waiting for a newer keepalived state before moving it here"
+            reason = if self.plan.havip.is_some() {
+                "recorded MASTER, but the VIP is not on its interface: waiting for a newer keepalived state before announcing it from here"
+            } else {
+                "recorded MASTER, but the VIP is not on its interface: waiting for a newer keepalived state before moving it here"
+            }
         );
         while clock.now() < self.plan.deadline && !clock.stop_requested() {
             clock.sleep(Duration::from_millis(5));

@@ -53,6 +53,7 @@ impl<'a> World<'a> {
             purpose: "migrate",
             interface: Some("eth0"),
             notified_master: None,
+            havip: None,
         }
     }
 

@@ -21,6 +21,8 @@ pub mod migrate;
 #[cfg(test)]
 mod migrate_error_tests;
 #[cfg(test)]
+mod migrate_havip_tests;
+#[cfg(test)]
 mod migrate_hint_tests;
 #[cfg(test)]
 mod migrate_tests;
@@ -34,7 +36,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use tencent_api::Error;
-use tencent_api::vpc::TaskStatus;
+use tencent_api::vpc::{HaVip, TaskStatus};
 use vip_state::KeepalivedState;
 
 pub use crate::cloud::Holder;
@@ -48,6 +50,13 @@ pub trait Cloud {
     fn migrate(&self, vip: Ipv4Addr, from: &str, to: &str, by: Instant) -> Result<String, Error>;
     /// AssignPrivateIpAddresses(`vip` on `to`); the request id.
     fn assign(&self, vip: Ipv4Addr, to: &str, by: Instant) -> Result<String, Error>;
+    /// DescribeHaVips(HaVipIds=[`havip_id`]): the HAVIP, `None` when the API knows no such one.
+    fn find_havip(&self, havip_id: &str, _by: Instant) -> Result<Option<HaVip>, Error> {
+        Err(Error::InvalidRequest {
+            action: "DescribeHaVips".to_owned(),
+            detail: format!("this cloud cannot look up {havip_id}"),
+        })
+    }
     /// DescribeVpcTaskResult(`request_id`).
     fn task_status(&self, request_id: &str, by: Instant) -> Result<TaskStatus, Error>;
     /// Drops cached credentials: the next call fetches them again.

@@ -64,6 +64,37 @@ pub fn next_step(holder: Option<&Holder>, me: &str, assign: bool, dry_run: bool)
     }
 }
 
+/// What a HAVIP's run does after a DescribeHaVips ([`havip_step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaVipStep {
+    /// Bound to this node's ENI: done.
+    Bound,
+    /// Not (yet) bound here, the last announcement is younger than the bind timeout: the VPC may
+    /// still be learning it. Wait this long at most, then look again.
+    Wait(Duration),
+    /// Not bound here a bind timeout after the last announcement: send a gratuitous ARP.
+    Announce,
+}
+
+/// The step of a HAVIP run that found `holder` (the bound ENI, `None` unbound), `since` the last
+/// announcement (keepalived's own gratuitous ARP as it became MASTER, for the first round; then
+/// tcvip's). A HAVIP is never moved by a write call: only an announcement binds it, whether it
+/// is bound elsewhere or unbound.
+pub fn havip_step(
+    holder: Option<&Holder>,
+    me: &str,
+    since: Duration,
+    bind_timeout: Duration,
+) -> HaVipStep {
+    if holder.is_some_and(|h| h.eni == me) {
+        return HaVipStep::Bound;
+    }
+    match bind_timeout.checked_sub(since) {
+        Some(left) if !left.is_zero() => HaVipStep::Wait(left.min(poll_interval(since))),
+        _ => HaVipStep::Announce,
+    }
+}
+
 /// Whether the latest record lets this node write: MASTER, or MASTER notified but not recorded
 /// over record `notified_master`. A newer notification that could not be recorded decides.
 pub fn is_master(latest: &Latest, notified_master: Option<u64>) -> bool {

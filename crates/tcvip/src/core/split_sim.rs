@@ -136,6 +136,7 @@ impl Sim {
                 },
                 base_cooldown: BASE,
                 now_ms: now,
+                havip: false,
             });
             if fresh {
                 self.nodes[i].view = Some(view.clone());

@@ -6,14 +6,14 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use tencent_api::vpc::TaskStatus;
+use tencent_api::vpc::{HaVip, TaskStatus};
 use tencent_api::{ApiError, Error};
 use vip_state::{CloudView, KeepalivedState, ReconcileRecord};
 
 use super::check::{LockSeen, StraySeen};
 use super::check_run::{CheckCloud, CheckRecords, Looked, NoAnswer};
 use super::{Clock, Cloud, Holder, Latest, Records};
-use crate::nic::FakeNic;
+use crate::nic::{FakeNic, IfaceAddr, Nic, NicError};
 
 /// A clock that moves only when slept on.
 #[derive(Debug)]
@@ -90,6 +90,7 @@ pub enum Call {
     Assign,
     Task,
     Refresh,
+    DescribeHaVips,
 }
 
 /// A VPC in memory: one VIP, its holder, queued faults per action, moves that land after `lag`
@@ -104,6 +105,10 @@ pub struct FakeCloud<'a> {
     pub tasks_fail: Cell<bool>,
     pending: RefCell<Option<(String, u32)>>,
     pub calls: RefCell<Vec<(u64, Call)>>,
+    /// The HAVIP DescribeHaVips shows (`None`: no such HAVIP).
+    pub havip: RefCell<Option<HaVip>>,
+    /// HAVIP bindings the VPC has learned and will show from a given ms on: (ms, ENI).
+    pub binds: RefCell<Vec<(u64, String)>>,
 }
 
 impl<'a> FakeCloud<'a> {
@@ -116,7 +121,18 @@ impl<'a> FakeCloud<'a> {
             tasks_fail: Cell::new(false),
             pending: RefCell::new(None),
             calls: RefCell::new(Vec::new()),
+            havip: RefCell::new(None),
+            binds: RefCell::new(Vec::new()),
         }
+    }
+    /// The HAVIP `HAVIP_ID` at `vip`, bound to `eni` (`None`: `UNBIND`).
+    pub fn with_havip(self, vip: Ipv4Addr, eni: Option<&str>) -> Self {
+        *self.havip.borrow_mut() = Some(havip(vip, eni));
+        self
+    }
+    /// From `ms` on, DescribeHaVips shows the HAVIP bound to `eni` (a gratuitous ARP learned).
+    pub fn bind_at(&self, ms: u64, eni: &str) {
+        self.binds.borrow_mut().push((ms, eni.to_owned()));
     }
     /// The next call of `action` fails with `err` (in queue order).
     pub fn fail_next(&self, action: &'static str, err: Error) {
@@ -181,6 +197,23 @@ impl Cloud for FakeCloud<'_> {
         *self.pending.borrow_mut() = Some((to.to_owned(), self.lag_polls.get()));
         Ok(format!("req-{}", self.calls.borrow().len()))
     }
+    fn find_havip(&self, _id: &str, _by: Instant) -> Result<Option<HaVip>, Error> {
+        self.log(Call::DescribeHaVips);
+        if let Some(e) = self.fault("DescribeHaVips") {
+            return Err(e);
+        }
+        let now = self.clock.elapsed_ms();
+        let mut havip = self.havip.borrow_mut();
+        if let Some(h) = havip.as_mut() {
+            let mut binds = self.binds.borrow_mut();
+            binds.sort();
+            while binds.first().is_some_and(|(at, _)| *at <= now) {
+                let (_, eni) = binds.remove(0);
+                *h = self::havip(h.vip.parse().unwrap(), Some(&eni));
+            }
+        }
+        Ok(havip.clone())
+    }
     fn task_status(&self, _id: &str, _by: Instant) -> Result<TaskStatus, Error> {
         self.log(Call::Task);
         if let Some(e) = self.fault("DescribeVpcTaskResult") {
@@ -211,6 +244,80 @@ impl Cloud for FakeCloud<'_> {
     }
     fn refresh_credentials(&self) {
         self.log(Call::Refresh);
+    }
+}
+
+/// The HAVIP id of the tests.
+pub const HAVIP_ID: &str = "havip-test";
+
+/// The HAVIP [`HAVIP_ID`] at `vip`, bound to `eni` or `UNBIND`.
+pub fn havip(vip: Ipv4Addr, eni: Option<&str>) -> HaVip {
+    HaVip {
+        ha_vip_id: HAVIP_ID.to_owned(),
+        vip: vip.to_string(),
+        network_interface_id: eni.unwrap_or_default().to_owned(),
+        instance_id: eni.map(|e| e.replace("eni", "ins")).unwrap_or_default(),
+        state: if eni.is_some() { "AVAILABLE" } else { "UNBIND" }.to_owned(),
+        ..HaVip::default()
+    }
+}
+
+/// A NIC whose gratuitous ARPs a [`FakeCloud`] learns: each one sent from this node binds the
+/// HAVIP to `me` `learn_ms` later, unless the VPC ignores it (`ignore`, counted down).
+pub struct GarpNic<'a> {
+    pub nic: FakeNic,
+    pub cloud: &'a FakeCloud<'a>,
+    pub me: &'static str,
+    pub learn_ms: u64,
+    pub ignore: Cell<u32>,
+    /// Refuse every send as an unprivileged process would be.
+    pub unprivileged: Cell<bool>,
+    /// The manual ms each gratuitous ARP was sent at, with its interface.
+    pub sent: RefCell<Vec<(u64, String)>>,
+}
+
+impl<'a> GarpNic<'a> {
+    pub fn new(nic: FakeNic, cloud: &'a FakeCloud<'a>, me: &'static str) -> GarpNic<'a> {
+        GarpNic {
+            nic,
+            cloud,
+            me,
+            learn_ms: 500,
+            ignore: Cell::new(0),
+            unprivileged: Cell::new(false),
+            sent: RefCell::new(Vec::new()),
+        }
+    }
+    pub fn sent_at(&self) -> Vec<u64> {
+        self.sent.borrow().iter().map(|(at, _)| *at).collect()
+    }
+}
+
+impl Nic for GarpNic<'_> {
+    fn addresses(&self, iface: &str) -> Result<Vec<IfaceAddr>, NicError> {
+        self.nic.addresses(iface)
+    }
+    fn add_ip(&self, iface: &str, ip: Ipv4Addr, prefix_len: u8) -> Result<(), NicError> {
+        self.nic.add_ip(iface, ip, prefix_len)
+    }
+    fn remove_ip(&self, iface: &str, ip: Ipv4Addr) -> Result<(), NicError> {
+        self.nic.remove_ip(iface, ip)
+    }
+    fn send_garp(&self, iface: &str, ip: Ipv4Addr) -> Result<(), NicError> {
+        if self.unprivileged.get() {
+            return Err(NicError::GarpPermission {
+                iface: iface.to_owned(),
+            });
+        }
+        self.nic.send_garp(iface, ip)?;
+        let now = self.cloud.clock.elapsed_ms();
+        self.sent.borrow_mut().push((now, iface.to_owned()));
+        if self.ignore.get() > 0 {
+            self.ignore.set(self.ignore.get() - 1);
+        } else {
+            self.cloud.bind_at(now + self.learn_ms, self.me);
+        }
+        Ok(())
     }
 }
 

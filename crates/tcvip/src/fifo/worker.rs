@@ -291,7 +291,8 @@ impl Worker {
             return;
         };
         let client = client.until(Instant::now() + Duration::from_secs(5));
-        for vip in &ctx.config.vips {
+        // A HAVIP is bound by gratuitous ARP, never moved from a holder: no hint for it.
+        for vip in ctx.config.vips.iter().filter(|v| v.havip_id.is_none()) {
             match crate::cloud::find_holder(&client, identity.vpc_id.as_str(), vip.address) {
                 Ok(Some(h)) => {
                     lock(&self.holders).insert(vip.address, (h.eni, Instant::now()));
@@ -368,6 +369,7 @@ impl Worker {
                 purpose,
                 interface: identity.interface_for(v),
                 notified_master: None,
+                havip: crate::migrate::havip_plan(v, &ctx.config.failover),
             })
             .collect();
         if plans.is_empty() {
@@ -398,7 +400,7 @@ impl Worker {
         let state = &ctx.state;
         let hints: Vec<Option<String>> = plans
             .iter()
-            .map(|p| Worker::holder_hint(&holders, p.vip))
+            .map(|p| Worker::holder_hint(&holders, p.vip).filter(|_| p.havip.is_none()))
             .collect();
         let reports: Vec<Report> = thread::scope(|scope| {
             let handles: Vec<_> = plans

@@ -13,6 +13,8 @@ pub enum NicOp {
     Add(String, Ipv4Addr, u8),
     /// `remove_ip(iface, ip)`
     Remove(String, Ipv4Addr),
+    /// `send_garp(iface, ip)`
+    Garp(String, Ipv4Addr),
 }
 
 #[derive(Debug, Default)]
@@ -105,6 +107,13 @@ impl Nic for FakeNic {
         let mut st = self.lock();
         Self::iface(&mut st, iface)?.retain(|a| a.ip != ip);
         st.ops.push(NicOp::Remove(iface.to_owned(), ip));
+        Ok(())
+    }
+
+    fn send_garp(&self, iface: &str, ip: Ipv4Addr) -> Result<(), NicError> {
+        let mut st = self.lock();
+        Self::iface(&mut st, iface)?;
+        st.ops.push(NicOp::Garp(iface.to_owned(), ip));
         Ok(())
     }
 }

@@ -51,4 +51,8 @@ impl Nic for LocalNic {
     fn remove_ip(&self, iface: &str, ip: Ipv4Addr) -> Result<(), NicError> {
         self.ip.remove_ip(iface, ip)
     }
+
+    fn send_garp(&self, iface: &str, ip: Ipv4Addr) -> Result<(), NicError> {
+        super::garp::send_garp(iface, ip)
+    }
 }
