@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the failover rehearsal (scripts/demo.sh, tests/e2e/) and the tests that need root
 # (crates/tcvip/tests/cli) need and is missing: keepalived (Debian's package), iproute2 (ip),
-# iputils-ping (ping), procps (pgrep/ps), curl, strace, util-linux (unshare) and
-# prometheus-node-exporter (tests/e2e/node-exporter.sh scrapes the metrics file through it).
+# iputils-ping (ping), procps (pgrep/ps), curl, strace, util-linux (unshare),
+# prometheus-node-exporter (tests/e2e/node-exporter.sh scrapes the metrics file through it), jq
+# (the HAVIP scenarios read fake-vpc's state) and nftables (the router's EIP NAT).
 #
 # Idempotent and quiet when nothing is missing. Installing needs root and apt-get; without them,
 # and something missing, it fails with a message that names what is missing.
@@ -34,6 +35,8 @@ declare -A package_of=(
     [strace]=strace
     [unshare]=util-linux
     [prometheus-node-exporter]=prometheus-node-exporter
+    [jq]=jq
+    [nft]=nftables
 )
 
 have() {

@@ -13,7 +13,10 @@
 # Each node has its own point-to-point veth to the router, which reaches a node's primary IP by a
 # /32 host route and answers the nodes' ARP for the subnet (proxy ARP), as a VPC's fabric does.
 # The VIP is routed `via` the primary IP of the node whose ENI holds it in fake-vpc, set only by
-# fake-vpc's on-change hook: a node's gratuitous ARP cannot change where the VIP goes.
+# fake-vpc's on-change hook: a node's gratuitous ARP cannot change where the VIP goes. With a
+# HAVIP topology (a [[havip]] whose vip is the VIP) it can, as in a real VPC: fake-vpc listens on
+# the router's node links (--garp-listen) and binds the HAVIP to the node whose gratuitous ARP it
+# saw last, after its learning delay; the same hook then routes it.
 # A node's eth0 carries its ENI's MAC. Each node answers pings with its own IP TTL (100 + n), so
 # the client sees which node replied (TTL 99 + n after the router's hop).
 #
@@ -56,6 +59,9 @@ NODE_MAC=()
 NODE_ENI=()
 NODE_INS=()
 E2E_INITIAL_HOLDER=""
+# secondary-ip, or havip when the topology has a [[havip]] for the VIP (E2E_HAVIP_ID its id).
+E2E_KIND=secondary-ip
+E2E_HAVIP_ID=""
 
 # ---------------------------------------------------------------------------------------------
 # Logging and time
@@ -288,6 +294,24 @@ e2e_load_topology() {
         END { flush() }' "$file")
     E2E_NODES=$i
     [ "$E2E_NODES" -ge 2 ] || e2e_fail "topology $file: fewer than two nodes"
+    E2E_KIND=secondary-ip
+    E2E_HAVIP_ID=""
+    local havip_eni=""
+    read -r E2E_HAVIP_ID havip_eni < <(awk -v vip="\"$E2E_VIP\"" '
+        function flush() { if (id != "" && hit) { print id, (eni == "" ? "-" : eni); done = 1 } }
+        /^\[\[/ { if (!done) flush(); in_h = ($0 ~ /^\[\[havip\]\]/); id = eni = ""; hit = 0; next }
+        !in_h { next }
+        { line = $0; sub(/#.*/, "", line) }
+        line ~ /^[ \t]*id[ \t]*=/ { split(line, a, "\""); id = a[2] }
+        line ~ /^[ \t]*eni[ \t]*=/ { split(line, a, "\""); eni = a[2] }
+        line ~ /^[ \t]*vip[ \t]*=/ && index(line, vip) { hit = 1 }
+        END { if (!done) flush() }' "$file") || true
+    if [ -n "$E2E_HAVIP_ID" ]; then
+        E2E_KIND=havip
+        E2E_INITIAL_HOLDER=""
+        [ "$havip_eni" != - ] && E2E_INITIAL_HOLDER=$(e2e_node_of_eni "$havip_eni")
+    fi
+    return 0
 }
 
 # e2e_node_of_ip IP -> node number, or nothing
@@ -409,15 +433,20 @@ e2e_vrrp_heal() {
 # ---------------------------------------------------------------------------------------------
 # The client's pinger: 20 pings a second at the VIP, each line stamped (ping -D).
 
+# e2e_ping_start [ADDRESS LOG] : the pinger at the VIP into ping.log, or at ADDRESS into LOG (a
+# file name in the run directory). The e2e_ping_* functions read $E2E_PING_LOG (default
+# ping.log).
+E2E_PING_LOG=ping.log
 e2e_ping_start() {
-    e2e_in cl stdbuf -oL ping -D -n -O -i "$E2E_PING_INTERVAL" -W 1 "$E2E_VIP" >"$RUN_DIR/ping.log" 2>&1 &
+    local to=${1:-$E2E_VIP} log=${2:-ping.log}
+    e2e_in cl stdbuf -oL ping -D -n -O -i "$E2E_PING_INTERVAL" -W 1 "$to" >"$RUN_DIR/$log" 2>&1 &
     E2E_BG_PIDS+=("$!")
 }
 
-# Replies in ping.log as "EPOCH NODE" lines (the node told by the reply's TTL).
+# Replies in $E2E_PING_LOG as "EPOCH NODE" lines (the node told by the reply's TTL).
 e2e_ping_replies() {
     awk '/bytes from/ { t = $1; gsub(/[\[\]]/, "", t); for (i = 2; i <= NF; i++) if ($i ~ /^ttl=/) { sub(/ttl=/, "", $i); print t, $i - 99 } }' \
-        "$RUN_DIR/ping.log" 2>/dev/null
+        "$RUN_DIR/$E2E_PING_LOG" 2>/dev/null
 }
 
 # e2e_ping_outage FROM [TO] -> the longest time without any reply between FROM and TO (default
@@ -484,12 +513,24 @@ e2e_fake_vpc_start() {
     shift
     local bin="${E2E_FAKE_VPC_BIN:-${CARGO_TARGET_DIR:-$E2E_REPO/target}/release/fake-vpc}"
     [ -x "$bin" ] || e2e_fail "no fake-vpc binary at $bin (cargo build --release -p fake-vpc)"
-    local hook
+    local hook i
     hook=$(e2e_write_hook)
+    # A HAVIP: the VPC learns its holder from the gratuitous ARPs on the nodes' links.
+    local -a havip=()
+    if [ "$E2E_KIND" = havip ]; then
+        for ((i = 1; i <= E2E_NODES; i++)); do
+            havip+=(--garp-listen "r-n$i")
+        done
+        havip+=(--havip-learn-ms "${E2E_HAVIP_LEARN_MS:-1000}")
+    fi
     e2e_in vpc "$bin" --topology "$topology" --listen "$E2E_API_IP:$E2E_API_PORT" \
-        --calls-log "$RUN_DIR/calls.jsonl" "$@" --on-change "$hook" >"$RUN_DIR/fake-vpc.log" 2>&1 &
+        --calls-log "$RUN_DIR/calls.jsonl" "${havip[@]}" "$@" --on-change "$hook" >"$RUN_DIR/fake-vpc.log" 2>&1 &
     E2E_BG_PIDS+=("$!")
     e2e_wait_until 10 "fake-vpc listening" grep -q "listening on" "$RUN_DIR/fake-vpc.log"
+    if [ "$E2E_KIND" = havip ] && [ -z "$E2E_INITIAL_HOLDER" ]; then
+        e2e_log "fake-vpc up on $E2E_API_IP:$E2E_API_PORT; HAVIP $E2E_HAVIP_ID bound to no node yet (learning delay ${E2E_HAVIP_LEARN_MS:-1000} ms)"
+        return 0
+    fi
     e2e_wait_until 10 "the VIP routed to its first holder" e2e_router_vip_node >/dev/null
     e2e_log "fake-vpc up on $E2E_API_IP:$E2E_API_PORT; VIP routed to node $(e2e_router_vip_node)"
 }
@@ -578,6 +619,10 @@ e2e_render_node() {
         printf 'drain\tfile\t"%s"\n' "$dir/drain"
         printf 'log\ttarget\t"file:%s"\n' "$dir/tcvip.log"
         printf 'log\tlevel\t"debug"\n'
+        if [ "$E2E_KIND" = havip ]; then
+            printf 'vip\tkind\t"havip"\n'
+            printf 'vip\thavip_id\t"%s"\n' "$E2E_HAVIP_ID"
+        fi
         [ -n "${E2E_TOML_EXTRA:-}" ] && printf '%s\n' "$E2E_TOML_EXTRA"
     } >"$dir/toml-settings.tsv"
     (umask 077 && awk -f "$E2E_DIR/render-toml.awk" "$dir/toml-settings.tsv" \
@@ -755,12 +800,45 @@ e2e_control() {
 }
 
 # The node whose ENI holds the VIP in fake-vpc's world (and whether it is mid-move), as
-# "NODE STATE", e.g. "2 AVAILABLE"; nothing when unassigned.
+# "NODE STATE", e.g. "2 AVAILABLE"; nothing when unassigned (for a HAVIP: the ENI it is bound
+# to, AVAILABLE; nothing when unbound).
 e2e_cloud_view() {
     local eni state
+    if [ "$E2E_KIND" = havip ]; then
+        eni=$(e2e_havip_field eni) || return 1
+        [ -n "$eni" ] && [ "$eni" != null ] || return 1
+        echo "$(e2e_node_of_eni "$eni") AVAILABLE"
+        return 0
+    fi
     read -r eni state < <(e2e_control GET "holder/$E2E_VIP") || return 1
     [ "$eni" != none ] || return 1
     echo "$(e2e_node_of_eni "$eni") $state"
+}
+
+# e2e_havip_field FIELD -> the HAVIP's FIELD in fake-vpc's state (eni, address_ip, ...).
+e2e_havip_field() {
+    e2e_control GET state | jq -r --arg id "$E2E_HAVIP_ID" --arg f "$1" \
+        '.havips[] | select(.id == $id) | .[$f] // empty'
+}
+
+# fake-vpc's gratuitous-ARP record since SINCE (unix seconds), as "UNIX_S IP MAC ENI VERDICT"
+# lines.
+e2e_garps() {
+    e2e_control GET state | jq -r --argjson s "${1:-0}" \
+        '.garps[]? | select(.unix_ms / 1000 >= $s) | "\(.unix_ms / 1000) \(.ip) \(.mac) \(.eni // "-") \(.verdict)"'
+}
+
+# e2e_havip_ignore_garps N : the VPC ignores the next N gratuitous ARPs for HAVIP addresses.
+e2e_havip_ignore_garps() {
+    e2e_control POST fault "{\"fault\": {\"kind\": \"ignore_garps\"}, \"count\": $1}" >/dev/null ||
+        e2e_fail "fake-vpc refused the ignore_garps fault"
+    e2e_mark "ignore_garps_$1"
+}
+
+# e2e_garp_lines_at_least N COUNT : node N's keepalived logged at least COUNT gratuitous ARPs
+# for the VIP.
+e2e_garp_lines_at_least() {
+    [ "$(grep -c "Sending gratuitous ARP on eth0 for $E2E_VIP" "$RUN_DIR/n$1/keepalived.log" 2>/dev/null)" -ge "$2" ]
 }
 
 # e2e_calls [ACTION] [SINCE] -> "UNIX_S ACTION OUTCOME SECRET_ID" per recorded API call.
@@ -809,6 +887,8 @@ e2e_first_call() { e2e_calls "$1" "$2" | awk 'NR == 1 { print $1 }'; }
 E2E_TOPOLOGY_2="$E2E_REPO/crates/fake-vpc/examples/two-nodes.toml"
 # shellcheck disable=SC2034
 E2E_TOPOLOGY_3="$E2E_REPO/crates/fake-vpc/examples/three-nodes.toml"
+# shellcheck disable=SC2034
+E2E_TOPOLOGY_HAVIP="$E2E_REPO/crates/fake-vpc/examples/two-nodes-havip.toml"
 
 # e2e_up TOPOLOGY MODE [CREDENTIALS] [FAKE-VPC FLAGS...] : network, fake-vpc, tcvip installed,
 # every node's config rendered, the client pinging, keepalived started on every node. Returns
@@ -895,6 +975,12 @@ e2e_failover_timeline() {
     migrate=$(e2e_first_call MigratePrivateIpAddress "$t0")
     landed=$(e2e_landed_at "$n" "$t0")
     outage=$(e2e_ping_outage "$t0")
+    if [ "$E2E_KIND" = havip ]; then
+        # No move call for a HAVIP: the VPC follows the gratuitous ARP.
+        E2E_TIMELINE="peer MASTER +$(e2e_rel "$t0" "$master")s, HAVIP bound +$(e2e_rel "$t0" "$landed")s, ping outage ${outage}s"
+        e2e_log "timeline from T+0.00s: $E2E_TIMELINE"
+        return 0
+    fi
     E2E_TIMELINE="peer MASTER +$(e2e_rel "$t0" "$master")s, Migrate received +$(e2e_rel "$t0" "$migrate")s, landed +$(e2e_rel "$t0" "$landed")s, ping outage ${outage}s"
     e2e_log "timeline from T+0.00s: $E2E_TIMELINE"
 }

@@ -99,6 +99,18 @@ pub fn run(common: &Common, instance: Option<&str>, conf: Option<&Path>) -> anyh
             return Ok(Exit::Success);
         }
     };
+    if ctx
+        .vips_of(&key)
+        .iter()
+        .all(|v| v.kind == crate::config::VipKind::Havip)
+    {
+        crate::info!(
+            "handoff_skip",
+            instance = key,
+            reason = "every VIP of the instance is a HAVIP, which follows the MASTER's gratuitous ARP: nothing to hand over"
+        );
+        return Ok(Exit::Success);
+    }
     let conf_path = conf.map_or_else(|| PathBuf::from(DEFAULT_KEEPALIVED_CONF), Path::to_owned);
     let facts = match instance_facts(&conf_path, &key) {
         Ok(f) => f,
@@ -144,7 +156,21 @@ pub fn run(common: &Common, instance: Option<&str>, conf: Option<&Path>) -> anyh
         );
         return Ok(Exit::Success);
     }
-    let vips: Vec<Ipv4Addr> = ctx.vips_of(&key).iter().map(|v| v.address).collect();
+    // A HAVIP is never handed over: the VPC binds it to the node whose gratuitous ARP it saw
+    // last, and the MASTER's keepalived (then its tcvip) announces it.
+    let (havips, vips): (Vec<_>, Vec<_>) = ctx
+        .vips_of(&key)
+        .into_iter()
+        .partition(|v| v.kind == crate::config::VipKind::Havip);
+    for v in &havips {
+        crate::info!(
+            "handoff_skip",
+            instance = key,
+            vip = v.address,
+            reason = "a HAVIP follows the MASTER's gratuitous ARP: nothing to hand over"
+        );
+    }
+    let vips: Vec<Ipv4Addr> = vips.iter().map(|v| v.address).collect();
     let identity = ctx.identity_until(deadline)?;
     let (vpc, own_eni) = (identity.vpc_id.as_str(), identity.eni_id.as_str());
     let client = ctx.client()?;

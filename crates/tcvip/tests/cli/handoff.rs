@@ -133,3 +133,33 @@ fn master_again_before_the_hand_over_looks_keeps_the_vip() {
     );
     assert_eq!(fake.holder_of(VIP).as_deref(), Some("eni-node0001"));
 }
+
+#[test]
+fn a_havip_is_never_handed_over_and_nothing_is_asked() {
+    let fake = start(&example("two-nodes-havip"), Duration::ZERO);
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        &format!("[[vip]]\naddress = \"{VIP}\"\nkind = \"havip\"\nhavip_id = \"havip-demo0001\"\n"),
+    );
+    let _reap = Detached(&node);
+    let conf = keepalived_conf(&node, "198.18.1.11", &["198.18.1.12"]);
+    node.record("default", KeepalivedState::Master);
+    notify(&node, &conf, "BACKUP");
+    assert!(
+        wait_for(SETTLE, || node
+            .log_text()
+            .contains("every VIP of the instance is a HAVIP")),
+        "{}",
+        node.log_text()
+    );
+    wait_detached(&node, SETTLE);
+    // The VPC follows the MASTER's gratuitous ARP: the leaving node asks and moves nothing.
+    for action in [
+        "DescribeNetworkInterfaces",
+        "MigratePrivateIpAddress",
+        "DescribeHaVips",
+    ] {
+        assert!(fake.calls_of(action).is_empty(), "{action} was called");
+    }
+}
