@@ -101,7 +101,7 @@ impl World {
                 })
             })
             .collect();
-        World {
+        let mut world = World {
             region: t.region.clone(),
             vpcs: t
                 .vpcs
@@ -140,6 +140,7 @@ impl World {
                     },
                     eni: p.eni.clone(),
                     private_ip: p.private_ip,
+                    havip: None,
                 })
                 .collect(),
             eip_on_migrate: t.eip_on_migrate,
@@ -174,7 +175,18 @@ impl World {
             credential_lifetime: Duration::from_secs(3600),
             created_unix: ids::unix_now(),
             client_tokens: HashMap::new(),
+        };
+        // An EIP a HAVIP's `address_ip` names is bound to that HAVIP.
+        for h in &t.havips {
+            let Some(ip) = h.address_ip else { continue };
+            if let Some(x) = world.eips.iter_mut().find(|x| x.ip == ip) {
+                x.status = EipStatus::Bind;
+                x.eni = None;
+                x.private_ip = Some(h.vip);
+                x.havip = Some(h.id.clone());
+            }
         }
+        world
     }
 
     pub fn region(&self) -> &str {
@@ -386,6 +398,7 @@ impl World {
             status: EipStatus::Creating,
             eni: None,
             private_ip: None,
+            havip: None,
         });
         Some(id)
     }

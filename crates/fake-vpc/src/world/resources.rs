@@ -121,6 +121,9 @@ pub struct Eip {
     pub status: EipStatus,
     pub eni: Option<String>,
     pub private_ip: Option<Ipv4Addr>,
+    /// The HAVIP the EIP is bound to (HaVipAssociateAddressIp); then `eni` is `None` and
+    /// `private_ip` is the HAVIP's address.
+    pub havip: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -218,6 +221,16 @@ pub enum Change {
     },
     /// A new EIP (AllocateAddresses) becomes `UNBIND`.
     EipCreate {
+        eip: String,
+    },
+    /// HaVipAssociateAddressIp: the EIP (`BINDING` meanwhile) becomes the HAVIP's `AddressIp`.
+    HaVipEipBind {
+        havip: String,
+        eip: String,
+    },
+    /// HaVipDisassociateAddressIp: the EIP (`UNBINDING` meanwhile) leaves the HAVIP.
+    HaVipEipUnbind {
+        havip: String,
         eip: String,
     },
 }

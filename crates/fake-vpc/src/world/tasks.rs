@@ -46,7 +46,11 @@ impl World {
                     }
                 }
                 Change::Unassign { ip, .. } => self.set_ip_state(*ip, IpState::Deleting),
-                Change::EipBind { .. } | Change::EipUnbind { .. } | Change::EipCreate { .. } => {}
+                Change::EipBind { .. }
+                | Change::EipUnbind { .. }
+                | Change::EipCreate { .. }
+                | Change::HaVipEipBind { .. }
+                | Change::HaVipEipUnbind { .. } => {}
             }
         }
         let fail = self.take_fail();
@@ -196,11 +200,43 @@ impl World {
                     p.status = EipStatus::Unbind;
                     p.eni = None;
                     p.private_ip = None;
+                    if let Some(havip) = p.havip.take()
+                        && let Some(h) = self.havips.iter_mut().find(|h| h.id == havip)
+                    {
+                        h.address_ip = None;
+                    }
                 }
             }
             Change::EipCreate { eip } => {
                 if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
                     p.status = EipStatus::Unbind;
+                }
+            }
+            Change::HaVipEipBind { havip, eip } => {
+                let Some(vip) = self.havips.iter().find(|h| h.id == *havip).map(|h| h.vip) else {
+                    return;
+                };
+                let mut bound = None;
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Bind;
+                    p.eni = None;
+                    p.private_ip = Some(vip);
+                    p.havip = Some(havip.clone());
+                    bound = Some(p.ip);
+                }
+                if let Some(h) = self.havips.iter_mut().find(|h| h.id == *havip) {
+                    h.address_ip = bound;
+                }
+            }
+            Change::HaVipEipUnbind { havip, eip } => {
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Unbind;
+                    p.eni = None;
+                    p.private_ip = None;
+                    p.havip = None;
+                }
+                if let Some(h) = self.havips.iter_mut().find(|h| h.id == *havip) {
+                    h.address_ip = None;
                 }
             }
         }
@@ -229,6 +265,18 @@ impl World {
                 }
             }
             Change::EipCreate { eip } => self.eips.retain(|p| p.id != *eip),
+            Change::HaVipEipBind { eip, .. } => {
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Unbind;
+                    p.private_ip = None;
+                    p.havip = None;
+                }
+            }
+            Change::HaVipEipUnbind { eip, .. } => {
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Bind;
+                }
+            }
         }
     }
 }
