@@ -50,6 +50,7 @@ mod calls;
 pub mod control;
 mod deny;
 mod faults;
+pub mod garp;
 mod hook;
 pub mod http;
 mod ids;
