@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::net::Mac;
 use crate::shared::Shared;
@@ -143,7 +144,8 @@ pub(crate) fn open(iface: &str) -> Result<OwnedFd, ListenError> {
     Ok(fd)
 }
 
-/// Reads GARPs from `fd` (opened by [`open`] on `iface`) until the simulator stops.
+/// Reads GARPs from `fd` (opened by [`open`] on `iface`) until the simulator stops; the
+/// interface going down and up again (an unplugged node) does not stop it.
 pub(crate) fn spawn(shared: Arc<Shared>, iface: String, fd: OwnedFd) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("fake-vpc-garp-{iface}"))
@@ -169,14 +171,16 @@ pub(crate) fn spawn(shared: Arc<Shared>, iface: String, fd: OwnedFd) -> io::Resu
                     match e.kind() {
                         io::ErrorKind::WouldBlock
                         | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted => continue,
+                        | io::ErrorKind::Interrupted => {}
+                        // The link went down (a node unplugged): the socket reports it once
+                        // and hears frames again when the link is back up.
+                        _ if e.raw_os_error() == Some(libc::ENETDOWN) => {}
                         _ => {
-                            eprintln!(
-                                "fake-vpc: --garp-listen {iface}: reading: {e}; listener stopped"
-                            );
-                            return;
+                            eprintln!("fake-vpc: --garp-listen {iface}: reading: {e}; retrying");
+                            shared.sleep(Duration::from_millis(200));
                         }
                     }
+                    continue;
                 };
                 // What this host sends itself is not the VPC hearing a node.
                 if from.sll_pkttype == libc::PACKET_OUTGOING {

@@ -255,6 +255,27 @@ fn garp_listen_hears_a_garp_on_the_interface_and_binds_the_havip() {
             send_frame("tv1", &who_has);
             std::thread::sleep(Duration::from_millis(300));
             assert_eq!(h.world().garps().count(), 1);
+            // The link down and up again (a node unplugged and back): still listening.
+            ip(&["-n", &ns.0, "link", "set", "tv0", "down"]);
+            std::thread::sleep(Duration::from_millis(300));
+            ip(&["-n", &ns.0, "link", "set", "tv0", "up"]);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                // Resent until heard: the veth carrier may take a moment to come back.
+                if let Some(g) = h.world().garps().nth(1) {
+                    assert_eq!(g.mac, "52:54:00:00:01:11");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "not heard after the link came back"
+                );
+                send_frame("tv1", &fake_vpc::garp::frame(vip, node1));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            assert!(h.wait_until(Duration::from_secs(5), |w| {
+                w.havips()[0].eni.as_deref() == Some("eni-node0001")
+            }));
         });
     });
 }
