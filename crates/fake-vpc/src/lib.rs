@@ -44,8 +44,8 @@
 //! - **HAVIPs** (`world/garp.rs`, [`garp`]): a gratuitous ARP (sender IP == target IP) for a
 //!   HAVIP's address from the MAC of an ENI in its VPC binds the HAVIP to that ENI after
 //!   [`Options::havip_learn`] (`--havip-learn-ms`, default 1000), as a pending change landed
-//!   like the others; a later GARP for the same HAVIP before then supersedes it (the last GARP
-//!   wins). A changed binding sets `FlushedTime` and runs the hook. GARPs come from
+//!   like the others; a later GARP for the same HAVIP from another ENI before then supersedes it
+//!   (the last GARP wins; a repeat from the same ENI does not restart the delay). A changed binding sets `FlushedTime` and runs the hook. GARPs come from
 //!   `POST /_control/garp` / [`FakeVpcHandle::garp`] or from [`Options::garp_listen`]
 //!   interfaces (`--garp-listen IFACE`: an `AF_PACKET` socket per interface, root or
 //!   `CAP_NET_RAW`, a thread each). Each one gets a verdict (`learned`, `ignored` by the

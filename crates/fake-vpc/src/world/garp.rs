@@ -1,7 +1,8 @@
 //! HAVIP learning: the VPC routes a HAVIP's address to the ENI whose gratuitous ARP (GARP) for
 //! it it saw last, once the learning delay has passed. A learned GARP becomes a [`Pending`]
-//! binding due at `now + havip_learn`; a later learned GARP for the same HAVIP before then
-//! supersedes it (the last GARP wins), and [`World::advance`] lands the binding with the
+//! binding due at `now + havip_learn`; a later learned GARP for the same HAVIP from another
+//! ENI before then supersedes it (the last GARP wins; a repeat from the same ENI does not
+//! restart the delay), and [`World::advance`] lands the binding with the
 //! other pending changes (so the on-change hook runs as for a secondary IP landing).
 
 use std::net::Ipv4Addr;
@@ -77,7 +78,11 @@ impl World {
                 .pending
                 .iter()
                 .filter_map(|p| match (&p.task, p.changes.first()) {
-                    (TaskRef::Garp(s), Some(Change::HaVipBind { havip, .. })) if havip == h => {
+                    // A repeat from the same ENI (keepalived sends bursts, tcvip resends) does
+                    // not restart the learning: only another ENI's GARP supersedes.
+                    (TaskRef::Garp(s), Some(Change::HaVipBind { havip, eni }))
+                        if havip == h && eni != e =>
+                    {
                         Some(*s)
                     }
                     _ => None,
@@ -196,6 +201,29 @@ subnet = "subnet-demo0001"
                 GarpVerdict::Learned
             ]
         );
+    }
+
+    #[test]
+    fn a_repeat_from_the_same_eni_does_not_restart_the_delay() {
+        let mut w = world();
+        let t0 = Instant::now();
+        let node1 = mac("52:54:00:00:01:11");
+        w.see_garp(VIP, node1, "control", t0, 0);
+        let (r, superseded) = w.see_garp(VIP, node1, "control", t0 + Duration::from_millis(600), 0);
+        assert_eq!(r.verdict, GarpVerdict::Learned);
+        assert!(superseded.is_empty());
+        // Bound one delay after the first GARP, once (the repeat lands as no change).
+        assert_eq!(w.advance(t0 + Duration::from_secs(1)).len(), 1);
+        assert_eq!(bound(&w).as_deref(), Some("eni-node0001"));
+        assert!(w.advance(t0 + Duration::from_secs(2)).is_empty());
+        // Another ENI's GARP supersedes every pending one of the first.
+        let t1 = t0 + Duration::from_secs(5);
+        w.see_garp(VIP, mac("52:54:00:00:01:12"), "control", t1, 0);
+        w.see_garp(VIP, mac("52:54:00:00:01:12"), "control", t1, 0);
+        let (_, superseded) = w.see_garp(VIP, node1, "control", t1, 0);
+        assert_eq!(superseded.len(), 2);
+        assert!(w.advance(t1 + Duration::from_secs(2)).is_empty());
+        assert_eq!(bound(&w).as_deref(), Some("eni-node0001"));
     }
 
     #[test]
