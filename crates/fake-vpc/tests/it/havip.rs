@@ -422,3 +422,52 @@ fn a_learned_binding_runs_the_on_change_hook() {
     assert!(eventually(|| lines().len() == 3));
     assert_eq!(lines()[2], "198.18.1.200 eni-node0001 198.18.1.11");
 }
+
+#[test]
+fn a_havip_bound_in_the_topology_runs_the_hook_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hook.txt");
+    // Test fixture: a shell one-liner appending its arguments to a file.
+    let argv = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        format!("echo \"$*\" >> '{}'", out.display()),
+        "hook".to_string(),
+    ];
+    let topology = two_nodes_with(
+        r#"
+[[havip]]
+id = "havip-demo0001"
+vip = "198.18.1.200"
+subnet = "subnet-demo0001"
+eni = "eni-node0002"
+"#,
+    );
+    let h = FakeVpc::start(
+        topology,
+        Options {
+            on_change: Some(argv),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(eventually(|| lines().len() == 2));
+    assert_eq!(
+        lines(),
+        [
+            "198.18.1.100 eni-node0001 198.18.1.11",
+            "198.18.1.200 eni-node0002 198.18.1.12"
+        ]
+    );
+    let v = havip(&h, "havip-demo0001");
+    assert_eq!(v["State"], "AVAILABLE");
+    assert_eq!(v["InstanceId"], "ins-node0002");
+    assert_eq!(v["FlushedTime"], NEVER);
+}
