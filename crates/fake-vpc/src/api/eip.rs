@@ -30,6 +30,9 @@ const FILTERS: &[&str] = &[
 ];
 
 fn instance_of(w: &World, x: &Eip) -> Option<String> {
+    if let Some(h) = &x.havip {
+        return Some(h.clone());
+    }
     x.eni
         .as_deref()
         .and_then(|e| w.eni(e))
@@ -54,9 +57,20 @@ fn address_json(w: &World, x: &Eip) -> Value {
         "InternetServiceProvider": "BGP",
         "Bandwidth": 10,
         "InternetChargeType": "TRAFFIC_POSTPAID_BY_HOUR",
-        "InstanceType": if x.eni.is_some() { "CVM" } else { "" },
+        "InstanceType": instance_type(x),
         "TagSet": [],
     })
+}
+
+/// `InstanceType` of an EIP: `HAVIP` for a HAVIP's EIP, `CVM` when on an ENI, else empty.
+fn instance_type(x: &Eip) -> &'static str {
+    if x.havip.is_some() {
+        "HAVIP"
+    } else if x.eni.is_some() {
+        "CVM"
+    } else {
+        ""
+    }
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -129,6 +143,7 @@ pub(crate) fn describe_addresses(
                     "network-interface-id" => x.eni.as_deref().is_some_and(any),
                     "is-arrears" => any("FALSE") || any("false"),
                     "address-type" => any("EIP"),
+                    "instance-type" => any(instance_type(x)),
                     _ => false,
                 }
             })

@@ -1,11 +1,12 @@
-//! DescribeHaVips (read-only: the HAVIPs of the topology).
+//! HAVIP actions: DescribeHaVips, HaVipAssociateAddressIp and HaVipDisassociateAddressIp (the
+//! EIP of a HAVIP; asynchronous, polled with DescribeVpcTaskResult).
 
 use serde_json::{Value, json};
 
 use super::params::{self, Kind, Params};
 use super::{ApiError, Ctx};
 use crate::ids;
-use crate::world::{HaVip, World};
+use crate::world::{Change, Eip, EipStatus, HaVip, World};
 
 const FILTERS: &[&str] = &[
     "havip-id",
@@ -38,14 +39,20 @@ fn havip_json(w: &World, h: &HaVip) -> Value {
         "SubnetId": h.subnet,
         "NetworkInterfaceId": h.eni.clone().unwrap_or_default(),
         "InstanceId": instance,
-        "AddressIp": h.address_ip.map(|i| i.to_string()).unwrap_or_default(),
+        "AddressIp": eip_of(w, &h.id)
+            .filter(|x| x.status == EipStatus::Bind)
+            .map(|x| x.ip.to_string())
+            .unwrap_or_default(),
         "State": if h.eni.is_some() { "AVAILABLE" } else { "UNBIND" },
         "CreatedTime": ids::api_time(w.created_unix),
         "Business": "",
         "HaVipAssociationSet": [],
         "CheckAssociate": false,
         "CdcId": "",
-        "FlushedTime": "0000-00-00 00:00:00",
+        "FlushedTime": h
+            .flushed
+            .map(ids::api_time)
+            .unwrap_or_else(|| "0000-00-00 00:00:00".to_string()),
         "TagSet": [],
     })
 }
@@ -95,7 +102,9 @@ pub(crate) fn describe_ha_vips(
                     "vpc-id" => any(&h.vpc),
                     "subnet-id" => any(&h.subnet),
                     "vip" => any(&h.vip.to_string()),
-                    "address-ip" => h.address_ip.is_some_and(|i| any(&i.to_string())),
+                    "address-ip" => eip_of(w, &h.id)
+                        .filter(|x| x.status == EipStatus::Bind)
+                        .is_some_and(|x| any(&x.ip.to_string())),
                     "havip-association.instance-id" => h
                         .eni
                         .as_deref()
@@ -112,4 +121,148 @@ pub(crate) fn describe_ha_vips(
         .map(|h| havip_json(w, h))
         .collect();
     Ok(json!({ "TotalCount": all.len(), "HaVipSet": set }))
+}
+
+fn havip_id(p: &Params) -> Result<&str, ApiError> {
+    params::id("HaVipId", params::str_req(p, "HaVipId")?, "havip-")
+}
+
+fn havip_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        "ResourceNotFound",
+        format!("The HAVIP `{id}` does not exist."),
+    )
+}
+
+fn mutex(what: &str) -> ApiError {
+    ApiError::new(
+        "UnsupportedOperation.MutexOperationTaskRunning",
+        format!("A task on {what} is still running; retry when it has finished."),
+    )
+}
+
+/// The EIP bound (or being bound or unbound) to HAVIP `id`.
+fn eip_of<'a>(w: &'a World, id: &str) -> Option<&'a Eip> {
+    w.eips.iter().find(|x| x.havip.as_deref() == Some(id))
+}
+
+/// HaVipAssociateAddressIp: binds the EIP whose address is `AddressIp` to the HAVIP;
+/// asynchronous (the RequestId is the DescribeVpcTaskResult task; the EIP reads `BINDING`
+/// until it lands, then `BIND` with `InstanceType` HAVIP).
+///
+/// Errors, checked in this order: malformed id/address (`InvalidParameterValue.Malformed`);
+/// unknown HAVIP or no EIP with that address (`ResourceNotFound`); a task on the HAVIP or the
+/// EIP still running (`UnsupportedOperation.MutexOperationTaskRunning`); the HAVIP already has
+/// an EIP, or the EIP is bound elsewhere (`UnsupportedOperation.BindEIP`).
+pub(crate) fn associate_address_ip(
+    p: &Params,
+    w: &mut World,
+    ctx: &Ctx<'_>,
+) -> Result<Value, ApiError> {
+    params::check(
+        p,
+        &[("HaVipId", Kind::Str, true), ("AddressIp", Kind::Str, true)],
+    )?;
+    let id = havip_id(p)?;
+    let address = params::ip("AddressIp", params::str_req(p, "AddressIp")?)?;
+    if !w.havips.iter().any(|h| h.id == id) {
+        return Err(havip_not_found(id));
+    }
+    let Some(x) = w.eips.iter().find(|x| x.ip == address) else {
+        return Err(ApiError::new(
+            "ResourceNotFound",
+            format!("No EIP of this account has the address `{address}`."),
+        ));
+    };
+    if let Some(current) = eip_of(w, id) {
+        if current.status != EipStatus::Bind {
+            return Err(mutex(&format!("HAVIP `{id}`")));
+        }
+        return Err(ApiError::new(
+            "UnsupportedOperation.BindEIP",
+            format!(
+                "The HAVIP `{id}` already has the EIP `{}`; disassociate it first.",
+                current.ip
+            ),
+        ));
+    }
+    match x.status {
+        EipStatus::Unbind => {}
+        EipStatus::Binding | EipStatus::Unbinding | EipStatus::Creating => {
+            return Err(mutex(&format!("EIP `{address}`")));
+        }
+        EipStatus::Bind => {
+            let to = x
+                .havip
+                .clone()
+                .or_else(|| x.eni.clone())
+                .unwrap_or_default();
+            return Err(ApiError::new(
+                "UnsupportedOperation.BindEIP",
+                format!("The EIP `{address}` is already bound to `{to}`; disassociate it first."),
+            ));
+        }
+    }
+    let eip = x.id.clone();
+    let vip = w.havips.iter().find(|h| h.id == id).map(|h| h.vip);
+    if let Some(x) = w.eips.iter_mut().find(|x| x.id == eip) {
+        x.status = EipStatus::Binding;
+        x.eni = None;
+        x.private_ip = vip;
+        x.havip = Some(id.to_string());
+    }
+    w.start_vpc_task(
+        ctx.request_id,
+        "HaVipAssociateAddressIp",
+        id,
+        vec![Change::HaVipEipBind {
+            havip: id.to_string(),
+            eip,
+        }],
+        ctx.now,
+    );
+    Ok(json!({}))
+}
+
+/// HaVipDisassociateAddressIp: unbinds the HAVIP's EIP; asynchronous like
+/// [`associate_address_ip`] (the EIP reads `UNBINDING` until it lands).
+///
+/// Errors: malformed id (`InvalidParameterValue.Malformed`); unknown HAVIP
+/// (`ResourceNotFound`); a task on its EIP still running
+/// (`UnsupportedOperation.MutexOperationTaskRunning`); no EIP bound
+/// (`UnsupportedOperation.UnbindEIP`, the VPC's code for "not bound to an EIP").
+pub(crate) fn disassociate_address_ip(
+    p: &Params,
+    w: &mut World,
+    ctx: &Ctx<'_>,
+) -> Result<Value, ApiError> {
+    params::check(p, &[("HaVipId", Kind::Str, true)])?;
+    let id = havip_id(p)?;
+    if !w.havips.iter().any(|h| h.id == id) {
+        return Err(havip_not_found(id));
+    }
+    let Some(x) = eip_of(w, id) else {
+        return Err(ApiError::new(
+            "UnsupportedOperation.UnbindEIP",
+            format!("The HAVIP `{id}` has no EIP."),
+        ));
+    };
+    if x.status != EipStatus::Bind {
+        return Err(mutex(&format!("HAVIP `{id}`")));
+    }
+    let eip = x.id.clone();
+    if let Some(x) = w.eips.iter_mut().find(|x| x.id == eip) {
+        x.status = EipStatus::Unbinding;
+    }
+    w.start_vpc_task(
+        ctx.request_id,
+        "HaVipDisassociateAddressIp",
+        id,
+        vec![Change::HaVipEipUnbind {
+            havip: id.to_string(),
+            eip,
+        }],
+        ctx.now,
+    );
+    Ok(json!({}))
 }

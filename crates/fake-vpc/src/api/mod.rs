@@ -43,6 +43,9 @@ pub const ACTIONS: &[(&str, u32)] = &[
     ("DisassociateAddress", 10),
     ("DescribeTaskResult", 20),
     ("DescribeHaVips", 20),
+    // Documented 20/s; HaVipAssociateAddressIp's limit is not documented (20/s assumed).
+    ("HaVipAssociateAddressIp", 20),
+    ("HaVipDisassociateAddressIp", 20),
 ];
 
 /// The per-second limit of `action`, if it is served.
@@ -250,6 +253,8 @@ fn process(
         "DisassociateAddress" => eip::disassociate(&p, w, &ctx),
         "DescribeTaskResult" => eip::describe_task_result(&p, w, &ctx),
         "DescribeHaVips" => havip::describe_ha_vips(&p, w, &ctx),
+        "HaVipAssociateAddressIp" => havip::associate_address_ip(&p, w, &ctx),
+        "HaVipDisassociateAddressIp" => havip::disassociate_address_ip(&p, w, &ctx),
         _ => Err(ApiError::new(
             "InvalidAction",
             format!("The action `{action}` is invalid or not found."),

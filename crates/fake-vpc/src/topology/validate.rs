@@ -262,13 +262,29 @@ impl Validator {
                 _ => return Err(invalid(e, "eni and private_ip go together")),
             }
         }
+        let mut havip_eips: HashMap<Ipv4Addr, String> = HashMap::new();
         for (i, h) in t.havips.iter().enumerate() {
-            if let Some(ip) = h.address_ip
-                && !eip_ips.contains_key(&ip)
-            {
+            let Some(ip) = h.address_ip else { continue };
+            let e = entry("havip", i, &h.id);
+            if !eip_ips.contains_key(&ip) {
                 return Err(invalid(
-                    entry("havip", i, &h.id),
+                    e,
                     format!("address_ip {ip} is not an EIP of this topology"),
+                ));
+            }
+            if let Some(p) = t.eips.iter().find(|p| p.ip == ip && p.eni.is_some()) {
+                return Err(invalid(
+                    e,
+                    format!(
+                        "address_ip {ip} is the EIP {} bound to an ENI; remove its eni/private_ip",
+                        p.id
+                    ),
+                ));
+            }
+            if let Some(other) = havip_eips.insert(ip, e.clone()) {
+                return Err(invalid(
+                    e,
+                    format!("address_ip {ip} is also used by {other}"),
                 ));
             }
         }

@@ -46,7 +46,12 @@ impl World {
                     }
                 }
                 Change::Unassign { ip, .. } => self.set_ip_state(*ip, IpState::Deleting),
-                Change::EipBind { .. } | Change::EipUnbind { .. } | Change::EipCreate { .. } => {}
+                Change::EipBind { .. }
+                | Change::EipUnbind { .. }
+                | Change::EipCreate { .. }
+                | Change::HaVipEipBind { .. }
+                | Change::HaVipEipUnbind { .. }
+                | Change::HaVipBind { .. } => {}
             }
         }
         let fail = self.take_fail();
@@ -134,6 +139,7 @@ impl World {
                         t.status = status;
                     }
                 }
+                TaskRef::Garp(_) => {}
             }
         }
         landings
@@ -196,12 +202,57 @@ impl World {
                     p.status = EipStatus::Unbind;
                     p.eni = None;
                     p.private_ip = None;
+                    if let Some(havip) = p.havip.take()
+                        && let Some(h) = self.havips.iter_mut().find(|h| h.id == havip)
+                    {
+                        h.address_ip = None;
+                    }
                 }
             }
             Change::EipCreate { eip } => {
                 if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
                     p.status = EipStatus::Unbind;
                 }
+            }
+            Change::HaVipEipBind { havip, eip } => {
+                let Some(vip) = self.havips.iter().find(|h| h.id == *havip).map(|h| h.vip) else {
+                    return;
+                };
+                let mut bound = None;
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Bind;
+                    p.eni = None;
+                    p.private_ip = Some(vip);
+                    p.havip = Some(havip.clone());
+                    bound = Some(p.ip);
+                }
+                if let Some(h) = self.havips.iter_mut().find(|h| h.id == *havip) {
+                    h.address_ip = bound;
+                }
+            }
+            Change::HaVipEipUnbind { havip, eip } => {
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Unbind;
+                    p.eni = None;
+                    p.private_ip = None;
+                    p.havip = None;
+                }
+                if let Some(h) = self.havips.iter_mut().find(|h| h.id == *havip) {
+                    h.address_ip = None;
+                }
+            }
+            Change::HaVipBind { havip, eni } => {
+                let Some(h) = self.havips.iter_mut().find(|h| h.id == *havip) else {
+                    return;
+                };
+                // A GARP from the ENI already bound changes nothing (no drift, no hook).
+                if h.eni.as_deref() == Some(eni.as_str()) {
+                    return;
+                }
+                h.eni = Some(eni.clone());
+                h.flushed = Some(crate::ids::unix_now());
+                let vip = h.vip;
+                landings.push(self.landing_for(vip, Some(eni)));
             }
         }
     }
@@ -229,6 +280,20 @@ impl World {
                 }
             }
             Change::EipCreate { eip } => self.eips.retain(|p| p.id != *eip),
+            Change::HaVipEipBind { eip, .. } => {
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Unbind;
+                    p.private_ip = None;
+                    p.havip = None;
+                }
+            }
+            Change::HaVipEipUnbind { eip, .. } => {
+                if let Some(p) = self.eips.iter_mut().find(|p| p.id == *eip) {
+                    p.status = EipStatus::Bind;
+                }
+            }
+            // A learned binding never fails.
+            Change::HaVipBind { .. } => {}
         }
     }
 }
