@@ -308,7 +308,8 @@ fn check_self_as_master_heals_a_havip_bound_elsewhere_through_the_gratuitous_arp
     node.record("default", KeepalivedState::Master);
     let run = node.run("check-self", &[]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(fake.calls_of("DescribeHaVips").len(), 1);
+    // check-self's own lookup (the reconcile it starts detached may already have made its own).
+    assert!(!fake.calls_of("DescribeHaVips").is_empty());
     wait_detached(&node, Duration::from_secs(30));
     let log = node.log_text();
     assert!(log.contains("event=reconcile"), "{log}");
