@@ -825,12 +825,12 @@ e2e_havip_field() {
 # lines.
 e2e_garps() {
     e2e_control GET state | jq -r --argjson s "${1:-0}" \
-        '.garps[]? | select(.unix_ms / 1000 >= $s) | "\(.unix_ms / 1000) \(.ip) \(.mac) \(.eni // "-") \(.verdict)"'
+        '.garps[]? | select(.time / 1000 >= $s) | "\(.time / 1000) \(.ip) \(.mac) \(.eni // "-") \(.verdict)"'
 }
 
 # e2e_havip_ignore_garps N : the VPC ignores the next N gratuitous ARPs for HAVIP addresses.
 e2e_havip_ignore_garps() {
-    e2e_control POST fault "{\"fault\": {\"kind\": \"ignore_garps\"}, \"count\": $1}" >/dev/null ||
+    e2e_control POST fault "{\"ignore_garps\": $1}" | grep -q '"ok"' ||
         e2e_fail "fake-vpc refused the ignore_garps fault"
     e2e_mark "ignore_garps_$1"
 }

@@ -26,7 +26,7 @@ describes=$(e2e_count_calls DescribeHaVips "$t0")
 [ "$describes" -ge 1 ] || e2e_fail "nobody asked DescribeHaVips whether the HAVIP followed"
 # The new master's vip-migrate saw the binding: its outcome is in its log.
 e2e_wait_until 15 "node $o's tcvip confirmed the binding" \
-    grep -q "bound to ${NODE_ENI[o]}" "$RUN_DIR/n$o/tcvip.log"
+    grep -q "event=havip_bound vip=$E2E_VIP havip=$E2E_HAVIP_ID eni=${NODE_ENI[o]} " "$RUN_DIR/n$o/tcvip.log"
 
 # The VPC followed node o's gratuitous ARP: the binding came after it became MASTER, and the
 # learned ARP was its MAC's.
