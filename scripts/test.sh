@@ -64,9 +64,10 @@ if [ "$e2e" != 0 ]; then
     if $root; then
         stage e2e tests/e2e/run.sh
         # FIFO mode (keepalived-fifo.conf, notify-action --fifo): election, crash, node down,
-        # API faults, split brain, three nodes, CVM role (about 3 min more).
+        # API faults, split brain, three nodes, CVM role, HAVIP crash and lost gratuitous ARP
+        # (about 4 min more).
         stage e2e-fifo tests/e2e/run.sh --no-build --mode fifo a-election b-crash b-node-down \
-            e-api-faults g-split-brain h-three-nodes i-cvm-role
+            e-api-faults g-split-brain h-three-nodes i-cvm-role t-havip-crash u-havip-lost-garp
     else
         echo
         echo "== e2e: FAILED: the end-to-end rehearsal needs root (sudo scripts/test.sh), or set TCVIP_E2E=0 to leave it out"
