@@ -20,6 +20,7 @@ mod exit_codes;
 mod fake_vpc_client;
 mod fifo;
 mod handoff;
+mod havip_ops;
 mod hostile;
 mod hostile_cloud;
 mod hostile_state;
