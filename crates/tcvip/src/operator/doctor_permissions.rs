@@ -398,6 +398,56 @@ mod tests {
         })
     }
 
+    fn actions(vips: &str) -> Vec<&'static str> {
+        let config = crate::config::Config::from_toml_str(
+            &format!("[failover]\nassign_if_unassigned = true\n{vips}"),
+            std::path::Path::new("/etc/tcvip.toml"),
+        )
+        .unwrap();
+        needed_actions(&config).iter().map(|n| n.action).collect()
+    }
+
+    #[test]
+    fn a_havip_needs_describe_ha_vips_and_no_migrate() {
+        const HAVIP: &str =
+            "[[vip]]\naddress = \"10.0.1.200\"\nkind = \"havip\"\nhavip_id = \"havip-ohz2bq4e\"\n";
+        const SECONDARY: &str = "[[vip]]\naddress = \"10.0.1.100\"\n";
+        assert_eq!(
+            actions(HAVIP),
+            [
+                "DescribeNetworkInterfaces",
+                "DescribeAddresses",
+                "DescribeHaVips"
+            ]
+        );
+        assert_eq!(
+            actions(&format!("{HAVIP}eip = \"eip-m44ku5d2\"\n")),
+            [
+                "DescribeNetworkInterfaces",
+                "DescribeVpcTaskResult",
+                "DescribeAddresses",
+                "DescribeHaVips",
+                "HaVipAssociateAddressIp",
+                "HaVipDisassociateAddressIp"
+            ]
+        );
+        // Beside a secondary IP: both kinds' actions; the EIP actions of the one with an eip.
+        assert_eq!(
+            actions(&format!("{SECONDARY}eip = \"eip-m44ku5d2\"\n{HAVIP}")),
+            [
+                "DescribeNetworkInterfaces",
+                "MigratePrivateIpAddress",
+                "DescribeVpcTaskResult",
+                "DescribeAddresses",
+                "DescribeHaVips",
+                "AssociateAddress",
+                "DisassociateAddress",
+                "DescribeTaskResult",
+                "AssignPrivateIpAddresses"
+            ]
+        );
+    }
+
     #[test]
     fn only_the_two_cam_codes_are_refusals() {
         for code in CAM_REFUSALS {
