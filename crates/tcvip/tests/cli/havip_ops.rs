@@ -132,6 +132,25 @@ fn eip_associate_on_a_havip_refuses_an_eip_bound_elsewhere_and_a_wrong_havip() {
     assert!(fake.calls_of("DisassociateAddress").is_empty());
     assert_eq!(eip_of(&fake, "eip-demo0003").0, "BIND");
 
+    // A HAVIP that has another EIP keeps it: refused, naming the unbind.
+    let fake2 = start(
+        &topology(
+            "address_ip = \"198.19.0.11\"\n\n[[eip]]\nid = \"eip-demo0004\"\nip = \"198.19.0.13\"\n",
+        ),
+        Duration::from_millis(100),
+    );
+    let node2 = havip_node(&fake2, "ins-node0001", "");
+    let run = node2.run("tcvip", &["eip", "associate", "--eip", "eip-demo0004"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("already has the EIP 198.19.0.11")
+            && run.stderr.contains("tcvip eip disassociate"),
+        "{}",
+        run.stderr
+    );
+    assert!(fake2.calls_of("HaVipAssociateAddressIp").is_empty());
+    assert!(fake2.calls_of("HaVipDisassociateAddressIp").is_empty());
+
     // A havip_id the cloud does not know: a configuration error naming the fix.
     let node = Node::new(
         &fake,
@@ -148,6 +167,20 @@ fn eip_associate_on_a_havip_refuses_an_eip_bound_elsewhere_and_a_wrong_havip() {
         run.stderr
     );
     assert!(fake.calls_of("HaVipAssociateAddressIp").is_empty());
+}
+
+#[test]
+fn eip_associate_allocate_on_a_havip_buys_one_and_binds_it_to_the_havip() {
+    let fake = start(&topology(""), Duration::from_millis(100));
+    let node = havip_node(&fake, "ins-node0001", "");
+    let run = node.run("tcvip", &["eip", "associate", "--allocate"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(fake.calls_of("AllocateAddresses").len(), 1);
+    let calls = fake.calls_of("HaVipAssociateAddressIp");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let address = calls[0].params["AddressIp"].as_str().unwrap().to_owned();
+    assert_eq!(havip_address(&node), address);
+    assert!(fake.calls_of("AssociateAddress").is_empty());
 }
 
 #[test]
@@ -266,6 +299,16 @@ fn doctor_probes_the_havip_eip_actions_and_cam_policy_lists_them() {
     assert!(f.contains("fix: grant vpc:HaVipAssociateAddressIp"), "{f}");
     assert!(finding(&run, "vpc:HaVipDisassociateAddressIp").starts_with("ok"));
     assert!(finding(&run, "eip-demo0002 is the EIP of havip-demo0001").starts_with("ok"));
+    // An EIP that is not on the HAVIP: a warning naming `tcvip eip associate`.
+    fake.clear_faults();
+    let other = havip_node(&fake, "ins-node0001", "eip = \"eip-demo0003\"\n");
+    let run = doctor(&other, &healthy_conf(), &havip_instance(), "2.2.7", &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = finding(&run, "eip-demo0003 is not the EIP of havip-demo0001");
+    assert!(
+        f.contains("\nwarn    eip") && f.contains("fix: `tcvip eip associate --vip 198.18.1.200`"),
+        "{f}"
+    );
     // The probes changed nothing.
     assert_eq!(
         eip_of(&fake, "eip-demo0002"),
