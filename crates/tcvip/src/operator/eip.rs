@@ -12,6 +12,11 @@
 //! when the cloud dropped it; check-self as MASTER looks at it once per `check.cloud_ttl_s` and
 //! starts that repair (a reconcile run, at most once per `check.reconcile_cooldown_s`) when it
 //! is off. An EIP bound to some other address is never taken: that is reported, not changed.
+//!
+//! A `kind = "havip"` VIP's EIP belongs to the HAVIP, not to an ENI: HaVipAssociateAddressIp
+//! (named by the EIP's address) / HaVipDisassociateAddressIp, polled with DescribeVpcTaskResult
+//! and verified with DescribeHaVips ([`crate::operator::havip`]). It stays on the HAVIP whichever
+//! ENI the VPC routes the HAVIP to, so the hooks above only bind it when it is off the HAVIP.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
