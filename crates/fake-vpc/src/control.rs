@@ -3,13 +3,15 @@
 //!
 //! | Request | Effect / answer |
 //! |---|---|
-//! | `GET /_control/state` | JSON: `ips` (ip → `{eni, state, primary}`), `enis`, `eips`, `havips`, `instances`, `tasks`, `lag_ms`, `metadata_available`, `faults`, `calls` (count) |
+//! | `GET /_control/state` | JSON: `ips` (ip → `{eni, state, primary}`), `enis`, `eips`, `havips`, `instances`, `tasks`, `lag_ms`, `metadata_available`, `faults`, `calls` (count), `havip_learn_ms`, `ignore_garps` (count left), `garps` (the GARPs seen, oldest first, at most 1000: `{seq, time (unix ms), ip, mac, eni, havip, via, verdict}`) |
 //! | `GET /_control/holder/<ip>` | text: the holder ENI id and the IP state (`eni-node0001 AVAILABLE`), or `none` |
 //! | `GET /_control/calls` | JSON array of call records (as in the calls log) |
 //! | `POST /_control/clear-calls` | forget recorded calls |
-//! | `POST /_control/fault` | body `{"action": "MigratePrivateIpAddress" \| null, "count": 1, "fault": F}`; F is `{"kind":"api_error","code":"...","message":"..."}`, `{"kind":"http500"}`, `{"kind":"garbage"}`, `{"kind":"delay","ms":N}` or `{"kind":"drop"}`; `"action":"metadata"` targets metadata requests |
+//! | `POST /_control/fault` | body `{"action": "MigratePrivateIpAddress" \| null, "count": 1, "fault": F}`; F is `{"kind":"api_error","code":"...","message":"..."}`, `{"kind":"http500"}`, `{"kind":"garbage"}`, `{"kind":"delay","ms":N}` or `{"kind":"drop"}`; `"action":"metadata"` targets metadata requests. Or body `{"ignore_garps": N}`: the next N GARPs that would bind a HAVIP are seen but ignored (verdict `ignored`; replaces the count left) |
+//! | `POST /_control/garp` | body `{"ip": "198.18.1.200", "mac": "52:54:00:00:01:11"}`: the VPC sees a gratuitous ARP for `ip` from `mac` (as from `--garp-listen`); answers its record `{seq, time, ip, mac, eni, havip, via: "control", verdict}` |
+//! | `POST /_control/havip-learn` | body `{"ms": N}`: the HAVIP learning delay from now on |
 //! | `POST /_control/deny` | body `{"actions": ["MigratePrivateIpAddress", ...], "code": C}`: every later call of those actions, by any key or role of the account, is refused as CAM refuses it (`C`: `AuthFailure.UnauthorizedOperation`, the default, or `UnauthorizedOperation`); see `deny.rs` |
-//! | `POST /_control/clear-faults` | drop queued faults and CAM refusals |
+//! | `POST /_control/clear-faults` | drop queued faults, CAM refusals and the `ignore_garps` count |
 //! | `POST /_control/lag` | body `{"ms": N}` |
 //! | `POST /_control/fail-next-task` | the next task ends FAILED |
 //! | `POST /_control/metadata` | body `{"available": true\|false}` |
@@ -26,6 +28,7 @@ use serde_json::{Value, json};
 
 use crate::faults::{FaultJson, FaultSpec};
 use crate::http::{Reply, Request};
+use crate::net::Mac;
 use crate::shared::Shared;
 
 fn bad(msg: impl Into<String>) -> Reply {
@@ -70,6 +73,33 @@ struct DenyBody {
 #[serde(deny_unknown_fields)]
 struct LagBody {
     ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IgnoreGarpsBody {
+    ignore_garps: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GarpBody {
+    ip: String,
+    mac: String,
+}
+
+fn garp(shared: &Shared, b: &GarpBody) -> Reply {
+    let Ok(ip) = b.ip.parse::<Ipv4Addr>() else {
+        return bad(format!("ip {:?} is not an IPv4 address", b.ip));
+    };
+    let Ok(mac) = b.mac.parse::<Mac>() else {
+        return bad(format!(
+            "mac {:?} is not a MAC address; write it as 52:54:00:00:01:11",
+            b.mac
+        ));
+    };
+    let record = shared.garp(ip, mac, "control");
+    Reply::json(&json!(record))
 }
 
 #[derive(Deserialize)]
@@ -134,6 +164,29 @@ pub(crate) fn handle(shared: &Shared, req: &Request) -> Reply {
             shared.clear_calls();
             ok()
         }
+        ("POST", "/fault")
+            if serde_json::from_slice::<Value>(&req.body)
+                .is_ok_and(|v| v.get("ignore_garps").is_some()) =>
+        {
+            match body::<IgnoreGarpsBody>(req) {
+                Ok(b) => {
+                    shared.world().set_ignore_garps(b.ignore_garps);
+                    ok()
+                }
+                Err(r) => r,
+            }
+        }
+        ("POST", "/garp") => match body::<GarpBody>(req) {
+            Ok(b) => garp(shared, &b),
+            Err(r) => r,
+        },
+        ("POST", "/havip-learn") => match body::<LagBody>(req) {
+            Ok(b) => {
+                shared.world().set_havip_learn(Duration::from_millis(b.ms));
+                ok()
+            }
+            Err(r) => r,
+        },
         ("POST", "/fault") => match body::<FaultBody>(req) {
             Ok(b) => {
                 shared.inject(FaultSpec {

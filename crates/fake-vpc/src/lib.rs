@@ -30,15 +30,29 @@
 //!   hold the IP → `UnauthorizedOperation.AttachmentNotFound`; ENIs in different subnets →
 //!   `UnsupportedOperation`; primary IP → `UnsupportedOperation.PrimaryIp`; `Limit` above 100 →
 //!   `InvalidParameterValue.Range`; more than 100 ids → `InvalidParameterValue.LimitExceeded`;
-//!   unknown task → `ResourceNotFound`; ENI/ HAVIP actions on a busy IP →
+//!   unknown task → `ResourceNotFound`; HAVIP EIP already bound → `UnsupportedOperation.BindEIP`,
+//!   none to unbind → `UnsupportedOperation.UnbindEIP`; ENI/ HAVIP actions on a busy IP →
 //!   `UnsupportedOperation.MutexOperationTaskRunning`, EIP actions on a busy EIP or IP →
 //!   `OperationDenied.MutexTaskRunning` (each action's documented code); a region other than
 //!   the topology's → `UnsupportedRegion`; wrong JSON type → `InvalidParameterValue`; malformed
 //!   id or IP → `InvalidParameterValue.Malformed`.
 //! - **Data-plane hook** (`on_change`): argv (no shell) plus the IP, the new holder ENI
 //!   (`none` when released) and that ENI's instance primary IP (`none` if detached); run on
-//!   every landing (migrate, assign, unassign) in order, and once at start for every secondary
-//!   IP so the data plane starts consistent.
+//!   every landing (migrate, assign, unassign, a HAVIP binding learned from a GARP) in order,
+//!   and once at start for every secondary IP and bound HAVIP so the data plane starts
+//!   consistent.
+//! - **HAVIPs** (`world/garp.rs`, [`garp`]): a gratuitous ARP (sender IP == target IP) for a
+//!   HAVIP's address from the MAC of an ENI in its VPC binds the HAVIP to that ENI after
+//!   [`Options::havip_learn`] (`--havip-learn-ms`, default 1000), as a pending change landed
+//!   like the others; a later GARP for the same HAVIP from another ENI before then supersedes it
+//!   (the last GARP wins; a repeat from the same ENI does not restart the delay). A changed binding sets `FlushedTime` and runs the hook. GARPs come from
+//!   `POST /_control/garp` / [`FakeVpcHandle::garp`] or from [`Options::garp_listen`]
+//!   interfaces (`--garp-listen IFACE`: an `AF_PACKET` socket per interface, root or
+//!   `CAP_NET_RAW`, a thread each). Each one gets a verdict (`learned`, `ignored` by the
+//!   `ignore_garps` fault, `unknown-mac`, `not-a-havip`, later `superseded`), is listed under
+//!   `garps` in `/_control/state` and, in the binary, logged to stdout as
+//!   `garp ip=IP mac=MAC eni=ENI|none verdict=V`. HaVipAssociateAddressIp /
+//!   HaVipDisassociateAddressIp bind and unbind a HAVIP's EIP as DescribeVpcTaskResult tasks.
 //! - **Records**: every API call (time, action, parameters, caller SecretId, outcome code,
 //!   latency) in [`FakeVpcHandle::calls`] and, with `calls_log`, as JSON lines. Never secrets,
 //!   never the Authorization header.
@@ -50,6 +64,7 @@ mod calls;
 pub mod control;
 mod deny;
 mod faults;
+pub mod garp;
 mod hook;
 pub mod http;
 mod ids;

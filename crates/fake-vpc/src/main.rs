@@ -3,10 +3,12 @@
 //! ```text
 //! fake-vpc --topology FILE [--listen ADDR] [--lag-ms N] [--calls-log FILE]
 //!          [--credential-lifetime-s N] [--tls-listen ADDR [--tls-cert-out PATH]]
-//!          [--on-change CMD ARGS...]
+//!          [--havip-learn-ms N] [--garp-listen IFACE]... [--on-change CMD ARGS...]
 //! ```
 //! Prints `listening on ADDR` to stdout once it serves (and, with `--tls-listen`, a second line
-//! `tls listening on ADDR`); runs until killed.
+//! `tls listening on ADDR`), then a line per gratuitous ARP seen
+//! (`garp ip=IP mac=MAC eni=ENI|none verdict=learned|ignored|unknown-mac|not-a-havip|superseded`);
+//! runs until killed.
 //! The control endpoint is on the same listener under `/_control/` (see the crate docs).
 
 use std::io::Write;
@@ -50,10 +52,20 @@ struct Cli {
     /// Write the PEM of the CA that signed the TLS certificate here (for a client's ca_file).
     #[arg(long, value_name = "PATH", requires = "tls_listen")]
     tls_cert_out: Option<PathBuf>,
+    /// How long after a gratuitous ARP for a HAVIP's address the HAVIP is bound to the ENI
+    /// with the sender's MAC (the last GARP wins).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    havip_learn_ms: u64,
+    /// Listen for gratuitous ARPs on IFACE (repeatable; an AF_PACKET socket: needs root or
+    /// CAP_NET_RAW). In a rehearsal: the router's links to the nodes.
+    #[arg(long, value_name = "IFACE")]
+    garp_listen: Vec<String>,
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let topology = Topology::load(&cli.topology).context("loading the topology")?;
+    // Held until the `listening on` line is out, so that a GARP line cannot come first.
+    let mut out = std::io::stdout().lock();
     let handle = FakeVpc::start(
         topology,
         Options {
@@ -63,6 +75,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             on_change: cli.on_change,
             credential_lifetime: Duration::from_secs(cli.credential_lifetime_s),
             tls_listen: cli.tls_listen,
+            havip_learn: Duration::from_millis(cli.havip_learn_ms),
+            garp_listen: cli.garp_listen,
+            log_garps: true,
             ..Options::default()
         },
     )
@@ -70,7 +85,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let (Some(path), Some(pem)) = (&cli.tls_cert_out, handle.ca_pem()) {
         std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
     }
-    let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {}", handle.addr()).context("writing to stdout")?;
     if let Some(addr) = handle.tls_addr() {
         writeln!(out, "tls listening on {addr}").context("writing to stdout")?;

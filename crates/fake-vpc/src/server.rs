@@ -11,10 +11,11 @@ use crate::calls::{CallRecord, MetadataRecord};
 use crate::faults::FaultSpec;
 use crate::hook::Hook;
 use crate::http::{Handler, Reply, Request, Server};
+use crate::net::Mac;
 use crate::shared::Shared;
 use crate::tls::TlsIdentity;
 use crate::topology::{Topology, TopologyError};
-use crate::world::{IpState, World};
+use crate::world::{GarpRecord, IpState, World};
 use crate::{api, control, metadata};
 
 /// How the simulator runs.
@@ -36,6 +37,12 @@ pub struct Options {
     /// Also serve the same API over TLS here, with a certificate made at start (see
     /// [`FakeVpcHandle::ca_pem`]).
     pub tls_listen: Option<SocketAddr>,
+    /// How long after a gratuitous ARP a HAVIP is bound to its sender; default 1 s.
+    pub havip_learn: Duration,
+    /// Listen for gratuitous ARPs on these interfaces (AF_PACKET: root or CAP_NET_RAW).
+    pub garp_listen: Vec<String>,
+    /// Print a line per GARP seen to stdout (`garp ip=... mac=... eni=... verdict=...`).
+    pub log_garps: bool,
 }
 
 impl Default for Options {
@@ -48,6 +55,9 @@ impl Default for Options {
             credential_lifetime: Duration::from_secs(3600),
             hook_timeout: Duration::from_secs(10),
             tls_listen: None,
+            havip_learn: Duration::from_secs(1),
+            garp_listen: Vec::new(),
+            log_garps: false,
         }
     }
 }
@@ -73,6 +83,8 @@ pub enum StartError {
     Tls(String),
     #[error("starting a thread: {0}")]
     Thread(std::io::Error),
+    #[error(transparent)]
+    GarpListen(#[from] crate::garp::ListenError),
 }
 
 struct Router(Arc<Shared>);
@@ -103,6 +115,13 @@ impl FakeVpc {
         let mut world = World::from_topology(&topology);
         world.set_lag(options.lag);
         world.set_credential_lifetime(options.credential_lifetime);
+        world.set_havip_learn(options.havip_learn);
+        // Every interface is opened before anything serves, so a bad one is a start error.
+        let garp_sockets = options
+            .garp_listen
+            .iter()
+            .map(|iface| Ok((iface.clone(), crate::garp::open(iface)?)))
+            .collect::<Result<Vec<_>, crate::garp::ListenError>>()?;
         let calls_log = match &options.calls_log {
             None => None,
             Some(path) => Some(
@@ -128,10 +147,15 @@ impl FakeVpc {
                 for (ip, eni, _) in world.secondary_ips() {
                     hook.fire(&world.landing_for(ip, Some(&eni)));
                 }
+                for h in world.havips() {
+                    if let Some(eni) = &h.eni {
+                        hook.fire(&world.landing_for(h.vip, Some(eni)));
+                    }
+                }
                 Some(hook)
             }
         };
-        let shared = Arc::new(Shared::new(world, calls_log, hook));
+        let shared = Arc::new(Shared::new(world, calls_log, hook, options.log_garps));
         let server = Server::start(options.listen, Arc::new(Router(Arc::clone(&shared)))).map_err(
             |source| StartError::Bind {
                 addr: options.listen,
@@ -162,11 +186,22 @@ impl FakeVpc {
                 })
                 .map_err(StartError::Thread)?
         };
+        let mut garp_listeners = Vec::new();
+        for (iface, fd) in garp_sockets {
+            match crate::garp::spawn(Arc::clone(&shared), iface, fd) {
+                Ok(t) => garp_listeners.push(t),
+                Err(e) => {
+                    shared.stop();
+                    return Err(StartError::Thread(e));
+                }
+            }
+        }
         Ok(FakeVpcHandle {
             shared,
             server,
             tls,
             ticker: Some(ticker),
+            garp_listeners,
         })
     }
 }
@@ -178,6 +213,7 @@ pub struct FakeVpcHandle {
     server: Server,
     tls: Option<(Server, TlsIdentity)>,
     ticker: Option<JoinHandle<()>>,
+    garp_listeners: Vec<JoinHandle<()>>,
 }
 
 impl FakeVpcHandle {
@@ -305,6 +341,22 @@ impl FakeVpcHandle {
         self.shared.world().set_metadata_available(available);
     }
 
+    /// Sees a gratuitous ARP for `ip` from `mac`, as `POST /_control/garp` does; returns its
+    /// record (the verdict says whether it will bind the HAVIP).
+    pub fn garp(&self, ip: Ipv4Addr, mac: Mac) -> GarpRecord {
+        self.shared.garp(ip, mac, "control")
+    }
+
+    /// The next `n` GARPs that would be learned are ignored (the `ignore_garps` fault).
+    pub fn ignore_garps(&self, n: u32) {
+        self.shared.world().set_ignore_garps(n);
+    }
+
+    /// Sets how long after a gratuitous ARP a HAVIP is bound.
+    pub fn set_havip_learn(&self, d: Duration) {
+        self.shared.world().set_havip_learn(d);
+    }
+
     /// Sets the lifetime of temporary credentials issued from now on.
     pub fn set_credential_lifetime(&self, lifetime: Duration) {
         self.shared.world().set_credential_lifetime(lifetime);
@@ -319,6 +371,9 @@ impl Drop for FakeVpcHandle {
             s.stop();
         }
         if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+        for t in self.garp_listeners.drain(..) {
             let _ = t.join();
         }
     }

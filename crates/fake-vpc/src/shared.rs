@@ -5,17 +5,19 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api_error::ApiError;
 use crate::calls::{CallRecord, MetadataRecord};
 use crate::deny::Denials;
 use crate::faults::{Fault, FaultSpec, Faults};
 use crate::hook::Hook;
+use crate::net::Mac;
 use crate::ratelimit::RateLimiter;
-use crate::world::World;
+use crate::world::{GarpRecord, World};
 
 /// State shared by the connection threads, the ticker and the handle.
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub(crate) struct Shared {
     calls_log: Mutex<Option<File>>,
     limiter: Mutex<RateLimiter>,
     hook: Option<Hook>,
+    /// Print a line per GARP seen to stdout (the binary's log).
+    log_garps: bool,
     stopping: AtomicBool,
     wake_lock: Mutex<()>,
     wake: Condvar,
@@ -39,7 +43,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(world: World, calls_log: Option<File>, hook: Option<Hook>) -> Shared {
+    pub fn new(
+        world: World,
+        calls_log: Option<File>,
+        hook: Option<Hook>,
+        log_garps: bool,
+    ) -> Shared {
         Shared {
             world: Mutex::new(world),
             faults: Mutex::default(),
@@ -49,6 +58,7 @@ impl Shared {
             calls_log: Mutex::new(calls_log),
             limiter: Mutex::default(),
             hook,
+            log_garps,
             stopping: AtomicBool::new(false),
             wake_lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -75,6 +85,30 @@ impl Shared {
         drop(self.world_advanced(Instant::now()));
     }
 
+    /// Sees a gratuitous ARP for `ip` from `mac` (`via`: `control` or the interface); logs
+    /// it (and any GARP it superseded) and returns its record.
+    pub fn garp(&self, ip: Ipv4Addr, mac: Mac, via: &str) -> GarpRecord {
+        let now = Instant::now();
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let (record, superseded) = self
+            .world_advanced(now)
+            .see_garp(ip, mac, via, now, unix_ms);
+        if self.log_garps {
+            let mut out = std::io::stdout().lock();
+            for r in superseded.iter().chain([&record]) {
+                // The log is best effort: a closed stdout must not stop the simulator.
+                let _ = writeln!(out, "{}", r.log_line());
+            }
+            let _ = out.flush();
+        }
+        // A zero learning delay lands at once.
+        self.advance_now();
+        record
+    }
+
     pub fn take_fault(&self, action: &str) -> Option<Fault> {
         lock(&self.faults).take(action, false)
     }
@@ -90,6 +124,7 @@ impl Shared {
     /// Drops every queued fault and every CAM refusal.
     pub fn clear_faults(&self) {
         lock(&self.faults).clear();
+        self.world().set_ignore_garps(0);
         lock(&self.denials).clear();
     }
 

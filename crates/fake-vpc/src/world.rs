@@ -4,7 +4,7 @@
 //! unbind) become [`Pending`] operations due at `now + lag`; [`World::advance`] lands every due
 //! operation and reports which IPs changed holder, so the server can run the data-plane hook.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
@@ -13,9 +13,11 @@ use serde_json::Value;
 use crate::ids;
 use crate::topology::{EipOnMigrate, KeySpec, Topology};
 
+mod garp;
 mod resources;
 mod tasks;
 
+pub use garp::{MAX_GARP_RECORDS, MAX_HAVIP_LEARN};
 pub use resources::*;
 
 /// The longest landing lag accepted (longer values are clamped).
@@ -49,6 +51,12 @@ pub struct World {
     pub(crate) created_unix: i64,
     /// Assign's ClientToken → (parameters, response) for idempotent replays.
     pub(crate) client_tokens: HashMap<String, (Value, Value)>,
+    /// How long after a learned GARP a HAVIP is bound.
+    pub(crate) havip_learn: Duration,
+    /// GARPs the `ignore_garps` fault will still ignore.
+    pub(crate) ignore_garps: u32,
+    pub(crate) garps: VecDeque<GarpRecord>,
+    pub(crate) next_garp: u64,
 }
 
 /// Why a direct state change was refused.
@@ -160,6 +168,7 @@ impl World {
                     subnet: h.subnet.clone(),
                     eni: h.eni.clone(),
                     address_ip: h.address_ip,
+                    flushed: None,
                 })
                 .collect(),
             keys: t.keys.clone(),
@@ -175,6 +184,10 @@ impl World {
             credential_lifetime: Duration::from_secs(3600),
             created_unix: ids::unix_now(),
             client_tokens: HashMap::new(),
+            havip_learn: Duration::from_secs(1),
+            ignore_garps: 0,
+            garps: VecDeque::new(),
+            next_garp: 0,
         };
         // An EIP a HAVIP's `address_ip` names is bound to that HAVIP.
         for h in &t.havips {
@@ -461,6 +474,9 @@ impl World {
             "instances": self.instances,
             "tasks": tasks,
             "pending": self.pending.len(),
+            "havip_learn_ms": u64::try_from(self.havip_learn.as_millis()).unwrap_or(u64::MAX),
+            "ignore_garps": self.ignore_garps,
+            "garps": self.garps,
         })
     }
 }

@@ -49,7 +49,10 @@ fn havip_json(w: &World, h: &HaVip) -> Value {
         "HaVipAssociationSet": [],
         "CheckAssociate": false,
         "CdcId": "",
-        "FlushedTime": "0000-00-00 00:00:00",
+        "FlushedTime": h
+            .flushed
+            .map(ids::api_time)
+            .unwrap_or_else(|| "0000-00-00 00:00:00".to_string()),
         "TagSet": [],
     })
 }

@@ -135,6 +135,69 @@ pub struct HaVip {
     pub subnet: String,
     pub eni: Option<String>,
     pub address_ip: Option<Ipv4Addr>,
+    /// When the binding last changed (unix seconds; `FlushedTime`), `None` never.
+    pub flushed: Option<i64>,
+}
+
+/// What the VPC made of one gratuitous ARP (GARP) it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GarpVerdict {
+    /// For a HAVIP's address from an ENI of its VPC: binds after the learning delay (unless a
+    /// later GARP for the same HAVIP supersedes it first).
+    Learned,
+    /// Seen but dropped by the `ignore_garps` fault.
+    Ignored,
+    /// For a HAVIP's address, but from a MAC no ENI of the HAVIP's VPC has.
+    UnknownMac,
+    /// For an address that is no HAVIP's (e.g. a node's own or a secondary IP).
+    NotAHavip,
+    /// Was `Learned`, but a later GARP for the same HAVIP came before the delay elapsed.
+    Superseded,
+}
+
+impl GarpVerdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GarpVerdict::Learned => "learned",
+            GarpVerdict::Ignored => "ignored",
+            GarpVerdict::UnknownMac => "unknown-mac",
+            GarpVerdict::NotAHavip => "not-a-havip",
+            GarpVerdict::Superseded => "superseded",
+        }
+    }
+}
+
+/// One GARP seen (control endpoint or `--garp-listen`), as `/_control/state` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GarpRecord {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// When it was seen, unix milliseconds.
+    pub time: u64,
+    pub ip: Ipv4Addr,
+    /// Lower-case, as on the wire.
+    pub mac: String,
+    /// The ENI with that MAC (in the HAVIP's VPC for a HAVIP address).
+    pub eni: Option<String>,
+    /// The HAVIP whose address it is.
+    pub havip: Option<String>,
+    /// Where it came from: `control` or the interface name.
+    pub via: String,
+    pub verdict: GarpVerdict,
+}
+
+impl GarpRecord {
+    /// The stdout log line: `garp ip=... mac=... eni=...|none verdict=...`.
+    pub fn log_line(&self) -> String {
+        format!(
+            "garp ip={} mac={} eni={} verdict={}",
+            self.ip,
+            self.mac,
+            self.eni.as_deref().unwrap_or("none"),
+            self.verdict.as_str()
+        )
+    }
 }
 
 /// Temporary credentials issued through the metadata service. Redacted in `Debug`.
@@ -233,12 +296,19 @@ pub enum Change {
         havip: String,
         eip: String,
     },
+    /// A learned GARP: the HAVIP now routes to `eni` (and its instance).
+    HaVipBind {
+        havip: String,
+        eni: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub enum TaskRef {
     Vpc(String),
     Eip(u64),
+    /// A HAVIP binding learned from the GARP with this sequence number (no task to poll).
+    Garp(u64),
 }
 
 /// An accepted asynchronous write that has not landed yet.

@@ -50,7 +50,8 @@ impl World {
                 | Change::EipUnbind { .. }
                 | Change::EipCreate { .. }
                 | Change::HaVipEipBind { .. }
-                | Change::HaVipEipUnbind { .. } => {}
+                | Change::HaVipEipUnbind { .. }
+                | Change::HaVipBind { .. } => {}
             }
         }
         let fail = self.take_fail();
@@ -138,6 +139,7 @@ impl World {
                         t.status = status;
                     }
                 }
+                TaskRef::Garp(_) => {}
             }
         }
         landings
@@ -239,6 +241,19 @@ impl World {
                     h.address_ip = None;
                 }
             }
+            Change::HaVipBind { havip, eni } => {
+                let Some(h) = self.havips.iter_mut().find(|h| h.id == *havip) else {
+                    return;
+                };
+                // A GARP from the ENI already bound changes nothing (no drift, no hook).
+                if h.eni.as_deref() == Some(eni.as_str()) {
+                    return;
+                }
+                h.eni = Some(eni.clone());
+                h.flushed = Some(crate::ids::unix_now());
+                let vip = h.vip;
+                landings.push(self.landing_for(vip, Some(eni)));
+            }
         }
     }
 
@@ -277,6 +292,8 @@ impl World {
                     p.status = EipStatus::Bind;
                 }
             }
+            // A learned binding never fails.
+            Change::HaVipBind { .. } => {}
         }
     }
 }

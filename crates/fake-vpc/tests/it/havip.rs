@@ -1,6 +1,7 @@
-//! HAVIPs: the EIP of a HAVIP (HaVipAssociateAddressIp / HaVipDisassociateAddressIp).
+//! HAVIPs: the EIP of a HAVIP (HaVipAssociateAddressIp / HaVipDisassociateAddressIp), and
+//! the binding learned from gratuitous ARPs (`/_control/garp`, `--garp-listen`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fake_vpc::{FakeVpc, FakeVpcHandle, Options};
 use serde_json::{Value, json};
@@ -224,4 +225,249 @@ fn havip_eip_actions_have_their_rate_limits() {
         fake_vpc::api::rate_limit("HaVipDisassociateAddressIp"),
         Some(20)
     );
+}
+
+const NODE1_MAC: &str = "52:54:00:00:01:11";
+const NODE2_MAC: &str = "52:54:00:00:01:12";
+const HAVIP_VIP: &str = "198.18.1.200";
+const NEVER: &str = "0000-00-00 00:00:00";
+
+fn learning(ms: u64) -> Options {
+    Options {
+        havip_learn: Duration::from_millis(ms),
+        ..Options::default()
+    }
+}
+
+/// `POST /_control/garp`; returns the record.
+fn garp(h: &FakeVpcHandle, ip: &str, mac: &str) -> Value {
+    let r = post(
+        h.addr(),
+        "/_control/garp",
+        &json!({"ip": ip, "mac": mac}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+fn state(h: &FakeVpcHandle) -> Value {
+    get(h.addr(), "/_control/state").unwrap().json()
+}
+
+fn verdicts(h: &FakeVpcHandle) -> Vec<String> {
+    state(h)["garps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["verdict"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_garp_binds_the_havip_after_the_learning_delay() {
+    let h = start_havip(learning(400));
+    let v = havip(&h, "havip-demo0001");
+    assert_eq!(v["State"], "UNBIND");
+    assert_eq!(v["FlushedTime"], NEVER);
+    let t0 = Instant::now();
+    let g = garp(&h, HAVIP_VIP, NODE1_MAC);
+    assert_eq!(g["verdict"], "learned", "{g}");
+    assert_eq!(g["eni"], "eni-node0001");
+    assert_eq!(g["havip"], "havip-demo0001");
+    assert_eq!(g["via"], "control");
+    // Not yet: the VPC has not learned it.
+    let v = havip(&h, "havip-demo0001");
+    assert_eq!(v["State"], "UNBIND", "{v}");
+    assert_eq!(v["NetworkInterfaceId"], "");
+    assert_eq!(v["InstanceId"], "");
+    assert!(eventually(
+        || havip(&h, "havip-demo0001")["State"] == "AVAILABLE"
+    ));
+    assert!(t0.elapsed() >= Duration::from_millis(400));
+    let v = havip(&h, "havip-demo0001");
+    assert_eq!(v["NetworkInterfaceId"], "eni-node0001", "{v}");
+    assert_eq!(v["InstanceId"], "ins-node0001");
+    assert_ne!(v["FlushedTime"], NEVER);
+    assert_eq!(v["FlushedTime"].as_str().unwrap().len(), 19, "{v}");
+    let r = api(
+        &h,
+        "DescribeHaVips",
+        json!({"Filters": [{"Name": "havip-association.instance-id", "Values": ["ins-node0001"]}]}),
+    );
+    assert_eq!(r["HaVipSet"][0]["HaVipId"], "havip-demo0001", "{r}");
+    let s = state(&h);
+    assert_eq!(s["havip_learn_ms"], 400);
+    assert_eq!(s["garps"][0]["ip"], HAVIP_VIP);
+    assert_eq!(s["garps"][0]["mac"], NODE1_MAC);
+    assert!(s["garps"][0]["time"].as_u64().unwrap() > 1_700_000_000_000);
+}
+
+#[test]
+fn the_last_garp_wins_and_a_superseded_one_never_binds() {
+    let h = start_havip(learning(300));
+    garp(&h, HAVIP_VIP, NODE1_MAC);
+    std::thread::sleep(Duration::from_millis(100));
+    garp(&h, HAVIP_VIP, NODE2_MAC);
+    // Node 1's delay elapses first, but it was superseded: no binding to node 1, ever.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = havip(&h, "havip-demo0001");
+        assert_ne!(v["NetworkInterfaceId"], "eni-node0001", "{v}");
+        if v["NetworkInterfaceId"] == "eni-node0002" {
+            assert_eq!(v["InstanceId"], "ins-node0002");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never bound: {v}");
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    assert_eq!(verdicts(&h), ["superseded", "learned"]);
+    // Back to node 1 (a failover back): rebinds, FlushedTime moves on.
+    garp(&h, HAVIP_VIP, NODE1_MAC);
+    assert!(eventually(
+        || havip(&h, "havip-demo0001")["NetworkInterfaceId"] == "eni-node0001"
+    ));
+}
+
+#[test]
+fn ignore_garps_fault_drops_the_next_garps() {
+    let h = start_havip(learning(100));
+    let r = post(h.addr(), "/_control/fault", r#"{"ignore_garps": 2}"#).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(state(&h)["ignore_garps"], 2);
+    assert_eq!(garp(&h, HAVIP_VIP, NODE1_MAC)["verdict"], "ignored");
+    assert_eq!(garp(&h, HAVIP_VIP, NODE1_MAC)["verdict"], "ignored");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(havip(&h, "havip-demo0001")["State"], "UNBIND");
+    assert_eq!(garp(&h, HAVIP_VIP, NODE1_MAC)["verdict"], "learned");
+    assert!(eventually(
+        || havip(&h, "havip-demo0001")["State"] == "AVAILABLE"
+    ));
+    // clear-faults drops a count left.
+    h.ignore_garps(5);
+    assert_ok_reply(post(h.addr(), "/_control/clear-faults", "").unwrap());
+    assert_eq!(state(&h)["ignore_garps"], 0);
+    // A bad body is refused, naming the problem.
+    let r = post(h.addr(), "/_control/fault", r#"{"ignore_garps": -1}"#).unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+fn assert_ok_reply(r: Raw) {
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn garps_from_unknown_macs_or_for_other_addresses_bind_nothing() {
+    let h = start_havip(learning(0));
+    let g = garp(&h, HAVIP_VIP, "52:54:00:00:09:99");
+    assert_eq!(g["verdict"], "unknown-mac", "{g}");
+    assert_eq!(g["eni"], Value::Null);
+    let g = garp(&h, "198.18.1.11", NODE1_MAC);
+    assert_eq!(g["verdict"], "not-a-havip", "{g}");
+    assert_eq!(g["eni"], "eni-node0001");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(havip(&h, "havip-demo0001")["State"], "UNBIND");
+    // Malformed bodies get 400 naming the field.
+    let r = post(
+        h.addr(),
+        "/_control/garp",
+        r#"{"ip": "198.18.1.300", "mac": "52:54:00:00:01:11"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("198.18.1.300"), "{}", r.text());
+    let r = post(
+        h.addr(),
+        "/_control/garp",
+        r#"{"ip": "198.18.1.200", "mac": "nope"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("MAC"), "{}", r.text());
+}
+
+#[test]
+fn a_learned_binding_runs_the_on_change_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hook.txt");
+    // Test fixture: a shell one-liner appending its arguments to a file.
+    let argv = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        format!("echo \"$*\" >> '{}'", out.display()),
+        "hook".to_string(),
+    ];
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let h = start_havip(Options {
+        havip_learn: Duration::from_millis(100),
+        on_change: Some(argv),
+        ..Options::default()
+    });
+    // At start: the secondary IP 198.18.1.100 only (no HAVIP is bound).
+    assert!(eventually(|| lines().len() == 1));
+    garp(&h, HAVIP_VIP, NODE2_MAC);
+    assert!(eventually(|| lines().len() == 2));
+    assert_eq!(lines()[1], "198.18.1.200 eni-node0002 198.18.1.12");
+    // A GARP from the ENI already bound changes nothing and runs no hook.
+    garp(&h, HAVIP_VIP, NODE2_MAC);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines().len(), 2);
+    garp(&h, HAVIP_VIP, NODE1_MAC);
+    assert!(eventually(|| lines().len() == 3));
+    assert_eq!(lines()[2], "198.18.1.200 eni-node0001 198.18.1.11");
+}
+
+#[test]
+fn a_havip_bound_in_the_topology_runs_the_hook_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hook.txt");
+    // Test fixture: a shell one-liner appending its arguments to a file.
+    let argv = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        format!("echo \"$*\" >> '{}'", out.display()),
+        "hook".to_string(),
+    ];
+    let topology = two_nodes_with(
+        r#"
+[[havip]]
+id = "havip-demo0001"
+vip = "198.18.1.200"
+subnet = "subnet-demo0001"
+eni = "eni-node0002"
+"#,
+    );
+    let h = FakeVpc::start(
+        topology,
+        Options {
+            on_change: Some(argv),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(eventually(|| lines().len() == 2));
+    assert_eq!(
+        lines(),
+        [
+            "198.18.1.100 eni-node0001 198.18.1.11",
+            "198.18.1.200 eni-node0002 198.18.1.12"
+        ]
+    );
+    let v = havip(&h, "havip-demo0001");
+    assert_eq!(v["State"], "AVAILABLE");
+    assert_eq!(v["InstanceId"], "ins-node0002");
+    assert_eq!(v["FlushedTime"], NEVER);
 }

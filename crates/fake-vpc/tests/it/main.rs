@@ -9,6 +9,7 @@ mod binary;
 mod eip;
 mod eni;
 mod faults;
+mod garp_listen;
 mod havip;
 mod metadata;
 mod records;
