@@ -295,3 +295,70 @@ pub fn eip_of_havip(
     }
     Ok(super::eip::eip_on(client, vip)?.filter(|v| v.havip.as_deref() == Some(&h.ha_vip_id)))
 }
+
+#[cfg(test)]
+mod tests {
+    use tencent_api::vpc::Address;
+
+    use super::*;
+
+    const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 200);
+
+    fn address(instance_type: &str, instance_id: &str, private: &str, status: &str) -> Address {
+        Address {
+            address_id: "eip-1".into(),
+            address_ip: "198.19.0.11".into(),
+            address_status: status.into(),
+            instance_id: instance_id.into(),
+            instance_type: instance_type.into(),
+            private_address_ip: private.into(),
+            ..Address::default()
+        }
+    }
+
+    #[test]
+    fn an_eip_is_on_a_havip_only_when_bound_to_that_havip() {
+        let on = EipView::of(&address("HAVIP", "havip-a", "198.18.1.200", "BIND"));
+        assert_eq!(on.havip.as_deref(), Some("havip-a"));
+        assert!(on.on_havip("havip-a", VIP));
+        assert!(!on.on_havip("havip-b", VIP));
+        assert!(!on.on_havip("havip-a", Ipv4Addr::new(198, 18, 1, 201)));
+        assert_eq!(
+            on.describe(),
+            "198.19.0.11 (eip-1) BIND → havip-a 198.18.1.200"
+        );
+        // Without a private IP in the answer, the HAVIP id decides.
+        assert!(EipView::of(&address("HAVIP", "havip-a", "", "BIND")).on_havip("havip-a", VIP));
+        // Being bound, or bound to an instance, is not on the HAVIP.
+        assert!(
+            !EipView::of(&address("HAVIP", "havip-a", "198.18.1.200", "BINDING"))
+                .on_havip("havip-a", VIP)
+        );
+        let cvm = EipView::of(&address("CVM", "ins-1", "198.18.1.200", "BIND"));
+        assert_eq!(cvm.havip, None);
+        assert!(!cvm.on_havip("havip-a", VIP));
+    }
+
+    #[test]
+    fn a_havip_is_described_with_its_binding_and_flushed_time() {
+        let mut h = HaVip {
+            ha_vip_id: "havip-a".into(),
+            vip: "198.18.1.200".into(),
+            network_interface_id: "eni-1".into(),
+            instance_id: "ins-1".into(),
+            state: "AVAILABLE".into(),
+            flushed_time: "0000-00-00 00:00:00".into(),
+            ..HaVip::default()
+        };
+        assert_eq!(
+            describe(&h),
+            "havip-a 198.18.1.200 AVAILABLE → eni-1 on ins-1, binding last changed never"
+        );
+        h.state = "UNBOUND".into();
+        h.flushed_time = "2026-12-02 19:00:00".into();
+        assert_eq!(
+            describe(&h),
+            "havip-a 198.18.1.200 UNBOUND, binding last changed 2026-12-02 19:00:00"
+        );
+    }
+}
