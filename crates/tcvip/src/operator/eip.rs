@@ -502,7 +502,10 @@ fn show(ctx: &Context, vips: &[Ipv4Addr], json: bool) -> anyhow::Result<Exit> {
 
 /// The text lines of `shown`, each indented under the VIP.
 pub fn show_text(shown: &Shown) -> String {
-    let mut out = format!("{}\n", shown.vip);
+    let mut out = match &shown.havip_id {
+        Some(h) => format!("{} (HAVIP {h})\n", shown.vip),
+        None => format!("{}\n", shown.vip),
+    };
     out.push_str(&format!("  {}\n", eip_line(shown)));
     out
 }

@@ -110,6 +110,14 @@ fn eip_associate_on_a_havip_binds_by_address_verifies_and_is_idempotent() {
     let show = node.run("tcvip", &["eip", "show"]);
     assert_eq!(show.code, 1, "{show:?}");
     assert!(show.stdout.contains("NOT on the VIP"), "{}", show.stdout);
+    assert!(
+        show.stdout.starts_with(
+            "198.18.1.200 (HAVIP havip-demo0001)
+"
+        ),
+        "{}",
+        show.stdout
+    );
     // Nothing left to unbind: no call, said so.
     let run = node.run("tcvip", &["eip", "disassociate"]);
     assert_eq!(run.code, 0, "{run:?}");
