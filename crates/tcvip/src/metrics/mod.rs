@@ -184,6 +184,8 @@ fn snapshot(config: &Config, state: &StateDir, counters: Counters) -> Snapshot {
             VipFacts {
                 vip: v.address,
                 iname: label_of(v.instance.as_deref()),
+                kind: v.kind.as_str(),
+                havip_id: crate::operator::havip::havip_id_of(v).map(str::to_owned),
                 here: view
                     .as_ref()
                     .zip(eni.as_ref())

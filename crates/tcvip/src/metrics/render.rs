@@ -39,6 +39,10 @@ pub struct VipFacts {
     pub vip: Ipv4Addr,
     /// The instance it follows.
     pub iname: String,
+    /// `vip.kind`: `secondary-ip` or `havip`.
+    pub kind: &'static str,
+    /// `vip.havip_id` of a HAVIP.
+    pub havip_id: Option<String>,
     /// Whether the cloud's last view has it on this node's ENI (`None`: not known).
     pub here: Option<bool>,
     /// When that view was learned (unix ms).
@@ -165,7 +169,7 @@ pub fn render(s: &Snapshot) -> String {
     o.family(
         "tcvip_vip_here",
         "gauge",
-        "1 if the cloud's last view has the VIP on this node's ENI, 0 if elsewhere or unassigned.",
+        "1 if the cloud's last view has the VIP on this node's ENI (a HAVIP: bound to it), 0 if elsewhere or unassigned.",
     );
     for v in &s.vips {
         if let Some(here) = v.here {
@@ -191,6 +195,25 @@ pub fn render(s: &Snapshot) -> String {
                 seconds(at),
             );
         }
+    }
+
+    o.family(
+        "tcvip_vip_info",
+        "gauge",
+        "Each configured VIP, always 1: its kind (secondary-ip or havip) and HAVIP id (empty for a secondary IP).",
+    );
+    for v in &s.vips {
+        let vip = v.vip.to_string();
+        o.sample(
+            "tcvip_vip_info",
+            &[
+                ("vip", &vip),
+                ("iname", &v.iname),
+                ("kind", v.kind),
+                ("havip_id", v.havip_id.as_deref().unwrap_or_default()),
+            ],
+            1.0,
+        );
     }
 
     o.family(

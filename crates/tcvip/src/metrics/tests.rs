@@ -63,6 +63,8 @@ fn renders_state_vip_check_reconcile_and_credentials_lines() {
         vips: vec![VipFacts {
             vip: VIP,
             iname: "VI_1".into(),
+            kind: "secondary-ip",
+            havip_id: None,
             here: Some(true),
             cloud_view_at_ms: Some(2_000),
             reconcile: Some(ReconcileRecord {
@@ -90,6 +92,7 @@ fn renders_state_vip_check_reconcile_and_credentials_lines() {
             r#"tcvip_keepalived_state_recorded_timestamp_seconds{iname="VI_1"} 1.5"#,
             r#"tcvip_vip_here{vip="10.0.1.100",iname="VI_1"} 1"#,
             r#"tcvip_vip_cloud_view_timestamp_seconds{vip="10.0.1.100"} 2"#,
+            r#"tcvip_vip_info{vip="10.0.1.100",iname="VI_1",kind="secondary-ip",havip_id=""} 1"#,
             r#"tcvip_migrations_total{vip="10.0.1.100",outcome="success"} 1"#,
             r#"tcvip_last_move_duration_seconds{vip="10.0.1.100"} 1.25"#,
             r#"tcvip_last_migration_end_timestamp_seconds{vip="10.0.1.100"} 2.25"#,
@@ -400,5 +403,58 @@ fn metrics_keys_are_checked_with_clear_errors() {
         for w in words {
             assert!(msg.contains(w), "{bad}: {msg}");
         }
+    }
+}
+
+#[test]
+fn a_havip_has_its_kind_in_vip_info_and_vip_here_from_its_binding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prom = tmp.path().join("tcvip.prom");
+    let text = format!(
+        "[[vip]]\naddress = \"10.0.1.100\"\ninstance = \"VI_1\"\n\
+         [[vip]]\naddress = \"10.0.1.200\"\ninstance = \"VI_1\"\nkind = \"havip\"\nhavip_id = \"havip-ohz2bq4e\"\n\
+         [state]\ndir = \"{}\"\n[metrics]\ntextfile = \"{}\"\n",
+        tmp.path().join("state").display(),
+        prom.display()
+    );
+    let cfg = Config::from_toml_str(&text, &tmp.path().join("tcvip.toml")).unwrap();
+    let state = StateDir::open(&cfg.state.dir).unwrap();
+    let identity: Identity = serde_json::from_value(serde_json::json!({
+        "instance_id": "ins-node0001",
+        "region": "ap-guangzhou",
+        "zone": null,
+        "vpc_id": "vpc-demo0001",
+        "subnet_id": null,
+        "mac": null,
+        "primary_ipv4": null,
+        "eni_id": "eni-node0001",
+    }))
+    .unwrap();
+    state.write_cache(IDENTITY_CACHE, &identity).unwrap();
+    // The HAVIP bound to this node's ENI (as check-self learns it from DescribeHaVips); the
+    // secondary IP elsewhere.
+    for (vip, holder) in [
+        (Ipv4Addr::new(10, 0, 1, 200), "eni-node0001"),
+        (Ipv4Addr::new(10, 0, 1, 100), "eni-node0002"),
+    ] {
+        state
+            .write_cloud_view(&vip_state::CloudView {
+                vip,
+                holder_eni: Some(holder.into()),
+                holder_instance: None,
+                ip_state: Some("AVAILABLE".into()),
+                learned_at_ms: 4_000,
+            })
+            .unwrap();
+    }
+    publish(&cfg, &state);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    for line in [
+        "tcvip_vip_here{vip=\"10.0.1.200\",iname=\"VI_1\"} 1\n",
+        "tcvip_vip_here{vip=\"10.0.1.100\",iname=\"VI_1\"} 0\n",
+        "tcvip_vip_info{vip=\"10.0.1.200\",iname=\"VI_1\",kind=\"havip\",havip_id=\"havip-ohz2bq4e\"} 1\n",
+        "tcvip_vip_info{vip=\"10.0.1.100\",iname=\"VI_1\",kind=\"secondary-ip\",havip_id=\"\"} 1\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
     }
 }

@@ -3,7 +3,9 @@
 //! ready `[[vip]]` block.
 //!
 //! A taken address is refused before anything is written, naming the ENI and instance that
-//! hold it; a full ENI is refused with the number of IPs it holds and the fix. Runs with a
+//! hold it; a full ENI is refused with the number of IPs it holds and the fix; an address
+//! configured as a HAVIP (`kind = "havip"`) is refused before any call (a HAVIP is created in
+//! the console, never allocated). Runs with a
 //! tcvip.toml that has no `[[vip]]` yet, or with none at all (everything discovered).
 
 use std::net::Ipv4Addr;
@@ -51,6 +53,9 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     config
         .apply(&args.common.overrides())
         .or_exit(Exit::Config)?;
+    if let Some(ip) = args.ip {
+        refuse_havip(&config, ip)?;
+    }
     let deadline_s = args.deadline_s.unwrap_or(config.failover.deadline_s);
     let ctx = Context::with_config(config, "tcvip")?;
     if !found {
@@ -170,6 +175,21 @@ fn describe_eni(client: &Client, eni: &str) -> anyhow::Result<NetworkInterface> 
                 anyhow::anyhow!("the cloud does not know this node's ENI {eni}; check node.eni_id"),
             )
         })
+}
+
+/// `--ip` naming a `kind = "havip"` VIP: a HAVIP is not a secondary IP, and allocate cannot
+/// create one (CreateHaVip is the console's, once per VPC): refused before any call.
+fn refuse_havip(config: &Config, ip: Ipv4Addr) -> anyhow::Result<()> {
+    let Some(id) = config.vip(ip).and_then(super::havip::havip_id_of) else {
+        return Ok(());
+    };
+    Err(exit(
+        Exit::Usage,
+        anyhow::anyhow!(
+            "{ip} is configured as kind = \"havip\" ({id}) in {}: tcvip allocate assigns secondary IPs and never creates a HAVIP; a HAVIP is created once in the VPC console (or CreateHaVip) and needs nothing allocated on the ENI, so there is nothing to do here (`tcvip doctor` checks it)",
+            config.path.display()
+        ),
+    ))
 }
 
 /// An Assign refusal in the user's terms: which limit, which holder, what to do.

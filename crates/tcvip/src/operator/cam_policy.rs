@@ -8,7 +8,9 @@
 //! are known (a move names the source and the destination ENI, so every node's ENI must be
 //! listed); otherwise they are granted on `*` and stderr says what would scope them.
 //! With a `[[vip]] eip`, AssociateAddress and DisassociateAddress get a
-//! third statement on `*` and DescribeTaskResult joins the reads; AllocateAddresses (`tcvip eip
+//! third statement on `*` and DescribeTaskResult joins the reads (for a HAVIP's `eip`:
+//! HaVipAssociateAddressIp and HaVipDisassociateAddressIp; a HAVIP adds DescribeHaVips to the
+//! reads, and a HAVIP-only node has no MigratePrivateIpAddress and so no ENI statement); AllocateAddresses (`tcvip eip
 //! associate --allocate`, a billed one-off) is not in the node's policy. Nothing is asked of the
 //! network: the ENIs come from `--eni`, `node.eni_id` and the identity cached by
 //! an earlier run.
@@ -99,7 +101,13 @@ fn print(args: &Args) -> anyhow::Result<Exit> {
 /// The EIP writes (with `[[vip]] eip`): they name an EIP as well as an ENI, so they get their
 /// own statement on `*` rather than the ENI-scoped one.
 fn is_eip_write(action: &str) -> bool {
-    matches!(action, "AssociateAddress" | "DisassociateAddress")
+    matches!(
+        action,
+        "AssociateAddress"
+            | "DisassociateAddress"
+            | "HaVipAssociateAddressIp"
+            | "HaVipDisassociateAddressIp"
+    )
 }
 
 /// The policy, and whether its writes fell back to `*`.
@@ -125,15 +133,18 @@ pub fn policy(
         ),
         _ => None,
     };
-    let fell_back = scoped.is_none();
-    let mut statement = vec![
-        json!({ "effect": "allow", "action": actions(false), "resource": ["*"] }),
-        json!({
+    let writes = actions(true);
+    let fell_back = scoped.is_none() && !writes.is_empty();
+    let mut statement =
+        vec![json!({ "effect": "allow", "action": actions(false), "resource": ["*"] })];
+    // A HAVIP-only node writes nothing to its ENIs: no ENI statement then.
+    if !writes.is_empty() {
+        statement.push(json!({
             "effect": "allow",
-            "action": actions(true),
+            "action": writes,
             "resource": scoped.unwrap_or_else(|| vec!["*".to_owned()]),
-        }),
-    ];
+        }));
+    }
     let eip: Vec<String> = needs
         .iter()
         .filter(|n| is_eip_write(n.action))

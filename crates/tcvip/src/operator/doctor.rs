@@ -13,7 +13,8 @@
 //! skew against its `Date` header); this node's identity (instance, ENI, VPC, subnet, MAC →
 //! interface); the permission for each action the configured features need, probed without
 //! changing anything ([`super::doctor_permissions`]); each VIP (inside this node's subnet, no
-//! ENI's primary IP, where the cloud has it now); and keepalived (its version against the
+//! ENI's primary IP, where the cloud has it now; a HAVIP: it exists, has the configured address,
+//! is in this node's subnet, where it is bound, its EIP on it); and keepalived (its version against the
 //! features keepalived.conf uses, and the wiring of each VIP: [`super::doctor_keepalived`]).
 //!
 //! Nothing here writes to the cloud. Locally it writes one cache entry in the state directory

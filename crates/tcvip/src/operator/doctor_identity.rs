@@ -240,6 +240,7 @@ pub(super) fn permissions(
                 eni_id: id.eni_id.as_str(),
                 primary_ip: id.primary_ipv4,
                 vip: config.vips.first().map(|v| v.address),
+                havip_id: config.vips.iter().find_map(super::havip::havip_id_of),
             },
         );
         let looked = format!("{looked_base}: {} {}", need.action, probe.request);

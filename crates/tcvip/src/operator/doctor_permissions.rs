@@ -14,6 +14,9 @@
 //! | AssociateAddress (with `[[vip]] eip`) | `AddressId` = `eip-00000000` (no such EIP), this ENI, its primary IP | `InvalidAddressId.NotFound` |
 //! | DisassociateAddress (with `[[vip]] eip`) | `AddressId` = `eip-00000000` | `InvalidAddressId.NotFound` |
 //! | DescribeTaskResult (with `[[vip]] eip`) | `TaskId` = 0 (no such task) | `ResourceNotFound` |
+//! | DescribeHaVips (with a HAVIP) | `HaVipIds` = [the configured HAVIP] | the HAVIP |
+//! | HaVipAssociateAddressIp (HAVIP with `eip`) | `HaVipId` = `havip-00000000` (no such HAVIP), `AddressIp` = 0.0.0.0 | `ResourceNotFound` / a parameter error |
+//! | HaVipDisassociateAddressIp (HAVIP with `eip`) | `HaVipId` = `havip-00000000` | `ResourceNotFound` |
 //!
 //! The answer is read as: exactly `AuthFailure.UnauthorizedOperation` or
 //! `UnauthorizedOperation` (Tencent's two codes for a CAM refusal) → refused; any other API
@@ -51,31 +54,65 @@ pub struct Need {
     pub write: bool,
 }
 
-/// The actions the configured features need.
+/// The actions the configured features need. A secondary-IP VIP (`kind = "secondary-ip"`, the
+/// default, and a configuration without VIPs) needs MigratePrivateIpAddress; a HAVIP needs
+/// DescribeHaVips instead (the VPC follows gratuitous ARP, nothing is migrated), and with an
+/// `eip` HaVipAssociateAddressIp / HaVipDisassociateAddressIp.
 pub fn needed_actions(config: &crate::config::Config) -> Vec<Need> {
-    let mut out = vec![
-        Need {
-            action: "DescribeNetworkInterfaces",
-            why: "discovery, finding the VIP's holder, check-self's cloud view",
-            write: false,
-        },
-        Need {
+    let is_havip = |v: &crate::config::VipConfig| super::havip::havip_id_of(v).is_some();
+    let secondary = config.vips.is_empty() || config.vips.iter().any(|v| !is_havip(v));
+    let havip = config.vips.iter().any(is_havip);
+    let havip_eip = config.vips.iter().any(|v| is_havip(v) && v.eip.is_some());
+    let mut out = vec![Need {
+        action: "DescribeNetworkInterfaces",
+        why: "discovery, finding the VIP's holder, check-self's cloud view",
+        write: false,
+    }];
+    if secondary {
+        out.push(Need {
             action: "MigratePrivateIpAddress",
             why: "moving the VIP to this node",
             write: true,
-        },
-        Need {
+        });
+    }
+    if secondary || havip_eip {
+        out.push(Need {
             action: "DescribeVpcTaskResult",
-            why: "following a move until it lands",
+            why: if secondary {
+                "following a move until it lands"
+            } else {
+                "following a HAVIP's EIP task until it lands"
+            },
             write: false,
-        },
-        Need {
-            action: "DescribeAddresses",
-            why: "the EIP on the VIP (vip-query --json, --status)",
+        });
+    }
+    out.push(Need {
+        action: "DescribeAddresses",
+        why: "the EIP on the VIP (vip-query --json, --status)",
+        write: false,
+    });
+    if havip {
+        out.push(Need {
+            action: "DescribeHaVips",
+            why: "kind = \"havip\": which ENI the HAVIP is bound to (vip-migrate, check-self, vip-query)",
             write: false,
-        },
-    ];
-    if config.vips.iter().any(|v| v.eip.is_some()) {
+        });
+    }
+    if havip_eip {
+        out.extend([
+            Need {
+                action: "HaVipAssociateAddressIp",
+                why: "[[vip]] eip on a HAVIP: binding the EIP to the HAVIP",
+                write: true,
+            },
+            Need {
+                action: "HaVipDisassociateAddressIp",
+                why: "[[vip]] eip on a HAVIP: `tcvip eip disassociate`",
+                write: true,
+            },
+        ]);
+    }
+    if config.vips.iter().any(|v| !is_havip(v) && v.eip.is_some()) {
         out.extend([
             Need {
                 action: "AssociateAddress",
@@ -94,7 +131,7 @@ pub fn needed_actions(config: &crate::config::Config) -> Vec<Need> {
             },
         ]);
     }
-    if config.failover.assign_if_unassigned {
+    if config.failover.assign_if_unassigned && secondary {
         out.push(Need {
             action: "AssignPrivateIpAddresses",
             why: "failover.assign_if_unassigned: assigning an unassigned VIP here",
@@ -112,6 +149,9 @@ const NO_TASK: &str = "00000000-0000-0000-0000-000000000000";
 
 /// An EIP id no EIP has.
 const NO_EIP: &str = "eip-00000000";
+
+/// A HAVIP id no HAVIP has.
+const NO_HAVIP: &str = "havip-00000000";
 
 /// The answer to one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +186,8 @@ pub struct Target<'a> {
     pub primary_ip: Option<Ipv4Addr>,
     /// A VIP, for the DescribeAddresses filter.
     pub vip: Option<Ipv4Addr>,
+    /// A configured HAVIP, for the DescribeHaVips read.
+    pub havip_id: Option<&'a str>,
 }
 
 /// Reads an answer: success or a non-CAM error is allowed.
@@ -284,6 +326,20 @@ pub fn probe(client: &Client, action: &'static str, target: &Target<'_>) -> Prob
             Err(why) => unknown(why),
         },
         "DisassociateAddress" => call(json!({ "AddressId": NO_EIP }), "there is no such EIP"),
+        "DescribeHaVips" => match target.havip_id {
+            Some(id) => call(
+                json!({ "HaVipIds": [id] }),
+                "a read of the configured HAVIP",
+            ),
+            None => call(json!({ "Limit": 1 }), "a read of one HAVIP"),
+        },
+        "HaVipAssociateAddressIp" => call(
+            json!({ "HaVipId": NO_HAVIP, "AddressIp": "0.0.0.0" }),
+            "there is no such HAVIP",
+        ),
+        "HaVipDisassociateAddressIp" => {
+            call(json!({ "HaVipId": NO_HAVIP }), "there is no such HAVIP")
+        }
         "DescribeTaskResult" => call(json!({ "TaskId": 0 }), "there is no such task"),
         other => unknown(format!("no probe is defined for {other}")),
     }
@@ -302,6 +358,7 @@ pub fn require_write_permissions(
         eni_id,
         primary_ip,
         vip: None,
+        havip_id: None,
     };
     let mut actions = vec!["MigratePrivateIpAddress"];
     if assign_too {
@@ -329,6 +386,7 @@ pub fn require_write_permissions(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)] // a test fails loudly on a bad fixture
     use super::*;
     use tencent_api::ApiError;
 
@@ -339,6 +397,56 @@ mod tests {
             request_id: "r".into(),
             action: "A".into(),
         })
+    }
+
+    fn actions(vips: &str) -> Vec<&'static str> {
+        let config = crate::config::Config::from_toml_str(
+            &format!("[failover]\nassign_if_unassigned = true\n{vips}"),
+            std::path::Path::new("/etc/tcvip.toml"),
+        )
+        .unwrap();
+        needed_actions(&config).iter().map(|n| n.action).collect()
+    }
+
+    #[test]
+    fn a_havip_needs_describe_ha_vips_and_no_migrate() {
+        const HAVIP: &str =
+            "[[vip]]\naddress = \"10.0.1.200\"\nkind = \"havip\"\nhavip_id = \"havip-ohz2bq4e\"\n";
+        const SECONDARY: &str = "[[vip]]\naddress = \"10.0.1.100\"\n";
+        assert_eq!(
+            actions(HAVIP),
+            [
+                "DescribeNetworkInterfaces",
+                "DescribeAddresses",
+                "DescribeHaVips"
+            ]
+        );
+        assert_eq!(
+            actions(&format!("{HAVIP}eip = \"eip-m44ku5d2\"\n")),
+            [
+                "DescribeNetworkInterfaces",
+                "DescribeVpcTaskResult",
+                "DescribeAddresses",
+                "DescribeHaVips",
+                "HaVipAssociateAddressIp",
+                "HaVipDisassociateAddressIp"
+            ]
+        );
+        // Beside a secondary IP: both kinds' actions; the EIP actions of the one with an eip.
+        assert_eq!(
+            actions(&format!("{SECONDARY}eip = \"eip-m44ku5d2\"\n{HAVIP}")),
+            [
+                "DescribeNetworkInterfaces",
+                "MigratePrivateIpAddress",
+                "DescribeVpcTaskResult",
+                "DescribeAddresses",
+                "DescribeHaVips",
+                "AssociateAddress",
+                "DisassociateAddress",
+                "DescribeTaskResult",
+                "AssignPrivateIpAddresses"
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `tcvip doctor`'s checks of each VIP: in this node's subnet, held where the cloud says, not
-//! an ENI's primary IP, and its `eip` pointing at it.
+//! an ENI's primary IP, and its `eip` pointing at it. A `kind = "havip"` VIP: its HAVIP exists,
+//! has the configured address, is in this node's subnet (the HAVIP's SubnetId against the ENI's),
+//! where it is bound now, and its `eip` bound to the HAVIP.
 
 use std::net::Ipv4Addr;
 
@@ -32,6 +34,10 @@ pub(super) fn eips(
             ));
             continue;
         };
+        if let Some(havip_id) = super::havip::havip_id_of(v) {
+            report.push(havip_eip(client, vip, havip_id, id, looked));
+            continue;
+        }
         let holder = crate::cloud::find_holder(client, node.vpc_id.as_str(), vip);
         let check = match (super::eip::describe_eip(client, id), holder) {
             (Err(e), _) | (_, Err(e)) => Check::bad(
@@ -75,6 +81,152 @@ pub(super) fn eips(
             ),
         };
         report.push(check);
+    }
+}
+
+/// `[[vip]] eip` of a HAVIP: it exists and is bound to the HAVIP (wherever the HAVIP is).
+fn havip_eip(client: &Client, vip: Ipv4Addr, havip_id: &str, id: &str, looked: String) -> Check {
+    match super::eip::describe_eip(client, id) {
+        Err(e) => Check::bad(
+            "eip",
+            Status::Unknown,
+            format!("{id}: not known: {e}"),
+            looked,
+            "run doctor again once the endpoint and permission checks pass",
+        ),
+        Ok(None) => Check::bad(
+            "eip",
+            Status::Fail,
+            format!("{id} does not exist"),
+            looked,
+            format!(
+                "correct eip in the [[vip]] entry of {vip} (`tcvip eip show` lists what is bound), or bind a new one with `tcvip eip associate --allocate --vip {vip}`"
+            ),
+        ),
+        Ok(Some(e)) if e.on_havip(havip_id, vip) => Check::ok(
+            "eip",
+            format!("{id} is the EIP of {havip_id} ({vip}): {}", e.describe()),
+            looked,
+        ),
+        Ok(Some(e)) => Check::bad(
+            "eip",
+            Status::Warn,
+            format!(
+                "{id} is not the EIP of {havip_id} ({vip}): {}",
+                e.describe()
+            ),
+            looked,
+            format!(
+                "`tcvip eip associate --vip {vip}` (HaVipAssociateAddressIp; it stays on the HAVIP across failovers); an EIP bound to another address must be unbound first (`tcvip eip disassociate`)"
+            ),
+        ),
+    }
+}
+
+/// The subnet of this node's ENI: the identity's, else DescribeNetworkInterfaces'.
+fn eni_subnet(client: &Client, id: &Identity) -> Result<String, String> {
+    if let Some(s) = &id.subnet_id {
+        return Ok(s.as_str().to_owned());
+    }
+    let v = client
+        .call_json_refresh_once(
+            "DescribeNetworkInterfaces",
+            &serde_json::json!({ "NetworkInterfaceIds": [id.eni_id.as_str()] }),
+        )
+        .map_err(|e| e.to_string())?;
+    v["NetworkInterfaceSet"][0]["SubnetId"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "DescribeNetworkInterfaces shows no subnet for {}",
+                id.eni_id
+            )
+        })
+}
+
+/// A `kind = "havip"` VIP: the HAVIP exists, has this address, is in this node's subnet, and
+/// where the VPC has it bound now.
+fn havip_check(client: &Client, id: &Identity, vip: Ipv4Addr, havip_id: &str) -> Check {
+    let looked = format!("[[vip]] {vip} havip_id {havip_id}: DescribeHaVips");
+    let h = match super::havip::describe_havip(client, havip_id) {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            return Check::bad(
+                "vip",
+                Status::Fail,
+                format!("{vip}: HAVIP {havip_id} does not exist in this region"),
+                looked,
+                format!(
+                    "create the HAVIP for {vip} in the VPC console (in this node's subnet), or correct havip_id in the [[vip]] entry of {vip} (the console lists the HAVIPs)"
+                ),
+            );
+        }
+        Err(e) => {
+            return Check::bad(
+                "vip",
+                Status::Unknown,
+                format!("{vip}: HAVIP {havip_id} not known: {e}"),
+                looked,
+                "run doctor again once the endpoint and permission checks pass",
+            );
+        }
+    };
+    let mut problems: Vec<(Status, String, String)> = Vec::new();
+    let mut facts = vec![super::havip::describe(&h)];
+    if h.vip.trim().parse::<Ipv4Addr>().ok() != Some(vip) {
+        problems.push((
+            Status::Fail,
+            format!("{havip_id} has address {}, not {vip}", h.vip),
+            format!(
+                "set havip_id to the HAVIP whose address is {vip}, or address = \"{}\" (and keepalived's virtual_ipaddress to match)",
+                h.vip
+            ),
+        ));
+    }
+    match eni_subnet(client, id) {
+        Ok(mine) if mine == h.subnet_id => {
+            facts.push(format!("in this node's subnet {mine}"));
+        }
+        Ok(mine) => problems.push((
+            Status::Fail,
+            format!(
+                "{havip_id} is in subnet {}, not this node's {mine}",
+                h.subnet_id
+            ),
+            format!(
+                "the VPC routes a HAVIP only to ENIs of its own subnet: create the HAVIP in {mine}, or run the nodes in {}",
+                h.subnet_id
+            ),
+        )),
+        Err(why) => facts.push(format!("this node's subnet not known ({why})")),
+    }
+    if h.is_bound() {
+        if h.network_interface_id == id.eni_id.as_str() {
+            facts.push("bound to this node".to_owned());
+        }
+    } else {
+        facts.push(
+            "bound to no ENI yet (the MASTER's gratuitous ARP binds it; vip-migrate sends one)"
+                .to_owned(),
+        );
+    }
+    match problems.iter().max_by_key(|p| p.0) {
+        None => Check::ok("vip", format!("{vip}: HAVIP {}", facts.join(", ")), looked),
+        Some((status, _, _)) => {
+            let summary = problems
+                .iter()
+                .map(|p| p.1.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let fix = problems
+                .iter()
+                .map(|p| p.2.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            Check::bad("vip", *status, format!("{vip}: {summary}"), looked, fix).with_details(facts)
+        }
     }
 }
 
@@ -131,6 +283,10 @@ pub(super) fn vips(
             ));
             continue;
         };
+        if let Some(havip_id) = super::havip::havip_id_of(v) {
+            report.push(havip_check(client, id, vip, havip_id));
+            continue;
+        }
         let mut problems: Vec<(Status, String, String)> = Vec::new();
         let mut facts = Vec::new();
         match subnet {

@@ -12,6 +12,11 @@
 //! when the cloud dropped it; check-self as MASTER looks at it once per `check.cloud_ttl_s` and
 //! starts that repair (a reconcile run, at most once per `check.reconcile_cooldown_s`) when it
 //! is off. An EIP bound to some other address is never taken: that is reported, not changed.
+//!
+//! A `kind = "havip"` VIP's EIP belongs to the HAVIP, not to an ENI: HaVipAssociateAddressIp
+//! (named by the EIP's address) / HaVipDisassociateAddressIp, polled with DescribeVpcTaskResult
+//! and verified with DescribeHaVips ([`crate::operator::havip`]). It stays on the HAVIP whichever
+//! ENI the VPC routes the HAVIP to, so the hooks above only bind it when it is off the HAVIP.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -26,8 +31,9 @@ use crate::cloud;
 use crate::config::VipConfig;
 use crate::context::Context;
 use crate::exit::{Exit, api_error, combine, exit};
+use crate::operator::havip;
 
-mod binding;
+pub(crate) mod binding;
 mod keep;
 
 pub use binding::{EipView, Ensured, associate, describe_eip, disassociate, eip_on, ensure};
@@ -172,11 +178,19 @@ fn run_associate(
     vip: Option<Ipv4Addr>,
 ) -> anyhow::Result<Exit> {
     let entry = pick_vip(ctx, vip)?;
+    let havip_id = havip::havip_id_of(entry);
     let mut allocated = None;
     if allocate {
         let client = ctx.client()?;
-        // The VIP must be held before anything is bought.
-        holder_eni(ctx, client, entry.address)?;
+        // The VIP must be held (a HAVIP: exist) before anything is bought.
+        match havip_id {
+            Some(h) => {
+                require_havip(client, h, entry.address)?;
+            }
+            None => {
+                holder_eni(ctx, client, entry.address)?;
+            }
+        }
         let view = allocate_eip(client, entry.address, Instant::now() + OPERATOR_DEADLINE)?;
         println!("{}: allocated {}", entry.address, view.describe());
         allocated = Some(view.address_id);
@@ -199,8 +213,11 @@ fn run_associate(
         }
     };
     let client = ctx.client()?;
-    let eni = holder_eni(ctx, client, entry.address)?;
     let deadline = Instant::now() + OPERATOR_DEADLINE;
+    if let Some(havip_id) = havip_id {
+        return associate_havip(ctx, entry, havip_id, &id, allocated.is_some(), deadline);
+    }
+    let eni = holder_eni(ctx, client, entry.address)?;
     let done = ensure(client, &id, &eni, entry.address, deadline, &|| Ok(()))
         .with_context(|| {
             if allocated.is_some() {
@@ -220,11 +237,121 @@ fn run_associate(
         }
     };
     let _ = ctx.state.write_cache(&view_cache(entry.address), &view);
-    if entry.eip.as_ref().map(|e| e.as_str()) != Some(id.as_str()) {
+    suggest_key(ctx, entry, &id);
+    Ok(Exit::Success)
+}
+
+/// The `# to keep it there` hint when `id` is not the VIP's configured `eip`.
+fn suggest_key(ctx: &Context, entry: &VipConfig, id: &str) {
+    if entry.eip.as_ref().map(|e| e.as_str()) != Some(id) {
         println!(
             "# to keep it there across failovers, add to the [[vip]] entry of {} in {}:\neip = \"{id}\"",
             entry.address,
             ctx.config.path.display()
+        );
+    }
+}
+
+/// The HAVIP `id` configured for `vip`; a missing one or one with another address is a
+/// configuration error naming the fix.
+fn require_havip(
+    client: &Client,
+    id: &str,
+    vip: Ipv4Addr,
+) -> anyhow::Result<tencent_api::vpc::HaVip> {
+    let h = havip::describe_havip(client, id)
+        .map_err(|e| api_error(e).context(format!("looking up {id} (DescribeHaVips)")))?
+        .ok_or_else(|| {
+            exit(
+                Exit::Config,
+                anyhow::anyhow!(
+                    "{id} (havip_id of {vip}) does not exist in this region: create the HAVIP in the VPC console, or correct havip_id in the [[vip]] entry of {vip}"
+                ),
+            )
+        })?;
+    if h.vip.trim().parse::<Ipv4Addr>().ok() != Some(vip) {
+        return Err(exit(
+            Exit::Config,
+            anyhow::anyhow!(
+                "{id} has address {}, not {vip}: set havip_id to the HAVIP of {vip}, or address = \"{}\"",
+                h.vip,
+                h.vip
+            ),
+        ));
+    }
+    Ok(h)
+}
+
+/// `tcvip eip associate` for a HAVIP: HaVipAssociateAddressIp with the EIP's address, unless
+/// the EIP is on the HAVIP already.
+fn associate_havip(
+    ctx: &Context,
+    entry: &VipConfig,
+    havip_id: &str,
+    id: &str,
+    allocated: bool,
+    deadline: Instant,
+) -> anyhow::Result<Exit> {
+    let client = ctx.client()?;
+    let context = || {
+        if allocated {
+            format!(
+                "associating the new {id} with {havip_id} ({}) (it stays allocated: bind it with `tcvip eip associate --eip {id}` or release it in the console)",
+                entry.address
+            )
+        } else {
+            format!("associating {id} with {havip_id} ({})", entry.address)
+        }
+    };
+    require_havip(client, havip_id, entry.address).with_context(context)?;
+    let done = havip::ensure_eip(client, id, havip_id, entry.address, deadline, &|| Ok(()))
+        .with_context(context)?;
+    let view = match done {
+        havip::HaVipEip::Already(v) => {
+            println!(
+                "{} ({havip_id}): {} already points at it; nothing to do",
+                entry.address,
+                v.describe()
+            );
+            v
+        }
+        havip::HaVipEip::Bound { after, .. } => {
+            println!("{} ({havip_id}): {}", entry.address, after.describe());
+            after
+        }
+    };
+    let _ = ctx.state.write_cache(&view_cache(entry.address), &view);
+    suggest_key(ctx, entry, id);
+    Ok(Exit::Success)
+}
+
+/// `tcvip eip disassociate` for a HAVIP: HaVipDisassociateAddressIp, unless it has no EIP.
+fn disassociate_havip(ctx: &Context, entry: &VipConfig, havip_id: &str) -> anyhow::Result<Exit> {
+    let client = ctx.client()?;
+    let deadline = Instant::now() + OPERATOR_DEADLINE;
+    let h = require_havip(client, havip_id, entry.address)?;
+    let address = h.address_ip.trim().to_owned();
+    if address.is_empty() {
+        println!("{} ({havip_id}): no EIP is bound to it", entry.address);
+        return Ok(Exit::Success);
+    }
+    let bound = havip::eip_by_address(client, &address).ok().flatten();
+    havip::disassociate(client, havip_id, deadline)
+        .with_context(|| format!("unbinding {address} from {havip_id} ({})", entry.address))?;
+    let _ = ctx.state.remove_cache(&view_cache(entry.address));
+    let after = bound
+        .as_ref()
+        .and_then(|b| describe_eip(client, &b.address_id).ok().flatten());
+    match after {
+        Some(v) => println!("{} ({havip_id}): {}", entry.address, v.describe()),
+        None => println!("{} ({havip_id}): {address} unbound", entry.address),
+    }
+    if let Some(configured) = &entry.eip {
+        println!(
+            "# {} still names eip = \"{}\" for {}: the EIP stays off until `tcvip eip associate`; remove that line if it should",
+            ctx.config.path.display(),
+            configured.as_str(),
+            entry.address
         );
     }
     Ok(Exit::Success)
@@ -232,6 +359,9 @@ fn run_associate(
 
 fn run_disassociate(ctx: &Context, vip: Option<Ipv4Addr>) -> anyhow::Result<Exit> {
     let entry = pick_vip(ctx, vip)?;
+    if let Some(havip_id) = havip::havip_id_of(entry) {
+        return disassociate_havip(ctx, entry, havip_id);
+    }
     let client = ctx.client()?;
     let deadline = Instant::now() + OPERATOR_DEADLINE;
     let Some(bound) = eip_on(client, entry.address)
@@ -258,6 +388,9 @@ fn run_disassociate(ctx: &Context, vip: Option<Ipv4Addr>) -> anyhow::Result<Exit
 #[derive(Debug, Clone, Serialize)]
 pub struct Shown {
     pub vip: Ipv4Addr,
+    /// `kind = "havip"`: the HAVIP id (the EIP belongs on the HAVIP, wherever it is bound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub havip_id: Option<String>,
     pub holder_eni: Option<String>,
     /// `[[vip]] eip`.
     pub configured: Option<String>,
@@ -274,8 +407,10 @@ pub struct Shown {
 /// The EIP facts of `vip` (shared with `tcvip status`).
 pub fn inspect(ctx: &Context, vip: &VipConfig) -> Shown {
     let configured = vip.eip.as_ref().map(|e| e.as_str().to_owned());
+    let havip_id = havip::havip_id_of(vip).map(str::to_owned);
     let mut shown = Shown {
         vip: vip.address,
+        havip_id: havip_id.clone(),
         holder_eni: None,
         configured: configured.clone(),
         bound: None,
@@ -286,11 +421,20 @@ pub fn inspect(ctx: &Context, vip: &VipConfig) -> Shown {
     let result = (|| -> anyhow::Result<()> {
         let identity = ctx.identity()?;
         let client = ctx.client()?;
-        let holder = cloud::find_holder(client, identity.vpc_id.as_str(), vip.address)
-            .map_err(|e| api_error(e).context("DescribeNetworkInterfaces"))?;
-        shown.holder_eni = holder.map(|h| h.eni);
-        shown.bound =
-            eip_on(client, vip.address).map_err(|e| api_error(e).context("DescribeAddresses"))?;
+        if let Some(id) = &havip_id {
+            let h = havip::describe_havip(client, id)
+                .map_err(|e| api_error(e).context("DescribeHaVips"))?
+                .ok_or_else(|| anyhow::anyhow!("the HAVIP {id} does not exist"))?;
+            shown.holder_eni = h.is_bound().then(|| h.network_interface_id.clone());
+            shown.bound = havip::eip_of_havip(client, &h, vip.address)
+                .map_err(|e| api_error(e).context("DescribeAddresses"))?;
+        } else {
+            let holder = cloud::find_holder(client, identity.vpc_id.as_str(), vip.address)
+                .map_err(|e| api_error(e).context("DescribeNetworkInterfaces"))?;
+            shown.holder_eni = holder.map(|h| h.eni);
+            shown.bound = eip_on(client, vip.address)
+                .map_err(|e| api_error(e).context("DescribeAddresses"))?;
+        }
         if let Some(id) = &configured
             && shown.bound.as_ref().is_none_or(|b| b.address_id != *id)
         {
@@ -310,6 +454,15 @@ pub fn inspect(ctx: &Context, vip: &VipConfig) -> Shown {
             shown.verdict = match (&configured, &shown.bound, &shown.holder_eni) {
                 (None, _, _) => "none",
                 _ if settling => "changing",
+                // A HAVIP's EIP is the HAVIP's, bound to an ENI or not.
+                (Some(id), Some(b), _)
+                    if havip_id.is_some()
+                        && b.address_id == *id
+                        && b.on_havip(havip_id.as_deref().unwrap_or_default(), vip.address) =>
+                {
+                    "ok"
+                }
+                (Some(_), _, _) if havip_id.is_some() => "off",
                 (Some(id), Some(b), Some(holder))
                     if b.address_id == *id && b.points_at(holder, vip.address) =>
                 {
@@ -349,7 +502,10 @@ fn show(ctx: &Context, vips: &[Ipv4Addr], json: bool) -> anyhow::Result<Exit> {
 
 /// The text lines of `shown`, each indented under the VIP.
 pub fn show_text(shown: &Shown) -> String {
-    let mut out = format!("{}\n", shown.vip);
+    let mut out = match &shown.havip_id {
+        Some(h) => format!("{} (HAVIP {h})\n", shown.vip),
+        None => format!("{}\n", shown.vip),
+    };
     out.push_str(&format!("  {}\n", eip_line(shown)));
     out
 }

@@ -12,5 +12,6 @@ mod doctor_vips;
 mod doctor_wiring;
 pub mod drain;
 pub mod eip;
+pub mod havip;
 pub mod keepalived_conf;
 pub mod status;

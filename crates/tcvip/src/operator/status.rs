@@ -1,5 +1,6 @@
 //! `tcvip status [--json]`: the whole picture of this node — `vip-query --status` (its code),
-//! plus the drain switch and each VIP's EIP.
+//! plus the drain switch and each VIP's EIP; for a `kind = "havip"` VIP the JSON adds its kind
+//! and what DescribeHaVips says (bound ENI/instance, this node or not, state, FlushedTime, EIP).
 
 use std::net::Ipv4Addr;
 
@@ -8,8 +9,9 @@ use vip_state::age_of;
 
 use crate::cli::{Common, error_text};
 use crate::context::Context;
+use crate::discovery::Identity;
 use crate::exit::Exit;
-use crate::operator::{drain, eip};
+use crate::operator::{drain, eip, havip};
 
 /// `tcvip status`.
 #[derive(Debug, clap::Args)]
@@ -75,8 +77,11 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
                 },
                 Err(e) => json!({ "error": error_text(&e) }),
             };
+            let havip = havip::havip_id_of(vip).map(|id| havip_json(&ctx, id, &identity));
             json!({
                 "vip": vip.address.to_string(),
+                "kind": vip.kind.as_str(),
+                "havip": havip,
                 "here": here,
                 "holder_eni": shown.holder_eni,
                 "nic": nic,
@@ -99,6 +104,34 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     });
     println!("{out}");
     Ok(Exit::Success)
+}
+
+/// What DescribeHaVips says of HAVIP `id`: bound ENI and instance (and whether that is this
+/// node), state, FlushedTime and EIP address; `error` when it could not be asked or is missing.
+fn havip_json(ctx: &Context, id: &str, identity: &anyhow::Result<&Identity>) -> Value {
+    let found = ctx
+        .client()
+        .and_then(|c| havip::describe_havip(c, id).map_err(crate::exit::api_error));
+    let nonempty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    match found {
+        Ok(Some(h)) => json!({
+            "id": id,
+            "bound": h.is_bound(),
+            "eni": nonempty(&h.network_interface_id),
+            "instance": nonempty(&h.instance_id),
+            "this_node": match identity {
+                Ok(me) => json!(h.is_bound() && h.network_interface_id == me.eni_id.as_str()),
+                Err(_) => Value::Null,
+            },
+            "state": nonempty(&h.state),
+            "flushed_time": havip::flushed(&h),
+            "address_ip": nonempty(&h.address_ip),
+            "subnet_id": nonempty(&h.subnet_id),
+            "vip": nonempty(&h.vip),
+        }),
+        Ok(None) => json!({ "id": id, "error": format!("{id} does not exist (DescribeHaVips)") }),
+        Err(e) => json!({ "id": id, "error": error_text(&e) }),
+    }
 }
 
 /// `vip-query --status`'s extra lines for `vip`: the drain switch, and whether the EIP the

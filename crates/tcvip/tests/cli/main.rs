@@ -21,6 +21,7 @@ mod fake_vpc_client;
 mod fifo;
 mod handoff;
 mod havip;
+mod havip_ops;
 mod hostile;
 mod hostile_cloud;
 mod hostile_state;

@@ -27,12 +27,19 @@ pub struct EipView {
     pub status: String,
     pub eni: Option<String>,
     pub private_ip: Option<Ipv4Addr>,
+    /// The HAVIP it is bound to (`InstanceType` HAVIP, `InstanceId` havip-…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub havip: Option<String>,
 }
 
 impl EipView {
-    pub(super) fn of(a: &Address) -> EipView {
+    pub(crate) fn of(a: &Address) -> EipView {
         let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let havip = some(&a.instance_id).filter(|i| {
+            a.instance_type.trim().eq_ignore_ascii_case("HAVIP") || i.starts_with("havip-")
+        });
         EipView {
+            havip,
             address_id: a.address_id.clone(),
             address_ip: a.address_ip.clone(),
             status: a.address_status.clone(),
@@ -46,17 +53,27 @@ impl EipView {
         self.is_bound() && self.private_ip == Some(vip) && self.eni.as_deref() == Some(eni)
     }
 
-    pub(super) fn is_bound(&self) -> bool {
+    /// Bound to HAVIP `id` (whose address is `vip`, when DescribeAddresses names one).
+    pub fn on_havip(&self, id: &str, vip: Ipv4Addr) -> bool {
+        self.is_bound()
+            && self.havip.as_deref() == Some(id)
+            && self.private_ip.is_none_or(|ip| ip == vip)
+    }
+
+    pub(crate) fn is_bound(&self) -> bool {
         matches!(self.status.as_str(), "BIND" | "BIND_ENI")
     }
 
-    pub(super) fn is_settling(&self) -> bool {
+    pub(crate) fn is_settling(&self) -> bool {
         matches!(self.status.as_str(), "BINDING" | "UNBINDING" | "CREATING")
     }
 
     /// `198.19.0.10 (eip-…) BIND → eni-… 10.0.1.100`.
     pub fn describe(&self) -> String {
         let target = match (&self.eni, self.private_ip) {
+            (None, Some(ip)) if self.havip.is_some() => {
+                format!(" → {} {ip}", self.havip.as_deref().unwrap_or_default())
+            }
             (Some(eni), Some(ip)) => format!(" → {eni} {ip}"),
             (Some(eni), None) => format!(" → {eni}"),
             (None, Some(ip)) => format!(" → {ip}"),
@@ -130,7 +147,7 @@ pub(super) fn wait_task(
     }
 }
 
-pub(super) fn pause(deadline: Instant, what: &str) -> anyhow::Result<()> {
+pub(crate) fn pause(deadline: Instant, what: &str) -> anyhow::Result<()> {
     if Instant::now() + POLL >= deadline {
         return Err(exit(
             Exit::Unknown,
@@ -142,7 +159,7 @@ pub(super) fn pause(deadline: Instant, what: &str) -> anyhow::Result<()> {
 }
 
 /// Watches EIP `id` with DescribeAddresses until `done` holds (or the deadline passes).
-pub(super) fn watch(
+pub(crate) fn watch(
     client: &Client,
     id: &str,
     deadline: Instant,

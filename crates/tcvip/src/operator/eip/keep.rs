@@ -27,7 +27,7 @@ fn repair_cache(vip: Ipv4Addr) -> String {
 }
 
 /// vip-migrate's hook, after a VIP is confirmed on this ENI (moved or already here): keeps the
-/// VIP's configured EIP on it. `None` when the VIP has no `eip`; else the exit for this VIP.
+/// VIP's configured EIP on it (for a HAVIP: on the HAVIP, with HaVipAssociateAddressIp). `None` when the VIP has no `eip`; else the exit for this VIP.
 pub fn after_move(
     ctx: &Context,
     vip: Ipv4Addr,
@@ -35,7 +35,9 @@ pub fn after_move(
     force: bool,
     deadline: Instant,
 ) -> Option<Exit> {
-    let id = ctx.config.vip(vip)?.eip.as_ref()?.as_str().to_owned();
+    let entry = ctx.config.vip(vip)?;
+    let id = entry.eip.as_ref()?.as_str().to_owned();
+    let havip_id = crate::operator::havip::havip_id_of(entry).map(str::to_owned);
     let result = (|| -> anyhow::Result<Ensured> {
         let identity = ctx.identity()?;
         let client = ctx.client()?;
@@ -52,6 +54,17 @@ pub fn after_move(
         };
         // At least a short while for the EIP, even when the move used up the deadline.
         let deadline = deadline.max(Instant::now() + Duration::from_secs(10));
+        if let Some(havip_id) = &havip_id {
+            // A HAVIP's EIP stays on the HAVIP whichever ENI it is bound to: bound only when
+            // it is off.
+            use crate::operator::havip::{HaVipEip, ensure_eip};
+            return Ok(
+                match ensure_eip(client, &id, havip_id, vip, deadline, &may_write)? {
+                    HaVipEip::Already(v) => Ensured::Already(v),
+                    HaVipEip::Bound { before, after } => Ensured::Rebound { before, after },
+                },
+            );
+        }
         ensure(
             client,
             &id,
@@ -111,6 +124,7 @@ pub fn check_as_master(
         return false;
     };
     let me = identity.eni_id.as_str();
+    let havip_id = crate::operator::havip::havip_id_of(vip);
     if view.holder_eni.as_deref() != Some(me) {
         return false; // the VIP itself comes first
     }
@@ -141,7 +155,11 @@ pub fn check_as_master(
             }
         },
     };
-    if seen.points_at(me, address) || seen.is_settling() {
+    let on = match havip_id {
+        Some(h) => seen.on_havip(h, address),
+        None => seen.points_at(me, address),
+    };
+    if on || seen.is_settling() {
         return false;
     }
     crate::warn!(
