@@ -296,7 +296,8 @@ fn pending_handover(ctx: &Context) -> Vec<String> {
         let client = ctx.client()?;
         let mut here = Vec::new();
         for vip in &ctx.config.vips {
-            match crate::cloud::find_holder(client, identity.vpc_id.as_str(), vip.address)? {
+            // A HAVIP's holder is the ENI DescribeHaVips shows it bound to.
+            match crate::cloud::holder_of(client, identity.vpc_id.as_str(), vip)? {
                 Some(h) if h.is_changing() => here.push(format!("{} is {}", vip.address, h.state)),
                 Some(h) if h.eni == identity.eni_id.as_str() => {
                     here.push(format!(

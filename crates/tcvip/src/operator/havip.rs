@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use tencent_api::vpc::{
-    DescribeHaVipsRequest, DescribeVpcTaskResultRequest, HaVip, HaVipAssociateAddressIpRequest,
+    DescribeVpcTaskResultRequest, HaVip, HaVipAssociateAddressIpRequest,
     HaVipDisassociateAddressIpRequest, TaskStatus,
 };
 use tencent_api::{Client, RetryClass};
@@ -27,24 +27,10 @@ pub fn havip_id_of(vip: &VipConfig) -> Option<&str> {
     }
 }
 
-/// The HAVIP `id` as DescribeHaVips shows it; `None` when the API knows no such HAVIP (an
-/// empty set, or a `ResourceNotFound` / `InvalidParameterValue.NotFound` answer).
+/// The HAVIP `id` as DescribeHaVips shows it; `None` when the API knows no such HAVIP
+/// ([`crate::cloud::find_havip`], the one lookup the failover path uses too).
 pub fn describe_havip(client: &Client, id: &str) -> Result<Option<HaVip>, tencent_api::Error> {
-    let request = DescribeHaVipsRequest {
-        ha_vip_ids: vec![id.to_owned()],
-        ..DescribeHaVipsRequest::default()
-    };
-    match client.describe_ha_vips(&request) {
-        Ok(r) => Ok(r.ha_vip_set.into_iter().find(|h| h.ha_vip_id == id)),
-        Err(e)
-            if e.code().is_some_and(|c| {
-                c.starts_with("ResourceNotFound") || c == "InvalidParameterValue.NotFound"
-            }) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    crate::cloud::find_havip(client, id)
 }
 
 /// `FlushedTime` for people: `never` for the API's zero time or an empty one.

@@ -324,3 +324,26 @@ fn check_self_as_master_heals_a_havip_bound_elsewhere_through_the_gratuitous_arp
     assert!(fake.calls_of("DescribeHaVips").is_empty());
     assert!(detached_of(&node).is_empty());
 }
+
+#[test]
+fn drain_wait_on_a_havip_waits_until_the_vpc_binds_it_to_the_peer() {
+    let fake = start(&topology(Some("eni-node0001")), Duration::ZERO);
+    fake.set_havip_learn(Duration::from_millis(200));
+    let node = Node::new(&fake, "ins-node0001", &vip("havip-demo0001", ""));
+    node.record("default", KeepalivedState::Fault);
+    // Still bound here (a secondary-IP lookup would find it on no ENI and call this done).
+    let run = node.run("tcvip", &["drain", "--wait", "--deadline-s", "2"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("still on this node's ENI eni-node0001"),
+        "{}",
+        run.stderr
+    );
+    assert!(!fake.calls_of("DescribeHaVips").is_empty());
+    // The peer's keepalived announces it; the VPC binds it there.
+    let mac: fake_vpc::net::Mac = "52:54:00:00:01:12".parse().unwrap();
+    fake.garp(HAVIP, mac);
+    let run = node.run("tcvip", &["drain", "--wait", "--deadline-s", "20"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("handed over after"), "{}", run.stdout);
+}
