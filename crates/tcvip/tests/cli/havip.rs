@@ -347,3 +347,34 @@ fn drain_wait_on_a_havip_waits_until_the_vpc_binds_it_to_the_peer() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("handed over after"), "{}", run.stdout);
 }
+
+#[test]
+fn migrate_keeps_the_eip_on_the_havip_and_never_on_the_eni() {
+    // Bound here, its EIP not bound to it (dropped, or never bound).
+    let topology = format!(
+        "{}\n[[eip]]\nid = \"eip-demo0002\"\nip = \"203.0.113.20\"\n\n[[havip]]\nid = \"havip-demo0001\"\nvip = \"{HAVIP}\"\nsubnet = \"subnet-demo0001\"\neni = \"eni-node0001\"\n",
+        example("two-nodes")
+    );
+    let fake = start(&topology, Duration::ZERO);
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        &vip("havip-demo0001", "eip = \"eip-demo0002\"\n"),
+    );
+    node.record("default", KeepalivedState::Master);
+    let run = node.run("vip-migrate", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let bound = |fake: &fake_vpc::FakeVpcHandle| {
+        fake.with_world(|w| w.havips()[0].address_ip.map(|a| a.to_string()))
+    };
+    assert_eq!(bound(&fake).as_deref(), Some("203.0.113.20"));
+    assert_eq!(fake.calls_of("HaVipAssociateAddressIp").len(), 1);
+    assert!(fake.calls_of("AssociateAddress").is_empty());
+    // Already on the HAVIP: the next run looks and binds nothing.
+    fake.clear_calls();
+    let run = node.run("vip-migrate", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(fake.calls_of("HaVipAssociateAddressIp").is_empty());
+    assert!(fake.calls_of("AssociateAddress").is_empty());
+    assert_eq!(bound(&fake).as_deref(), Some("203.0.113.20"));
+}
