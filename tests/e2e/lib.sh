@@ -229,7 +229,7 @@ e2e_teardown() {
         local keep="${E2E_KEEP_DIR:-/tmp}/tcvip-e2e-$RUN"
         mkdir -p "$keep"
         (cd "$RUN_DIR" && find . -type f \( -name '*.log' -o -name '*.conf' -o -name '*.toml' \
-            -o -name '*.jsonl' -o -name marks -o -name '*.json' \) -print0 |
+            -o -name '*.jsonl' -o -name marks -o -name '*.json' -o -name '*.out' \) -print0 |
             xargs -0 -r cp --parents -t "$keep") 2>/dev/null || true
         echo "e2e: logs kept in $keep" >&2
     fi

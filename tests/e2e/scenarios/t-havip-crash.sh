@@ -14,6 +14,10 @@ m=$E2E_MASTER
 o=$((3 - m))
 [ "$(e2e_havip_field eni)" = "${NODE_ENI[m]}" ] ||
     e2e_fail "DescribeHaVips does not show $E2E_HAVIP_ID bound to node $m's ${NODE_ENI[m]}"
+# tcvip doctor passes on both nodes: the HAVIP exists, has the VIP's address, is in the nodes'
+# subnet, and CAM allows DescribeHaVips; and it tells where the HAVIP is bound.
+e2e_doctor_all
+grep -q "$E2E_HAVIP_ID" "$RUN_DIR/n$m/doctor.out" || e2e_fail "tcvip doctor on node $m says nothing of $E2E_HAVIP_ID"
 t0=$EPOCHREALTIME
 e2e_log "crashing node $m's keepalived"
 e2e_keepalived_crash "$m"
