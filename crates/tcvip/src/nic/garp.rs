@@ -5,7 +5,8 @@
 //! once from an `AF_PACKET`/`SOCK_RAW` socket bound to the interface, which needs root or
 //! `CAP_NET_RAW`. The interface's MAC comes from the kernel through that socket
 //! (`SIOCGIFHWADDR`, the MAC `/sys/class/net/IF/address` shows), so that it is the interface of
-//! the caller's network namespace even where /sys was mounted for another one. It sends nothing but that one frame, and only from the interface named.
+//! the caller's network namespace even where /sys was mounted for another one. It sends nothing
+//! but that one frame, and only from the interface named.
 
 use std::net::Ipv4Addr;
 
