@@ -212,25 +212,42 @@ fn havip_check(client: &Client, id: &Identity, vip: Ipv4Addr, havip_id: &str) ->
                 .to_owned(),
         );
     }
-    match problems.iter().max_by_key(|p| p.0) {
-        None => Check::ok("vip", format!("{vip}: HAVIP {}", facts.join(", ")), looked),
-        Some((status, _, _)) => {
-            let summary = problems
-                .iter()
-                .map(|p| p.1.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
-            let fix = problems
-                .iter()
-                .map(|p| p.2.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
-            Check::bad("vip", *status, format!("{vip}: {summary}"), looked, fix).with_details(facts)
-        }
-    }
+    verdict(
+        &problems,
+        format!("{vip}: HAVIP {}", facts.join(", ")),
+        &format!("{vip}: "),
+        looked,
+        facts,
+    )
 }
 
 /// The subnet of this node's primary IP from the metadata service: (network, prefix).
+/// One VIP's check from its problems (status, what, fix): `ok` (saying `ok_summary`) when there
+/// are none, else the worst status with every problem after `prefix` and every fix, the facts
+/// as details.
+fn verdict(
+    problems: &[(Status, String, String)],
+    ok_summary: String,
+    prefix: &str,
+    looked: String,
+    facts: Vec<String>,
+) -> Check {
+    let Some(worst) = problems.iter().map(|p| p.0).max() else {
+        return Check::ok("vip", ok_summary, looked);
+    };
+    let summary = problems
+        .iter()
+        .map(|p| p.1.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let fix = problems
+        .iter()
+        .map(|p| p.2.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Check::bad("vip", worst, format!("{prefix}{summary}"), looked, fix).with_details(facts)
+}
+
 fn subnet_of(config: &Config, id: &Identity) -> Option<(Ipv4Addr, u32)> {
     let mac = id.mac.as_ref()?;
     let ip = id.primary_ipv4?;
@@ -332,22 +349,13 @@ pub(super) fn vips(
                 "run doctor again once the endpoint check passes".to_owned(),
             )),
         }
-        let check = match problems.iter().max_by_key(|p| p.0) {
-            None => Check::ok("vip", format!("{vip}: {}", facts.join(", ")), looked),
-            Some((status, _, _)) => {
-                let summary = problems
-                    .iter()
-                    .map(|p| p.1.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let fix = problems
-                    .iter()
-                    .map(|p| p.2.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Check::bad("vip", *status, summary, looked, fix).with_details(facts)
-            }
-        };
+        let check = verdict(
+            &problems,
+            format!("{vip}: {}", facts.join(", ")),
+            "",
+            looked,
+            facts,
+        );
         report.push(check);
     }
 }
