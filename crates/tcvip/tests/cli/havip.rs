@@ -158,7 +158,9 @@ fn migrate_of_a_havip_bound_elsewhere_never_calls_migrate_and_announces_from_the
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false);
     if root {
-        assert_eq!(run.code, 1, "{run:?}");
+        // 1: not bound when the deadline passed; 3 when the last look was cut off by it (on a
+        // loaded machine) and so where the HAVIP is, is not known.
+        assert!(matches!(run.code, 1 | 3), "{run:?}");
         assert!(
             run.stderr.contains(
                 "(havip-demo0001): not bound to eni-node0002 when the deadline passed after"
