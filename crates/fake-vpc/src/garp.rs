@@ -173,8 +173,11 @@ pub(crate) fn spawn(shared: Arc<Shared>, iface: String, fd: OwnedFd) -> io::Resu
                         | io::ErrorKind::TimedOut
                         | io::ErrorKind::Interrupted => {}
                         // The link went down (a node unplugged): the socket reports it once
-                        // and hears frames again when the link is back up.
-                        _ if e.raw_os_error() == Some(libc::ENETDOWN) => {}
+                        // and hears frames again when the link is back up; a short pause keeps
+                        // a kernel that repeats it from spinning this thread.
+                        _ if e.raw_os_error() == Some(libc::ENETDOWN) => {
+                            shared.sleep(Duration::from_millis(20));
+                        }
                         _ => {
                             eprintln!("fake-vpc: --garp-listen {iface}: reading: {e}; retrying");
                             shared.sleep(Duration::from_millis(200));

@@ -57,7 +57,7 @@ pub(super) fn validate_setup(c: &Config) -> Result<(), ConfigError> {
                 return Err(err(
                     format!("vip[{i}].havip_id"),
                     format!(
-                        "missing: kind = \"havip\" needs the HAVIP's id, e.g. havip_id = \"havip-ohz2bq4e\" (`tcvip vip-query` or the console shows it for {})",
+                        "missing: kind = \"havip\" needs the HAVIP's id, e.g. havip_id = \"havip-ohz2bq4e\" (the VPC console's HAVIP list shows the id of {}, as does the DescribeHaVips API)",
                         v.address
                     ),
                 ));
@@ -250,6 +250,17 @@ pub(super) fn validate_setup(c: &Config) -> Result<(), ConfigError> {
             format!(
                 "expected milliseconds from 100 to {MAX_TIMEOUT_MS}, found {}",
                 c.failover.havip_bind_timeout_ms
+            ),
+        ));
+    }
+    if c.vips.iter().any(|v| v.kind == VipKind::Havip)
+        && c.failover.havip_bind_timeout_ms >= c.failover.deadline_s.saturating_mul(1000)
+    {
+        return Err(err(
+            "failover.havip_bind_timeout_ms".into(),
+            format!(
+                "{} ms is not below failover.deadline_s ({} s): a new MASTER would never announce a HAVIP the VPC did not learn; set it to a few seconds, below the deadline",
+                c.failover.havip_bind_timeout_ms, c.failover.deadline_s
             ),
         ));
     }

@@ -525,4 +525,14 @@ fn a_havip_entry_needs_its_id_and_an_id_needs_the_kind() {
     let msg = error("[[vip]]\naddress = \"10.0.1.100\"\n[failover]\nhavip_bind_timeout_ms = 5\n")
         .to_string();
     assert!(msg.contains("failover.havip_bind_timeout_ms"), "{msg}");
+    let msg = error(
+        "[[vip]]\naddress = \"10.0.1.100\"\nkind = \"havip\"\nhavip_id = \"havip-a1\"\n[failover]\ndeadline_s = 5\nhavip_bind_timeout_ms = 5000\n",
+    )
+    .to_string();
+    assert!(
+        msg.contains("failover.havip_bind_timeout_ms") && msg.contains("below failover.deadline_s"),
+        "{msg}"
+    );
+    // Without a HAVIP the setting is not used, and not held against the deadline.
+    assert!(parse("[[vip]]\naddress = \"10.0.1.100\"\n[failover]\ndeadline_s = 5\nhavip_bind_timeout_ms = 5000\n").is_ok());
 }
