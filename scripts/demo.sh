@@ -9,21 +9,27 @@
 #   process first, then the parent) -> the peer becomes MASTER and moves the VIP through the API
 #   -> the old master comes back (BACKUP: nopreempt) -> a timeline of the failover.
 #
-# Usage: sudo scripts/demo.sh [--power-off]
+# Usage: sudo scripts/demo.sh [--power-off] [--havip]
 #   --power-off  also take the old master off the network when killing it (a node that dies,
 #                not only its keepalived), so that the client sees the real outage.
+#   --havip      the VIP is a HAVIP (kind = "havip"): the VPC binds it to the node whose
+#                gratuitous ARP it saw last, after a 1 s learning delay; tcvip moves nothing and
+#                confirms the binding with DescribeHaVips.
 # Installs what is missing (keepalived, iproute2, ...) with apt-get, builds the release binaries
 # (cargo), and leaves nothing behind. Exits 0 only if the VIP ended where it should.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 power_off=false
-case "${1:-}" in
-    "") ;;
-    --power-off) power_off=true ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "demo: unknown argument $1 (see --help)" >&2; exit 2 ;;
-esac
+havip=false
+for arg in "$@"; do
+    case "$arg" in
+        --power-off) power_off=true ;;
+        --havip) havip=true ;;
+        -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "demo: unknown argument $arg (see --help)" >&2; exit 2 ;;
+    esac
+done
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "demo: needs root (network namespaces, keepalived): sudo $0" >&2
@@ -44,7 +50,9 @@ source "$repo/tests/e2e/lib.sh"
 e2e_init
 
 e2e_log "setting up: a VPC router with fake-vpc, two nodes, a client; keepalived on both nodes"
-e2e_up "$E2E_TOPOLOGY_2" nopreempt
+topology=$E2E_TOPOLOGY_2
+$havip && topology=$E2E_TOPOLOGY_HAVIP
+e2e_up "$topology" nopreempt
 start=$(e2e_mark_time start)
 m=$E2E_MASTER
 o=$((3 - m))
@@ -95,9 +103,18 @@ if [ -n "$first_landed" ]; then
 fi
 printf '  %10s  node %s: keepalived killed%s\n' T+0.00s "$m" "$($power_off && echo ", node off the network")"
 printf '  %10s  node %s became MASTER\n' "T$(rel "$peer_master")s" "$o"
-printf '  %10s  MigratePrivateIpAddress received by the VPC API\n' "T$(rel "$migrate")s"
-printf '  %10s  VIP landed on %s: the VPC routes %s to node %s\n' "T$(rel "$landed")s" "${NODE_ENI[o]}" "$E2E_VIP" "$o"
+if $havip; then
+    printf '  %10s  HAVIP %s bound to %s (its gratuitous ARP learned): the VPC routes %s to node %s\n' \
+        "T$(rel "$landed")s" "$E2E_HAVIP_ID" "${NODE_ENI[o]}" "$E2E_VIP" "$o"
+else
+    printf '  %10s  MigratePrivateIpAddress received by the VPC API\n' "T$(rel "$migrate")s"
+    printf '  %10s  VIP landed on %s: the VPC routes %s to node %s\n' "T$(rel "$landed")s" "${NODE_ENI[o]}" "$E2E_VIP" "$o"
+fi
 printf '  %10s  node %s back, BACKUP (nopreempt): the VIP stays on node %s\n' "T$(rel "$back")s" "$m" "$o"
-echo "  client ping outage: ${outage}s$($power_off || echo " (the old master answers until the move lands: its NIC keeps the VIP)")"
-echo "  MigratePrivateIpAddress calls: $(e2e_count_calls MigratePrivateIpAddress) in all, $(e2e_moves "$start")"
+echo "  client ping outage: ${outage}s$($power_off || echo " (the old master answers until the VPC follows: its NIC keeps the VIP)")"
+if $havip; then
+    echo "  MigratePrivateIpAddress calls: $(e2e_count_calls MigratePrivateIpAddress) (a HAVIP is never moved); DescribeHaVips: $(e2e_count_calls DescribeHaVips)"
+else
+    echo "  MigratePrivateIpAddress calls: $(e2e_count_calls MigratePrivateIpAddress) in all, $(e2e_moves "$start")"
+fi
 echo "result: VIP on node $o (${NODE_ENI[o]}) in the cloud, the router, its NIC and the client's pings: OK"
