@@ -32,7 +32,11 @@ split_all() {
 }
 
 # Order A: the winner hears nobody.
+# handoffs : how many hand-overs nodes 1 and 2 (the losers) have logged.
+handoffs() { cat "$RUN_DIR/n1/tcvip.log" "$RUN_DIR/n2/tcvip.log" 2>/dev/null | grep -c "event=handoff_done" || true; }
+
 split_all
+handed_before=$(handoffs)
 t1=$EPOCHREALTIME
 e2e_vrrp_cut_oneway 1 "$w"
 e2e_vrrp_cut_oneway 2 "$w"
@@ -40,7 +44,9 @@ e2e_vrrp_heal
 e2e_log "VRRP from node $w healed; nodes 1 and 2 still cut towards node $w"
 e2e_wait_until 10 "nodes 1 and 2 BACKUP" e2e_roles_are "$w" 1 2
 e2e_expect_vip_on "$w" "$t1" 30
-grep -q "event=handoff_done" "$RUN_DIR/n1/tcvip.log" || e2e_fail "node 1 logged no hand-over"
+# The holder at the heal hands over: node 1, or node 2 when a split reconcile already in flight
+# landed the VIP there just as the heal came.
+[ "$(handoffs)" -gt "$handed_before" ] || e2e_fail "neither loser logged a hand-over"
 landed_a=$(e2e_rel "$t1" "$(e2e_landed_at "$w" "$t1")")
 e2e_vrrp_heal_all
 m=$(e2e_wait_master 20)
