@@ -205,6 +205,20 @@ fn havip_check(client: &Client, id: &Identity, vip: Ipv4Addr, havip_id: &str) ->
     if h.is_bound() {
         if h.network_interface_id == id.eni_id.as_str() {
             facts.push("bound to this node".to_owned());
+        } else if h.instance_id == id.instance_id.as_str() {
+            // This instance's other ENI: tcvip compares with the node's ENI and would announce
+            // the HAVIP again and again.
+            problems.push((
+                Status::Warn,
+                format!(
+                    "{havip_id} is bound to {}, another ENI of this instance than the node's {}",
+                    h.network_interface_id, id.eni_id
+                ),
+                format!(
+                    "set node.eni_id = \"{}\" when keepalived's interface for {vip} is that ENI's NIC, or put the VIP on the NIC of {}",
+                    h.network_interface_id, id.eni_id
+                ),
+            ));
         }
     } else {
         facts.push(

@@ -340,3 +340,36 @@ fn doctor_probes_the_havip_eip_actions_and_cam_policy_lists_them() {
     assert!(!all.contains("vpc:MigratePrivateIpAddress"), "{all}");
     assert!(!all.contains("vpc:AssociateAddress\""), "{all}");
 }
+
+#[test]
+fn doctor_warns_of_a_havip_bound_to_another_eni_of_this_instance() {
+    let fake = start(
+        &format!(
+            "{}\n[[eni]]\nid = \"eni-node0001b\"\nmac = \"52:54:00:00:01:21\"\nsubnet = \"subnet-demo0001\"\n\
+             primary_ip = \"198.18.1.21\"\nsecondary_ips = []\ninstance = \"ins-node0001\"\nprimary = false\n\n\
+             [[havip]]\nid = \"havip-demo0003\"\nvip = \"198.18.1.201\"\nsubnet = \"subnet-demo0001\"\neni = \"eni-node0001b\"\n",
+            example("two-nodes")
+        ),
+        Duration::ZERO,
+    );
+    let node = Node::new(
+        &fake,
+        "ins-node0001",
+        "[[vip]]\naddress = \"198.18.1.201\"\nkind = \"havip\"\nhavip_id = \"havip-demo0003\"\ninterface = \"lo\"\n",
+    );
+    let conf = havip_instance().replace("198.18.1.200/32", "198.18.1.201/32");
+    let run = doctor(&node, &healthy_conf(), &conf, "2.2.7", &[]);
+    let needle = "havip-demo0003 is bound to eni-node0001b, another ENI of this instance than the node's eni-node0001";
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("warn") && l.contains(needle)),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        finding(&run, needle).contains("fix: set node.eni_id = \"eni-node0001b\""),
+        "{}",
+        run.stdout
+    );
+}
