@@ -114,7 +114,9 @@ impl Exit {
                 "permission or authentication refused: CAM refuses the call, the key is wrong or \
                  unknown, no credentials at all (every source answered \"none\"), or this node's \
                  clock is more than 5 minutes off (the API refuses the signature's time); \
-                 vip-migrate --dry-run when CAM refuses a write it would make"
+                 vip-migrate --dry-run when CAM refuses a write it would make; for a HAVIP, \
+                 sending its gratuitous ARP refused locally (a raw socket needs root or \
+                 CAP_NET_RAW)"
             }
             Exit::Config => {
                 "configuration error: tcvip.toml (missing, not a regular file, a bad key or \
