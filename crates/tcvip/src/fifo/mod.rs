@@ -56,10 +56,11 @@ pub fn run(ctx: &Context, path: &Path, hand_over: worker::HandOver) -> anyhow::R
         .context("starting the FIFO reader's worker thread")?;
     crate::info!("fifo_start", path = path.display(), parent = parent);
     for instance in instances(ctx) {
+        let at_start = state.read_state(&instance).seq;
         shared.push(
             &instance,
             Want {
-                startup: true,
+                startup: Some(at_start),
                 ..Want::default()
             },
         );

@@ -22,15 +22,17 @@ pub struct Want {
     pub level: bool,
     /// MASTER_RX_LOWER_PRI: another node thinks it is MASTER, reconcile if still MASTER.
     pub reconcile: bool,
-    /// The reader just started: re-derive the truth from the record and the NIC.
-    pub startup: bool,
+    /// The reader just started, when the instance's record had this seq: re-derive the truth
+    /// from that record and the NIC. A newer record is a line the reading thread recorded before
+    /// the worker got here (its own wake-up may still be on the way): it is acted on as a line.
+    pub startup: Option<u64>,
 }
 
 impl Want {
     fn merge(&mut self, other: Want) {
         self.level |= other.level;
         self.reconcile |= other.reconcile;
-        self.startup |= other.startup;
+        self.startup = self.startup.or(other.startup);
     }
 }
 
@@ -115,10 +117,11 @@ pub fn decide(
         return Action::Nothing("not MASTER");
     }
     // A line recorded since the start is news that beats re-deriving the truth.
-    if want.level && (seq != handled.seq || handled.state != KeepalivedState::Master) {
+    let line = want.level || want.startup.is_some_and(|at_start| seq != at_start);
+    if line && (seq != handled.seq || handled.state != KeepalivedState::Master) {
         return Action::Migrate;
     }
-    if want.startup {
+    if want.startup.is_some() {
         return Action::Reconcile { startup: true };
     }
     if want.reconcile {
@@ -160,12 +163,12 @@ mod tests {
     const LEVEL: Want = Want {
         level: true,
         reconcile: false,
-        startup: false,
+        startup: None,
     };
     const RX: Want = Want {
         level: false,
         reconcile: true,
-        startup: false,
+        startup: None,
     };
 
     #[test]
@@ -181,7 +184,7 @@ mod tests {
                 Want {
                     level: true,
                     reconcile: true,
-                    startup: false
+                    startup: None
                 }
             ))
         );
@@ -283,7 +286,7 @@ mod tests {
     fn startup_rederives_from_a_master_record() {
         let now = Instant::now();
         let startup = Want {
-            startup: true,
+            startup: Some(9),
             ..Want::default()
         };
         assert_eq!(
@@ -296,13 +299,37 @@ mod tests {
         );
         // A MASTER line that came while the worker was starting: a move, not a reconcile.
         let both = Want {
-            startup: true,
+            startup: Some(0),
             level: true,
             ..Want::default()
         };
         assert_eq!(
             decide(Master, 1, &Handled::default(), both, now),
             Action::Migrate
+        );
+    }
+
+    #[test]
+    fn a_master_line_recorded_before_the_worker_took_the_startup_slot_migrates() {
+        // The reader started on no record (seq 0); MASTER was recorded (seq 1) and the worker,
+        // busy warming up, took the startup slot before the line's own wake-up was pushed.
+        let now = Instant::now();
+        let startup = Want {
+            startup: Some(0),
+            ..Want::default()
+        };
+        let h = Handled::default();
+        assert_eq!(decide(Master, 1, &h, startup, now), Action::Migrate);
+        // The line's wake-up, pushed after: the move is not made twice.
+        let h = after(Action::Migrate, Master, 1, &h, now, Duration::from_secs(10));
+        assert_eq!(
+            decide(Master, 1, &h, LEVEL, now),
+            Action::Nothing("MASTER already handled")
+        );
+        // A BACKUP recorded the same way is left alone, as its line would be.
+        assert_eq!(
+            decide(Backup, 1, &Handled::default(), startup, now),
+            Action::Nothing("not MASTER")
         );
     }
 }
