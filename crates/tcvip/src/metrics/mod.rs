@@ -100,7 +100,7 @@ pub fn publish(config: &Config, state: &StateDir) {
         .unwrap_or_else(|p| p.into_inner())
         .take()
         .unwrap_or_default();
-    let counters = match merge(config, state, &delta) {
+    let counters = match merge(config, state, &delta, LOCK_WAIT) {
         Ok(counters) => counters,
         Err(e) => {
             // Kept for the next publish of this process.
@@ -122,10 +122,15 @@ pub fn publish(config: &Config, state: &StateDir) {
     }
 }
 
-/// Under the lock: read the counters, add `delta` and the records not yet counted, store them
-/// if that changed anything.
-fn merge(config: &Config, state: &StateDir, delta: &Delta) -> Result<Counters, String> {
-    let _lock = textfile::lock(&state.path().join(LOCK_FILE), LOCK_WAIT)?;
+/// Under the lock (waited for at most `wait`): read the counters, add `delta` and the records
+/// not yet counted, store them if that changed anything. A lock not had in time changes nothing.
+fn merge(
+    config: &Config,
+    state: &StateDir,
+    delta: &Delta,
+    wait: Duration,
+) -> Result<Counters, String> {
+    let _lock = textfile::lock(&state.path().join(LOCK_FILE), wait)?;
     let before = state
         .read_cache::<Counters>(COUNTERS_CACHE)
         .value
